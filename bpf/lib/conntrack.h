@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* bpf/lib/conntrack.h - two-tier connection tracking. A SYN creates a zdd_embryo entry, the
+ * first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo. Pinned flows keep
+ * their backend across weight changes, drains and table swaps. */
+#ifndef ZDD_CONNTRACK_H
+#define ZDD_CONNTRACK_H
+
+#include "select.h"
+#include "stats.h"
+
+#define ZDD_LAST_SEEN_RES_NS 1000000000ULL	/* flows are written at most once a second */
+
+/* The outcome of the conntrack step: where the packet goes and which reason it counts as. */
+struct zdd_ct {
+	__u32 backend;
+	struct zdd_backend_val *be;
+	enum zdd_reason reason;
+};
+
+/* A backend id from conntrack is trusted only while its slot still belongs to the service. */
+static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id,
+							      const struct zdd_service_val *svc)
+{
+	struct zdd_backend_val *be = bpf_map_lookup_elem(&zdd_backends, &id);
+
+	if (!be || be->state == ZDD_BE_EMPTY || be->service != svc->index)
+		return NULL;
+	return be;
+}
+
+static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+					   __u64 now, struct zdd_ct *ct)
+{
+	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
+
+	if (!f)
+		return 0;
+	ct->be = zdd_backend_of(f->backend, svc);
+	if (!ct->be) {
+		bpf_map_delete_elem(&zdd_flows, &pkt->flow);	/* backend was deleted */
+		return 0;
+	}
+	if (now - f->last_seen_ns > ZDD_LAST_SEEN_RES_NS)
+		f->last_seen_ns = now;
+	ct->backend = f->backend;
+	ct->reason = ZDD_R_TX_FLOW;
+	return 1;
+}
+
+static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt,
+					     const struct zdd_service_val *svc, __u64 now,
+					     struct zdd_ct *ct)
+{
+	struct zdd_embryo_val *e = bpf_map_lookup_elem(&zdd_embryo, &pkt->flow);
+	struct zdd_backend_stats *st;
+	struct zdd_flow_val f = {};
+
+	if (!e)
+		return 0;
+	ct->be = zdd_backend_of(e->backend, svc);
+	if (!ct->be) {
+		bpf_map_delete_elem(&zdd_embryo, &pkt->flow);
+		return 0;
+	}
+	ct->backend = e->backend;
+	ct->reason = ZDD_R_TX_FLOW;
+	st = zdd_backend_stats(e->backend);
+	if ((pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN) {
+		__sync_fetch_and_add(&e->syns, 1);
+		if (st)
+			st->syn_retransmits++;
+	} else if ((pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK | ZDD_TCP_RST)) == ZDD_TCP_ACK) {
+		/* Handshake done: the flow now lives where a SYN flood cannot evict it. */
+		f.backend = e->backend;
+		f.generation = e->generation;
+		f.pool = e->pool;
+		f.last_seen_ns = now;
+		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
+		bpf_map_delete_elem(&zdd_embryo, &pkt->flow);
+		if (st)
+			st->flows_established++;
+	}
+	return 1;
+}
+
+/* No entry: route by the table, record the choice. */
+static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+				      const struct zdd_config *cfg, __u64 now, struct zdd_ct *ct)
+{
+	int syn = (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN;
+	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
+	struct zdd_gen gen = { svc->green_weight, svc->active_slot };
+	struct zdd_service_stats *ss;
+	struct zdd_backend_stats *st;
+	__u8 pool;
+	int err;
+
+	if (tcp && !syn) {
+		/* A miss: LRU eviction, an LB restart, or a flow moved here from another node.
+		 * Right after a swap, the previous generation is the better guess. */
+		ss = zdd_service_stats(svc->index);
+		if (ss)
+			ss->conntrack_misses++;
+		if (svc->prev_valid && now - svc->changed_ns < cfg->grace_ns) {
+			gen.green_weight = svc->prev_green_weight;
+			gen.slot = !svc->active_slot;
+			if (ss)
+				ss->fallback_prev++;
+		}
+	}
+	err = zdd_select(pkt, svc, gen, cfg->maglev_m, &ct->backend, &pool);
+	if (err)
+		return err;
+	ct->be = zdd_backend_of(ct->backend, svc);
+	if (!ct->be)
+		return -ZDD_R_NO_BACKEND;
+	st = zdd_backend_stats(ct->backend);
+	if (syn) {
+		struct zdd_embryo_val e = {
+			.backend = ct->backend,
+			.generation = svc->generation,
+			.first_seen_ns = now,
+			.syns = 1,
+			.pool = pool,
+		};
+
+		bpf_map_update_elem(&zdd_embryo, &pkt->flow, &e, BPF_ANY);
+		ct->reason = ZDD_R_TX_NEW;
+		if (st)
+			st->flows_new++;
+		return 0;
+	}
+	if (!(pkt->tcp_flags & ZDD_TCP_RST)) {
+		struct zdd_flow_val f = {
+			.backend = ct->backend,
+			.generation = svc->generation,
+			.last_seen_ns = now,
+			.pool = pool,
+		};
+
+		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
+	}
+	ct->reason = tcp ? ZDD_R_TX_MISS : ZDD_R_TX_NEW;
+	if (!tcp && st)
+		st->flows_new++;
+	return 0;
+}
+
+/* Finds or makes the flow's backend. Returns 0 with ct filled, or a negative reason. */
+static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+					 const struct zdd_config *cfg, struct zdd_ct *ct)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (zdd_ct_flow_hit(pkt, svc, now, ct))
+		return 0;
+	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, now, ct))
+		return 0;
+	return zdd_ct_new(pkt, svc, cfg, now, ct);
+}
+
+#endif /* ZDD_CONNTRACK_H */

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* bpf/lib/encap.h - IPv4-in-IPv4 / IPv6-in-IPv6 towards the backend, for direct server
+ * return. The inner packet is left byte-for-byte as the client sent it. */
+#ifndef ZDD_ENCAP_H
+#define ZDD_ENCAP_H
+
+#include "csum.h"
+#include "parse.h"
+
+#define ZDD_IP_DF 0x4000
+
+struct zdd_l2 {
+	__u8 dst[6];
+	__u8 src[6];
+	__be16 vlan_tpid;
+	__be16 vlan_tci;
+};
+
+/* Writes the Ethernet header (and the client's VLAN tag) in front of the outer IP header. */
+static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 *l2,
+					__be16 proto, __u32 *l2_len)
+{
+	struct ethhdr *eth;
+	__be16 *tag;
+
+	*l2_len = sizeof(*eth) + (l2->vlan_tpid ? 4 : 0);
+	eth = zdd_frame_at(ctx, 0, *l2_len);
+	if (!eth)
+		return -ZDD_R_ENCAP;
+	__builtin_memcpy(eth->h_dest, l2->dst, 6);
+	__builtin_memcpy(eth->h_source, l2->src, 6);
+	if (!l2->vlan_tpid) {
+		eth->h_proto = proto;
+		return 0;
+	}
+	eth->h_proto = l2->vlan_tpid;
+	tag = (__be16 *)(eth + 1);
+	tag[0] = l2->vlan_tci;
+	tag[1] = proto;
+	return 0;
+}
+
+/*
+ * Prepends the outer header. The frame leaves on the interface it came in on (one-arm), so
+ * the new source MAC is the one the client's packet was sent to: our own.
+ */
+static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *pkt,
+				     const struct zdd_backend_val *be,
+				     const struct zdd_config *cfg, __u32 flow_label)
+{
+	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP);
+	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	struct zdd_l2 l2 = { .vlan_tpid = pkt->vlan_tpid, .vlan_tci = pkt->vlan_tci };
+	struct ethhdr *eth = zdd_frame_at(ctx, 0, sizeof(*eth));
+	struct ipv6hdr *ip6;
+	struct iphdr *iph;
+	__u32 l2_len, src4;
+
+
+	__builtin_memcpy(&src4, cfg->src4, 4);
+	if (!eth || (v4 && !src4))
+		return -ZDD_R_ENCAP;	/* attach sets the source; without it, nothing to send */
+	if (cfg->mtu && pkt->l3_len + outer > cfg->mtu)
+		return -ZDD_R_TOO_BIG;
+	__builtin_memcpy(l2.dst, be->mac, 6);
+	__builtin_memcpy(l2.src, eth->h_dest, 6);
+	if (bpf_xdp_adjust_head(ctx, -(int)outer))
+		return -ZDD_R_ENCAP;
+	if (zdd_write_l2(ctx, &l2, v4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6), &l2_len))
+		return -ZDD_R_ENCAP;
+	if (v4) {
+		iph = zdd_frame_at(ctx, l2_len, sizeof(*iph));
+		if (!iph)
+			return -ZDD_R_ENCAP;
+		iph->version = 4;
+		iph->ihl = 5;
+		iph->tos = pkt->tos;
+		iph->tot_len = bpf_htons(pkt->l3_len + sizeof(*iph));
+		iph->id = 0;
+		iph->frag_off = bpf_htons(ZDD_IP_DF);	/* we checked the MTU: never fragment */
+		iph->ttl = cfg->outer_ttl;
+		iph->protocol = IPPROTO_IPIP;
+		iph->check = 0;
+		__builtin_memcpy(&iph->saddr, cfg->src4, 4);
+		__builtin_memcpy(&iph->daddr, be->addr + 12, 4);
+		iph->check = zdd_csum_ipv4(iph);
+		return 0;
+	}
+	ip6 = zdd_frame_at(ctx, l2_len, sizeof(*ip6));
+	if (!ip6)
+		return -ZDD_R_ENCAP;
+	ip6->version = 6;
+	ip6->priority = pkt->tos >> 4;
+	/* The flow label carries the flow hash so ECMP on the way spreads tunnels by flow. */
+	ip6->flow_lbl[0] = (pkt->tos << 4) | ((flow_label >> 16) & 0x0f);
+	ip6->flow_lbl[1] = flow_label >> 8;
+	ip6->flow_lbl[2] = flow_label;
+	ip6->payload_len = bpf_htons(pkt->l3_len);
+	ip6->nexthdr = IPPROTO_IPV6;
+	ip6->hop_limit = cfg->outer_ttl;
+	__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
+	__builtin_memcpy(&ip6->daddr, be->addr, 16);
+	return 0;
+}
+
+#endif /* ZDD_ENCAP_H */

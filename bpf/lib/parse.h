@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* bpf/lib/parse.h - the only packet parsing code: a bounds-checked cursor over Ethernet,
+ * one 802.1Q tag, IPv4 (with options), IPv6, TCP and UDP. Every data_end check lives here. */
+#ifndef ZDD_PARSE_H
+#define ZDD_PARSE_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include "zdd_abi.h"
+
+#define ZDD_IP_MF	0x2000
+#define ZDD_IP_OFFSET	0x1fff
+#define ZDD_TCP_FIN	0x01
+#define ZDD_TCP_SYN	0x02
+#define ZDD_TCP_RST	0x04
+#define ZDD_TCP_ACK	0x10
+
+/*
+ * end is data_end, the only bound the verifier learns from; limit is where the current
+ * protocol's data stops (the IP datagram's end, before any Ethernet padding), checked too.
+ */
+struct zdd_cursor {
+	void *pos;
+	void *end;
+	void *limit;
+};
+
+/* What the parser learnt; flow is complete only when zdd_parse() returned 0. */
+struct zdd_pkt {
+	struct zdd_flow_key flow;
+	__u32 l3_off;		/* IP header offset from the frame start */
+	__u32 l3_len;		/* IP datagram length, Ethernet padding excluded */
+	__be16 eth_proto;	/* ETH_P_IP or ETH_P_IPV6 */
+	__be16 vlan_tpid;	/* 0 when untagged */
+	__be16 vlan_tci;
+	__u8 tcp_flags;
+	__u8 tos;		/* IPv4 TOS or IPv6 traffic class */
+	__u8 fragment;		/* IPv4 fragment or IPv6 fragment header: no ports */
+	__u8 ext_hdr;		/* IPv6 extension header before the transport header */
+	__u8 pad[2];
+};
+
+/* Returns a pointer to len bytes at the cursor and advances it, or NULL if the frame is short. */
+static __always_inline void *zdd_pull(struct zdd_cursor *c, __u32 len)
+{
+	void *p = c->pos;
+
+	if (p + len > c->end || p + len > c->limit)
+		return NULL;
+	c->pos = p + len;
+	return p;
+}
+
+/* For writers after bpf_xdp_adjust_head(): len bytes at off from the frame start, or NULL. */
+static __always_inline void *zdd_frame_at(struct xdp_md *ctx, __u32 off, __u32 len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+
+	if (data + off + len > end)
+		return NULL;
+	return data + off;
+}
+
+static __always_inline int zdd_parse_eth(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	struct ethhdr *eth = zdd_pull(c, sizeof(*eth));
+	struct vlan_hdr {
+		__be16 tci;
+		__be16 proto;
+	} *vlan;
+
+	if (!eth)
+		return -ZDD_R_MALFORMED;
+	pkt->eth_proto = eth->h_proto;
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
+		vlan = zdd_pull(c, sizeof(*vlan));
+		if (!vlan)
+			return -ZDD_R_MALFORMED;
+		pkt->vlan_tpid = eth->h_proto;
+		pkt->vlan_tci = vlan->tci;
+		pkt->eth_proto = vlan->proto;
+	}
+	/* A second tag (QinQ) is not ours to parse: it falls through as "not IP". */
+	if (pkt->eth_proto != bpf_htons(ETH_P_IP) && pkt->eth_proto != bpf_htons(ETH_P_IPV6))
+		return -ZDD_R_NOT_IP;
+	return 0;
+}
+
+static __always_inline void zdd_addr_map4(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* Leaves the cursor on the transport header; rejects what the kernel would discard. */
+static __always_inline int zdd_parse_ipv4(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	struct iphdr *iph = c->pos;
+	__u32 hlen, tot;
+
+	if (!zdd_pull(c, sizeof(*iph)))
+		return -ZDD_R_MALFORMED;
+	hlen = iph->ihl * 4;
+	tot = bpf_ntohs(iph->tot_len);
+	if (iph->version != 4 || hlen < sizeof(*iph) || tot < hlen)
+		return -ZDD_R_MALFORMED;
+	/* Options: skip them, the cursor must stay inside the frame. */
+	if (!zdd_pull(c, hlen - sizeof(*iph)))
+		return -ZDD_R_MALFORMED;
+	if ((void *)iph + tot > c->end)
+		return -ZDD_R_MALFORMED;	/* tot_len beyond the frame: truncated */
+	pkt->l3_len = tot;
+	pkt->tos = iph->tos;
+	pkt->flow.svc.proto = iph->protocol;
+	pkt->fragment = !!(iph->frag_off & bpf_htons(ZDD_IP_MF | ZDD_IP_OFFSET));
+	zdd_addr_map4(pkt->flow.svc.addr, iph->daddr);
+	zdd_addr_map4(pkt->flow.saddr, iph->saddr);
+	/* Transport parsing must not read Ethernet padding as payload. */
+	c->limit = (void *)iph + tot;
+	return 0;
+}
+
+static __always_inline int zdd_ipv6_is_ext(__u8 nexthdr)
+{
+	switch (nexthdr) {
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_FRAGMENT:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case 135:	/* mobility */
+	case 139:	/* HIP */
+	case 140:	/* shim6 */
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int zdd_parse_ipv6(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	struct ipv6hdr *ip6 = zdd_pull(c, sizeof(*ip6));
+	__u32 tot;
+
+	if (!ip6 || ip6->version != 6)
+		return -ZDD_R_MALFORMED;
+	tot = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
+	if ((void *)ip6 + tot > c->end)
+		return -ZDD_R_MALFORMED;
+	pkt->l3_len = tot;
+	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+	pkt->flow.svc.proto = ip6->nexthdr;
+	pkt->ext_hdr = zdd_ipv6_is_ext(ip6->nexthdr);
+	pkt->fragment = ip6->nexthdr == IPPROTO_FRAGMENT;
+	__builtin_memcpy(pkt->flow.svc.addr, &ip6->daddr, 16);
+	__builtin_memcpy(pkt->flow.saddr, &ip6->saddr, 16);
+	c->limit = (void *)ip6 + tot;
+	return 0;
+}
+
+static __always_inline int zdd_parse_l4(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	struct tcphdr *th;
+	struct udphdr *uh;
+	__u32 len;
+
+	if (pkt->flow.svc.proto == IPPROTO_TCP) {
+		th = c->pos;
+		if (!zdd_pull(c, sizeof(*th)))
+			return -ZDD_R_MALFORMED;
+		len = th->doff * 4;
+		if (len < sizeof(*th) || !zdd_pull(c, len - sizeof(*th)))
+			return -ZDD_R_MALFORMED;
+		pkt->flow.sport = th->source;
+		pkt->flow.svc.port = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[13];
+		return 0;
+	}
+	uh = zdd_pull(c, sizeof(*uh));
+	if (!uh)
+		return -ZDD_R_MALFORMED;
+	len = bpf_ntohs(uh->len);
+	/* UDP length must cover its header and fit the IP payload. */
+	if (len < sizeof(*uh) || (void *)uh + len > c->limit)
+		return -ZDD_R_MALFORMED;
+	pkt->flow.sport = uh->source;
+	pkt->flow.svc.port = uh->dest;
+	return 0;
+}
+
+/*
+ * Parses up to the transport header. Returns 0 with pkt->flow filled for TCP and UDP; or a
+ * negative reason. Fragments return 0 with pkt->fragment set and no ports: the caller decides
+ * by the destination address, since only fragments to a service are ours to drop.
+ */
+static __always_inline int zdd_parse(struct xdp_md *ctx, struct zdd_pkt *pkt)
+{
+	struct zdd_cursor c = {
+		.pos = (void *)(long)ctx->data,
+		.end = (void *)(long)ctx->data_end,
+		.limit = (void *)(long)ctx->data_end,
+	};
+	int err;
+
+	err = zdd_parse_eth(&c, pkt);
+	if (err)
+		return err;
+	pkt->l3_off = c.pos - (void *)(long)ctx->data;
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
+		err = zdd_parse_ipv4(&c, pkt);
+	else
+		err = zdd_parse_ipv6(&c, pkt);
+	if (err || pkt->fragment)
+		return err;
+	if (pkt->ext_hdr)
+		return -ZDD_R_IPV6_EXT;
+	if (pkt->flow.svc.proto != IPPROTO_TCP && pkt->flow.svc.proto != IPPROTO_UDP)
+		return -ZDD_R_NOT_L4;
+	return zdd_parse_l4(&c, pkt);
+}
+
+#endif /* ZDD_PARSE_H */

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* bpf/lib/select.h - a new flow's pool (the monotone blue/green split) and its backend (the
+ * pool's Maglev table in the given slot). Runs only for flows without a conntrack entry. */
+#ifndef ZDD_SELECT_H
+#define ZDD_SELECT_H
+
+#include "hash.h"
+#include "parse.h"
+#include "zdd_maps.h"
+
+/* Which table generation a new flow is routed by. */
+struct zdd_gen {
+	__u16 green_weight;
+	__u8 slot;
+};
+
+static __always_inline __be32 zdd_prefix_mask(int bits)
+{
+	if (bits <= 0)
+		return 0;
+	if (bits >= 32)
+		return 0xffffffff;
+	return bpf_htonl(0xffffffffu << (32 - bits));
+}
+
+/*
+ * hash(client address masked to the prefix, seed from the service key) % 10000 < weight.
+ * The hash does not depend on the weight, so raising the weight only moves clients from blue
+ * to green: a shopper stays on one version for the whole canary.
+ */
+static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
+					    const struct zdd_service_val *svc)
+{
+	__u32 seed = zdd_hash_words(&pkt->flow.svc, sizeof(pkt->flow.svc) / 4, 0);
+	__u32 client[4];
+	int plen, i;
+
+	if (svc->affinity == ZDD_AFF_FLOW)
+		return zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, seed);
+	plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4 :
+						       svc->client_prefix6;
+	__builtin_memcpy(client, pkt->flow.saddr, 16);
+#pragma unroll
+	for (i = 0; i < 4; i++)
+		client[i] &= zdd_prefix_mask(plen - 32 * i);
+	return zdd_hash_words(client, 4, seed);
+}
+
+static __always_inline __u32 zdd_maglev_pick(const struct zdd_service_val *svc, __u8 pool,
+					     __u8 slot, __u32 flow_hash, __u32 m)
+{
+	__u32 idx, *id;
+
+	if (!m)
+		return ZDD_NO_BACKEND;
+	idx = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + flow_hash % m;
+	id = bpf_map_lookup_elem(&zdd_maglev, &idx);
+	return id ? *id : ZDD_NO_BACKEND;
+}
+
+/*
+ * Picks pool and backend for a new flow. An empty pool hands its flows to the other pool
+ * rather than dropping them: weights say where to go, not that a release may lose traffic.
+ */
+static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+				      struct zdd_gen gen, __u32 m, __u32 *backend, __u8 *pool)
+{
+	__u32 flow_hash = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
+	__u8 p = ZDD_BLUE;
+
+	if (gen.green_weight >= ZDD_MAX_WEIGHT_BP)
+		p = ZDD_GREEN;
+	else if (gen.green_weight && zdd_split_hash(pkt, svc) % ZDD_MAX_WEIGHT_BP < gen.green_weight)
+		p = ZDD_GREEN;
+	*backend = zdd_maglev_pick(svc, p, gen.slot, flow_hash, m);
+	if (*backend == ZDD_NO_BACKEND) {
+		p = !p;
+		*backend = zdd_maglev_pick(svc, p, gen.slot, flow_hash, m);
+	}
+	*pool = p;
+	return *backend == ZDD_NO_BACKEND ? -ZDD_R_NO_BACKEND : 0;
+}
+
+#endif /* ZDD_SELECT_H */

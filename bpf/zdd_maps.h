@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* bpf/zdd_maps.h - every map of the LB program. Sizes here are defaults: libzdd sets the real
+ * ones before load (struct zdd_limits), and pins the maps so state outlives the program. */
+#ifndef ZDD_MAPS_H
+#define ZDD_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "zdd_abi.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ZDD_DEF_SERVICES);
+	__type(key, struct zdd_service_key);
+	__type(value, struct zdd_service_val);
+} zdd_services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ZDD_DEF_SERVICES);
+	__type(key, struct zdd_vip_key);
+	__type(value, __u32);	/* services on this address */
+} zdd_vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZDD_DEF_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct zdd_backend_val);
+} zdd_backends SEC(".maps");
+
+/* Written by userspace through mmap: a whole inactive slot is filled before the flip. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZDD_DEF_SERVICES * ZDD_POOLS * 2 * ZDD_DEF_MAGLEV_M);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u32);
+} zdd_maglev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ZDD_DEF_EMBRYOS);
+	__type(key, struct zdd_flow_key);
+	__type(value, struct zdd_embryo_val);
+} zdd_embryo SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ZDD_DEF_FLOWS);
+	__type(key, struct zdd_flow_key);
+	__type(value, struct zdd_flow_val);
+} zdd_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ZDD_DEF_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct zdd_backend_stats);
+} zdd_bstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ZDD_DEF_SERVICES);
+	__type(key, __u32);
+	__type(value, struct zdd_service_stats);
+} zdd_sstats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, ZDD_R_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} zdd_reasons SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct zdd_config);
+} zdd_config SEC(".maps");
+
+#endif /* ZDD_MAPS_H */

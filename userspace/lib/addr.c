@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* userspace/lib/addr.c - see addr.h. Strict: anything not exactly one of the documented forms
+ * is -EINVAL, so a typo never becomes a different service. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "addr.h"
+
+static const __u8 v4_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+bool zdd_addr_is_v4(const __u8 addr[16])
+{
+	return !memcmp(addr, v4_prefix, sizeof(v4_prefix));
+}
+
+bool zdd_addr_is_zero(const __u8 addr[16])
+{
+	static const __u8 zero[16];
+
+	return !memcmp(addr, zero, sizeof(zero));
+}
+
+int zdd_addr_parse(const char *s, __u8 addr[16])
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		memcpy(addr, v4_prefix, sizeof(v4_prefix));
+		memcpy(addr + 12, &a4, 4);
+		return 0;
+	}
+	/* "::ffff:a.b.c.d" would alias an IPv4 address: accept IPv4 in its own notation only. */
+	if (inet_pton(AF_INET6, s, &a6) == 1 && !zdd_addr_is_v4(a6.s6_addr)) {
+		memcpy(addr, &a6, 16);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void zdd_addr_format(const __u8 addr[16], char *buf, size_t len)
+{
+	if (zdd_addr_is_v4(addr))
+		inet_ntop(AF_INET, addr + 12, buf, len);
+	else
+		inet_ntop(AF_INET6, addr, buf, len);
+}
+
+static int parse_port(const char *s, size_t n, __be16 *port)
+{
+	char digits[6];
+	unsigned long v;
+	char *end;
+
+	if (n == 0 || n >= sizeof(digits) || s[0] == '0')
+		return -EINVAL;
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (strspn(digits, "0123456789") != n)
+		return -EINVAL;
+	v = strtoul(digits, &end, 10);
+	if (*end || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = htons((__u16)v);
+	return 0;
+}
+
+int zdd_service_parse(const char *s, struct zdd_service_key *key)
+{
+	char host[ZDD_ADDR_STRLEN];
+	const char *colon, *slash, *h = s;
+	size_t hlen;
+
+	memset(key, 0, sizeof(*key));
+	slash = strrchr(s, '/');
+	if (!slash)
+		return -EINVAL;
+	if (!strcmp(slash + 1, "tcp"))
+		key->proto = IPPROTO_TCP;
+	else if (!strcmp(slash + 1, "udp"))
+		key->proto = IPPROTO_UDP;
+	else
+		return -EINVAL;
+	if (s[0] == '[') {
+		colon = memchr(s, ']', slash - s);
+		if (!colon || colon[1] != ':')
+			return -EINVAL;
+		h = s + 1;
+		hlen = colon - h;
+		colon++;
+	} else {
+		colon = memchr(s, ':', slash - s);
+		if (!colon)
+			return -EINVAL;
+		hlen = colon - s;
+	}
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	/* IPv6 must be bracketed, IPv4 must not: "fd00::1:80/tcp" is ambiguous. */
+	if (zdd_addr_parse(host, key->addr) || zdd_addr_is_v4(key->addr) != (s[0] != '['))
+		return -EINVAL;
+	return parse_port(colon + 1, slash - colon - 1, &key->port);
+}
+
+void zdd_service_format(const struct zdd_service_key *key, char *buf, size_t len)
+{
+	char host[ZDD_ADDR_STRLEN];
+	bool v4 = zdd_addr_is_v4(key->addr);
+
+	zdd_addr_format(key->addr, host, sizeof(host));
+	snprintf(buf, len, "%s%s%s:%u/%s", v4 ? "" : "[", host, v4 ? "" : "]", ntohs(key->port),
+		 key->proto == IPPROTO_UDP ? "udp" : "tcp");
+}
+
+int zdd_mac_parse(const char *s, __u8 mac[6])
+{
+	unsigned int b[6];
+	char tail;
+	int i;
+
+	if (strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != 6)
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (__u8)b[i];
+	return 0;
+}
+
+void zdd_mac_format(const __u8 mac[6], char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+		 mac[4], mac[5]);
+}

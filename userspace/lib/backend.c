@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* userspace/lib/backend.c - backends: slots in zdd_backends owned by a service. Every change
+ * ends in zdd_service_commit(), so the data path sees it in one table swap. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "addr.h"
+#include "handle.h"
+#include "log.h"
+
+static int cmp_backend(const void *a, const void *b)
+{
+	const struct zdd_backend *x = a, *y = b;
+
+	if (x->val.pool != y->val.pool)
+		return x->val.pool - y->val.pool;
+	return memcmp(x->val.addr, y->val.addr, 16);
+}
+
+/* Visits every slot; an array lookup per slot is cheap next to a table rebuild. */
+static int scan(struct zdd *z, __u32 service_index, struct zdd_backend *out, size_t *n,
+		__u32 *first_free)
+{
+	struct zdd_backend_val val;
+	__u32 id;
+
+	*n = 0;
+	if (first_free)
+		*first_free = ZDD_NO_BACKEND;
+	for (id = 0; id < z->limits.backends; id++) {
+		if (bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, &val))
+			return -errno;
+		if (val.state == ZDD_BE_EMPTY) {
+			if (first_free && *first_free == ZDD_NO_BACKEND)
+				*first_free = id;
+			continue;
+		}
+		if (out && val.service == service_index) {
+			out[*n].id = id;
+			out[(*n)++].val = val;
+		}
+	}
+	return 0;
+}
+
+int zdd_backend_list(struct zdd *z, __u32 service_index, struct zdd_backend **out, size_t *n)
+{
+	struct zdd_backend *list = calloc(z->limits.backends, sizeof(*list));
+	int err;
+
+	if (!list)
+		return -ENOMEM;
+	err = scan(z, service_index, list, n, NULL);
+	if (err) {
+		free(list);
+		return err;
+	}
+	qsort(list, *n, sizeof(*list), cmp_backend);
+	*out = list;
+	return 0;
+}
+
+int zdd_backend_find(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
+		     struct zdd_backend *out)
+{
+	struct zdd_service_val sval;
+	struct zdd_backend *list;
+	int err = -ENOENT;
+	size_t n, i;
+
+	if (zdd_service_get(z, svc, &sval))
+		return -ENOENT;
+	if (zdd_backend_list(z, sval.index, &list, &n))
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (!memcmp(list[i].val.addr, addr, 16)) {
+			*out = list[i];
+			err = 0;
+			break;
+		}
+	}
+	free(list);
+	return err;
+}
+
+static int write_backend(struct zdd *z, __u32 id, const struct zdd_backend_val *val)
+{
+	return bpf_map_update_elem(z->fd[ZDD_MAP_BACKENDS], &id, val, BPF_ANY) ? -errno : 0;
+}
+
+int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
+		    enum zdd_pool pool, __u16 weight, const __u8 mac[6], __u32 *id)
+{
+	static const struct zdd_backend_val empty;
+	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN];
+	struct zdd_backend_val val = { .pool = pool, .state = ZDD_BE_UP, .weight = weight };
+	struct zdd_service_val sval;
+	struct zdd_backend found;
+	__u32 free_id;
+	size_t n;
+	int err;
+
+	zdd_service_format(svc, name, sizeof(name));
+	zdd_addr_format(addr, host, sizeof(host));
+	if (zdd_service_get(z, svc, &sval))
+		return log_err(-ENOENT, "service %s", name);
+	if (zdd_addr_is_v4(addr) != zdd_addr_is_v4(svc->addr) || zdd_addr_is_zero(addr))
+		return log_err(-EINVAL, "backend %s: an %s service needs %s backends", host,
+			       zdd_addr_is_v4(svc->addr) ? "IPv4" : "IPv6",
+			       zdd_addr_is_v4(svc->addr) ? "IPv4" : "IPv6");
+	if (pool >= ZDD_POOLS || weight > ZDD_MAX_BACKEND_WEIGHT)
+		return log_err(-EINVAL, "backend %s: pool or weight out of range", host);
+	if (!zdd_backend_find(z, svc, addr, &found))
+		return log_err(-EEXIST, "backend %s of %s", host, name);
+	err = scan(z, 0, NULL, &n, &free_id);
+	if (err)
+		return log_err(err, "read zdd_backends");
+	if (free_id == ZDD_NO_BACKEND)
+		return log_err(-ENOSPC, "backend %s: the backend table is full (%u)", host,
+			       z->limits.backends);
+	memcpy(val.addr, addr, 16);
+	if (mac)
+		memcpy(val.mac, mac, 6);
+	val.service = sval.index;
+	err = zdd_percpu_zero(z, ZDD_MAP_BSTATS, free_id) ?: write_backend(z, free_id, &val);
+	if (err)
+		return log_err(err, "backend %s: add", host);
+	err = zdd_service_commit(z, svc, -1);
+	if (err) {
+		write_backend(z, free_id, &empty);	/* nothing half-applied */
+		return err;
+	}
+	if (id)
+		*id = free_id;
+	return 0;
+}
+
+static int ct_of_backend(const struct zdd_ct_entry *e, void *ctx)
+{
+	return e->backend == *(__u32 *)ctx;
+}
+
+int zdd_backend_del(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16])
+{
+	static const struct zdd_backend_val empty;
+	char host[ZDD_ADDR_STRLEN];
+	struct zdd_backend b;
+	int err;
+
+	zdd_addr_format(addr, host, sizeof(host));
+	if (zdd_backend_find(z, svc, addr, &b))
+		return log_err(-ENOENT, "backend %s", host);
+	/* Out of the tables first (down keeps its pinned flows meanwhile), then free the slot,
+	 * then forget its flows so a later owner of the id inherits none. */
+	b.val.state = ZDD_BE_DOWN;
+	err = write_backend(z, b.id, &b.val) ?: zdd_service_commit(z, svc, -1) ?:
+						 write_backend(z, b.id, &empty);
+	if (err)
+		return log_err(err, "backend %s: delete", host);
+	err = zdd_conntrack_walk(z, ct_of_backend, &b.id);
+	return err < 0 ? log_err(err, "backend %s: flush conntrack", host) : 0;
+}
+
+int zdd_backend_set(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
+		    int state, int weight)
+{
+	char host[ZDD_ADDR_STRLEN];
+	struct zdd_backend_val old;
+	struct zdd_backend b;
+	int err;
+
+	zdd_addr_format(addr, host, sizeof(host));
+	if ((state >= 0 && (state < ZDD_BE_UP || state > ZDD_BE_DOWN)) ||
+	    weight > ZDD_MAX_BACKEND_WEIGHT)
+		return log_err(-EINVAL, "backend %s: state or weight out of range", host);
+	if (zdd_backend_find(z, svc, addr, &b))
+		return log_err(-ENOENT, "backend %s", host);
+	old = b.val;
+	if (state >= 0)
+		b.val.state = state;
+	if (weight >= 0)
+		b.val.weight = weight;
+	err = write_backend(z, b.id, &b.val);
+	if (err)
+		return log_err(err, "backend %s: update", host);
+	err = zdd_service_commit(z, svc, -1);
+	if (err)
+		write_backend(z, b.id, &old);
+	return err;
+}
+
+int zdd_backend_set_mac(struct zdd *z, __u32 id, const __u8 mac[6])
+{
+	struct zdd_backend_val val;
+
+	if (bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, &val))
+		return -errno;
+	memcpy(val.mac, mac, 6);
+	return write_backend(z, id, &val);
+}

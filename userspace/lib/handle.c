@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* userspace/lib/handle.c - open, load and pin the LB's maps; adopt them when already pinned,
+ * so a restart or an upgrade keeps every flow. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "handle.h"
+#include "log.h"
+#include "maglev.h"
+#include "zdd_lb.skel.h"
+
+static const char *const map_names[ZDD_MAP_COUNT] = {
+	[ZDD_MAP_SERVICES] = "zdd_services", [ZDD_MAP_VIPS] = "zdd_vips",
+	[ZDD_MAP_BACKENDS] = "zdd_backends", [ZDD_MAP_MAGLEV] = "zdd_maglev",
+	[ZDD_MAP_EMBRYO] = "zdd_embryo",     [ZDD_MAP_FLOWS] = "zdd_flows",
+	[ZDD_MAP_BSTATS] = "zdd_bstats",     [ZDD_MAP_SSTATS] = "zdd_sstats",
+	[ZDD_MAP_REASONS] = "zdd_reasons",   [ZDD_MAP_CONFIG] = "zdd_config",
+};
+
+const char *zdd_map_name(enum zdd_map map)
+{
+	return map_names[map];
+}
+
+int zdd_map_fd(const struct zdd *z, enum zdd_map map)
+{
+	return z->fd[map];
+}
+
+int zdd_lb_prog_fd(const struct zdd *z)
+{
+	return z->skel ? bpf_program__fd(z->skel->progs.zdd_xdp_lb) : -ENOENT;
+}
+
+const struct zdd_limits *zdd_get_limits(const struct zdd *z)
+{
+	return &z->limits;
+}
+
+bool zdd_adopted(const struct zdd *z)
+{
+	return z->adopted;
+}
+
+static struct zdd *zdd_alloc(void)
+{
+	struct zdd *z = calloc(1, sizeof(*z));
+	int i;
+
+	if (!z)
+		return NULL;
+	for (i = 0; i < ZDD_MAP_COUNT; i++)
+		z->fd[i] = -1;
+	z->dir_fd = -1;
+	z->ncpus = libbpf_num_possible_cpus();
+	return z;
+}
+
+void zdd_close(struct zdd *z)
+{
+	int i;
+
+	if (!z)
+		return;
+	if (z->maglev)
+		munmap(z->maglev, z->maglev_len);
+	if (z->skel)
+		zdd_lb__destroy(z->skel);	/* owns the map fds */
+	else
+		for (i = 0; i < ZDD_MAP_COUNT; i++)
+			if (z->fd[i] >= 0)
+				close(z->fd[i]);
+	if (z->dir_fd >= 0)
+		close(z->dir_fd);
+	free(z);
+}
+
+static int max_entries(int fd, __u32 *out)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+
+	if (err)
+		return -errno;
+	*out = info.max_entries;
+	return 0;
+}
+
+/* Sizes of pinned maps win over defaults; an explicit different size is an error, not a
+ * silent re-creation that would drop every flow. */
+static int limits_from_fds(const int fd[ZDD_MAP_COUNT], struct zdd_limits *l)
+{
+	__u32 maglev = 0;
+	int err;
+
+	err = max_entries(fd[ZDD_MAP_SERVICES], &l->services) ?:
+	      max_entries(fd[ZDD_MAP_BACKENDS], &l->backends) ?:
+	      max_entries(fd[ZDD_MAP_FLOWS], &l->flows) ?:
+	      max_entries(fd[ZDD_MAP_EMBRYO], &l->embryos) ?:
+	      max_entries(fd[ZDD_MAP_MAGLEV], &maglev);
+	if (err)
+		return err;
+	if (!l->services || maglev % (l->services * ZDD_POOLS * 2))
+		return -EINVAL;
+	l->maglev_m = maglev / (l->services * ZDD_POOLS * 2);
+	return 0;
+}
+
+static int limits_check(struct zdd_limits *l, const struct zdd_limits *want)
+{
+	const __u32 *have = (const __u32 *)l, *req = (const __u32 *)want;
+	size_t i;
+
+	for (i = 0; i < sizeof(*l) / sizeof(__u32); i++)
+		if (req[i] && req[i] != have[i])
+			return -EEXIST;
+	return 0;
+}
+
+static void limits_default(struct zdd_limits *l)
+{
+	if (!l->services)
+		l->services = ZDD_DEF_SERVICES;
+	if (!l->backends)
+		l->backends = ZDD_DEF_BACKENDS;
+	if (!l->maglev_m)
+		l->maglev_m = ZDD_DEF_MAGLEV_M;
+	if (!l->flows)
+		l->flows = ZDD_DEF_FLOWS;
+	if (!l->embryos)
+		l->embryos = ZDD_DEF_EMBRYOS;
+}
+
+static int limits_valid(const struct zdd_limits *l)
+{
+	__u64 maglev = (__u64)l->services * ZDD_POOLS * 2 * l->maglev_m;
+
+	if (!zdd_is_prime(l->maglev_m) || l->maglev_m < 3)
+		return log_err(-EINVAL, "maglev size %u must be a prime >= 3", l->maglev_m);
+	if (maglev * sizeof(__u32) > (1ULL << 31))
+		return log_err(-E2BIG, "%u services x maglev %u exceed 2 GiB of tables", l->services,
+			       l->maglev_m);
+	if (l->backends < 1 || l->flows < 1 || l->embryos < 1)
+		return log_err(-EINVAL, "every limit must be at least 1");
+	return 0;
+}
+
+static int map_mmap(struct zdd *z)
+{
+	size_t page = sysconf(_SC_PAGESIZE);
+	size_t len = (size_t)z->limits.services * ZDD_POOLS * 2 * z->limits.maglev_m * 4;
+
+	z->maglev_len = (len + page - 1) / page * page;
+	z->maglev = mmap(NULL, z->maglev_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 z->fd[ZDD_MAP_MAGLEV], 0);
+	if (z->maglev == MAP_FAILED) {
+		z->maglev = NULL;
+		return log_err(-errno, "mmap zdd_maglev");
+	}
+	return 0;
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	if ((size_t)snprintf(buf, len, "%s/%s", dir, name) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int open_pin_dir(struct zdd *z, const char *dir, bool create)
+{
+	struct statfs st;
+
+	if (create && mkdir(dir, 0700) && errno != EEXIST)
+		return log_err(-errno, "create pin directory %s", dir);
+	z->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (z->dir_fd < 0)
+		return log_err(-errno, "open pin directory %s", dir);
+	if (fstatfs(z->dir_fd, &st) || st.f_type != BPF_FS_MAGIC)
+		return log_err(-ENOTSUP, "%s is not on a BPF filesystem (mount -t bpf bpf /sys/fs/bpf)",
+			       dir);
+	return 0;
+}
+
+/* Opens whatever of our maps is pinned in dir. Returns how many were found. */
+static int open_pins(const char *dir, int fd[ZDD_MAP_COUNT])
+{
+	char path[PATH_MAX];
+	int i, found = 0;
+
+	for (i = 0; i < ZDD_MAP_COUNT; i++) {
+		fd[i] = -1;
+		if (pin_path(path, sizeof(path), dir, map_names[i]))
+			continue;
+		fd[i] = bpf_obj_get(path);
+		found += fd[i] >= 0;
+	}
+	return found;
+}
+
+static void close_fds(int fd[ZDD_MAP_COUNT])
+{
+	int i;
+
+	for (i = 0; i < ZDD_MAP_COUNT; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+}
+
+/* Decides the limits: those of the pinned maps when there are any, else the requested. */
+static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
+{
+	int pinned[ZDD_MAP_COUNT];
+	int found, err = 0;
+
+	z->limits = o->limits;
+	if (!o->pin_dir) {
+		limits_default(&z->limits);
+		return limits_valid(&z->limits);
+	}
+	found = open_pins(o->pin_dir, pinned);
+	if (found == ZDD_MAP_COUNT) {
+		z->adopted = true;
+		err = limits_from_fds(pinned, &z->limits);
+		if (!err && limits_check(&z->limits, &o->limits))
+			err = log_err(-EEXIST, "pinned maps in %s have other sizes than requested",
+				      o->pin_dir);
+	} else if (found) {
+		err = log_err(-EUCLEAN,
+			      "%s holds %d of zdd's %d maps: an older or broken install; "
+			      "remove it to start afresh",
+			      o->pin_dir, found, ZDD_MAP_COUNT);
+	} else {
+		limits_default(&z->limits);
+		err = limits_valid(&z->limits);
+	}
+	close_fds(pinned);
+	return err;
+}
+
+static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
+{
+	const struct zdd_limits *l = &z->limits;
+	__u32 sizes[ZDD_MAP_COUNT] = {
+		[ZDD_MAP_SERVICES] = l->services,
+		[ZDD_MAP_VIPS] = l->services,
+		[ZDD_MAP_BACKENDS] = l->backends,
+		[ZDD_MAP_MAGLEV] = l->services * ZDD_POOLS * 2 * l->maglev_m,
+		[ZDD_MAP_EMBRYO] = l->embryos,
+		[ZDD_MAP_FLOWS] = l->flows,
+		[ZDD_MAP_BSTATS] = l->backends,
+		[ZDD_MAP_SSTATS] = l->services,
+		[ZDD_MAP_REASONS] = ZDD_R_MAX,
+		[ZDD_MAP_CONFIG] = 1,
+	};
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int i, err;
+
+	for (i = 0; i < ZDD_MAP_COUNT; i++) {
+		map = bpf_object__find_map_by_name(z->skel->obj, map_names[i]);
+		if (!map)
+			return log_err(-ENOENT, "map %s missing from the BPF object", map_names[i]);
+		err = bpf_map__set_max_entries(map, sizes[i]);
+		if (!err && pin_dir) {
+			err = pin_path(path, sizeof(path), pin_dir, map_names[i]);
+			/* With a pin path, load reuses the pinned map or pins the new one. */
+			err = err ?: bpf_map__set_pin_path(map, path);
+		}
+		if (err)
+			return log_err(err, "prepare map %s", map_names[i]);
+	}
+	return 0;
+}
+
+static int init_config(struct zdd *z, __u64 grace_ns)
+{
+	struct zdd_config c = {
+		.grace_ns = grace_ns ?: ZDD_DEF_GRACE_NS,
+		.maglev_m = z->limits.maglev_m,
+		.outer_ttl = ZDD_DEF_OUTER_TTL,
+	};
+
+	return zdd_config_set(z, &c);
+}
+
+int zdd_open_load(struct zdd **out, const struct zdd_load_opts *o)
+{
+	struct zdd *z = zdd_alloc();
+	int i, err;
+
+	if (!z)
+		return -ENOMEM;
+	if (o->pin_dir) {
+		err = open_pin_dir(z, o->pin_dir, true);
+		if (err)
+			goto fail;
+	}
+	err = resolve_limits(z, o);
+	if (err)
+		goto fail;
+	z->skel = zdd_lb__open();
+	if (!z->skel) {
+		err = log_err(-errno, "open the zdd_lb BPF object");
+		goto fail;
+	}
+	err = size_and_pin_maps(z, o->pin_dir);
+	if (err)
+		goto fail;
+	err = zdd_lb__load(z->skel);
+	if (err) {
+		err = log_err(err, "load zdd_lb (-vv shows the verifier log)");
+		goto fail;
+	}
+	for (i = 0; i < ZDD_MAP_COUNT; i++)
+		z->fd[i] = bpf_map__fd(bpf_object__find_map_by_name(z->skel->obj, map_names[i]));
+	err = map_mmap(z);
+	if (!err && !z->adopted)
+		err = init_config(z, o->grace_ns);
+	if (err)
+		goto fail;
+	pr_debug("zdd: loaded, %s maps\n", z->adopted ? "adopted pinned" : "new");
+	*out = z;
+	return 0;
+fail:
+	zdd_close(z);
+	return err;
+}
+
+int zdd_open_pinned(struct zdd **out, const char *pin_dir)
+{
+	struct zdd *z = zdd_alloc();
+	int found, err;
+
+	if (!z)
+		return -ENOMEM;
+	err = open_pin_dir(z, pin_dir, false);
+	if (err)
+		goto fail;
+	found = open_pins(pin_dir, z->fd);
+	if (found != ZDD_MAP_COUNT) {
+		err = found ? log_err(-EUCLEAN, "%s holds only %d of zdd's %d maps", pin_dir, found,
+				      ZDD_MAP_COUNT) :
+			      log_err(-ENOENT, "no zdd maps in %s (is zdd attached?)", pin_dir);
+		goto fail;
+	}
+	z->adopted = true;
+	err = limits_from_fds(z->fd, &z->limits) ?: map_mmap(z);
+	if (err)
+		goto fail;
+	*out = z;
+	return 0;
+fail:
+	zdd_close(z);
+	return err;
+}
+
+int zdd_lock(struct zdd *z)
+{
+	if (z->dir_fd < 0)
+		return 0;
+	if (flock(z->dir_fd, LOCK_EX))
+		return log_err(-errno, "lock the pin directory");
+	return 0;
+}
+
+void zdd_unlock(struct zdd *z)
+{
+	if (z->dir_fd >= 0)
+		flock(z->dir_fd, LOCK_UN);
+}
+
+int zdd_config_get(struct zdd *z, struct zdd_config *c)
+{
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(z->fd[ZDD_MAP_CONFIG], &key, c))
+		return log_err(-errno, "read zdd_config");
+	return 0;
+}
+
+int zdd_config_set(struct zdd *z, const struct zdd_config *c)
+{
+	__u32 key = 0;
+
+	if (bpf_map_update_elem(z->fd[ZDD_MAP_CONFIG], &key, c, BPF_ANY))
+		return log_err(-errno, "write zdd_config");
+	return 0;
+}

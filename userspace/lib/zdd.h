@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* userspace/lib/zdd.h - libzdd: the LB's maps as typed operations. Used by zdd-bpfctl, the
+ * agent and the tests; nothing here is written twice. Functions return 0 or -errno. */
+#ifndef ZDD_H
+#define ZDD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "zdd_abi.h"
+
+struct zdd;
+
+enum zdd_map {
+	ZDD_MAP_SERVICES,
+	ZDD_MAP_VIPS,
+	ZDD_MAP_BACKENDS,
+	ZDD_MAP_MAGLEV,
+	ZDD_MAP_EMBRYO,
+	ZDD_MAP_FLOWS,
+	ZDD_MAP_BSTATS,
+	ZDD_MAP_SSTATS,
+	ZDD_MAP_REASONS,
+	ZDD_MAP_CONFIG,
+	ZDD_MAP_COUNT
+};
+
+/* Map sizes; a zero field takes the default, or the size of the map already pinned. */
+struct zdd_limits {
+	__u32 services;
+	__u32 backends;
+	__u32 maglev_m;
+	__u32 flows;
+	__u32 embryos;
+};
+
+struct zdd_load_opts {
+	const char *pin_dir;	/* NULL: private maps, nothing pinned (tests) */
+	struct zdd_limits limits;
+	__u64 grace_ns;		/* 0: ZDD_DEF_GRACE_NS */
+};
+
+/* handle.c: load the program (adopting pinned maps), or open the pinned maps alone. */
+int zdd_open_load(struct zdd **out, const struct zdd_load_opts *o);
+int zdd_open_pinned(struct zdd **out, const char *pin_dir);
+void zdd_close(struct zdd *z);
+int zdd_lb_prog_fd(const struct zdd *z);
+int zdd_map_fd(const struct zdd *z, enum zdd_map map);
+const char *zdd_map_name(enum zdd_map map);
+const struct zdd_limits *zdd_get_limits(const struct zdd *z);
+bool zdd_adopted(const struct zdd *z);	/* the maps were pinned before this open */
+/* Writers serialise read-modify-write on the pin directory (flock); no-op without pins. */
+int zdd_lock(struct zdd *z);
+void zdd_unlock(struct zdd *z);
+
+int zdd_config_get(struct zdd *z, struct zdd_config *c);
+int zdd_config_set(struct zdd *z, const struct zdd_config *c);
+
+/* service.c */
+struct zdd_service_opts {
+	__u8 affinity;		/* enum zdd_affinity */
+	__u8 client_prefix4;	/* 0: 32 */
+	__u8 client_prefix6;	/* 0: 64 */
+};
+struct zdd_service {
+	struct zdd_service_key key;
+	struct zdd_service_val val;
+};
+int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
+		    const struct zdd_service_opts *o);
+int zdd_service_del(struct zdd *z, const struct zdd_service_key *key);
+int zdd_service_get(struct zdd *z, const struct zdd_service_key *key, struct zdd_service_val *val);
+/* All services sorted by key; *out is malloc'd. */
+int zdd_service_list(struct zdd *z, struct zdd_service **out, size_t *n);
+
+/* backend.c */
+struct zdd_backend {
+	__u32 id;
+	struct zdd_backend_val val;
+};
+int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
+		    enum zdd_pool pool, __u16 weight, const __u8 mac[6], __u32 *id);
+int zdd_backend_del(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16]);
+/* state < 0 or weight < 0: leave as is. */
+int zdd_backend_set(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
+		    int state, int weight);
+int zdd_backend_set_mac(struct zdd *z, __u32 id, const __u8 mac[6]);
+int zdd_backend_find(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
+		     struct zdd_backend *out);
+/* The service's backends sorted by pool, then address; *out is malloc'd. */
+int zdd_backend_list(struct zdd *z, __u32 service_index, struct zdd_backend **out, size_t *n);
+
+/* swap.c: rebuild the service's tables into the inactive slot and flip to it, with the new
+ * green weight (basis points; < 0 keeps the current one). */
+int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int green_bp);
+
+/* counters.c: per-CPU values summed. */
+int zdd_backend_stats_read(struct zdd *z, __u32 id, struct zdd_backend_stats *sum);
+int zdd_service_stats_read(struct zdd *z, __u32 index, struct zdd_service_stats *sum);
+int zdd_reasons_read(struct zdd *z, __u64 counts[ZDD_R_MAX]);
+int zdd_percpu_zero(struct zdd *z, enum zdd_map map, __u32 key);
+const char *zdd_reason_name(enum zdd_reason r);
+
+/* conntrack.c */
+enum zdd_ct_table { ZDD_CT_EMBRYO, ZDD_CT_FLOWS };
+struct zdd_ct_entry {
+	enum zdd_ct_table table;
+	struct zdd_flow_key key;
+	__u32 backend;
+	__u32 generation;
+	__u64 ns;	/* embryo: first SYN; flows: last seen (CLOCK_MONOTONIC) */
+	__u32 syns;	/* embryo only */
+	__u8 pool;
+};
+/* Calls cb for every entry; cb returns < 0 to stop (that value is returned), 1 to delete the
+ * entry, 0 to keep it. */
+typedef int (*zdd_ct_cb)(const struct zdd_ct_entry *e, void *ctx);
+int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx);
+int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows);
+
+#endif /* ZDD_H */
