@@ -31,10 +31,10 @@ static __always_inline int zdd_forward(struct xdp_md *ctx, struct zdd_pkt *pkt,
 		return err;
 	if (pkt->eth_proto == bpf_htons(ETH_P_IPV6))
 		label = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0);
-	err = zdd_encap(ctx, pkt, ct.be, cfg, label);
+	err = zdd_encap(ctx, pkt, ct.to.be, cfg, label);
 	if (err)
 		return err;
-	zdd_count_backend(pkt, ct.backend);
+	zdd_count_backend(pkt, ct.to.backend);
 	return ct.reason;
 }
 

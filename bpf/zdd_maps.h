@@ -32,10 +32,10 @@ struct {
 /* Written by userspace through mmap: a whole inactive slot is filled before the flip. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ZDD_DEF_SERVICES * ZDD_POOLS * 2 * ZDD_DEF_MAGLEV_M);
+	__uint(max_entries, ZDD_MAGLEV_ENTRIES(ZDD_DEF_SERVICES, ZDD_DEF_MAGLEV_M));
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct zdd_maglev_pair);
 } zdd_maglev SEC(".maps");
 
 struct {

@@ -34,6 +34,17 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 /* The slot of one entry of zdd_maglev: per service, per pool, two slots (active / inactive). */
 #define ZDD_MAGLEV_ROW(svc_index, pool, slot) ((((svc_index) * ZDD_POOLS + (pool)) * 2) + (slot))
 
+/*
+ * zdd_maglev holds the rows as one flat array of backend ids, two per map entry: the kernel
+ * lays mmapable array entries out in 8-byte steps, so a 4-byte value would waste half of
+ * every step. Userspace sees plain __u32s through mmap; id g lives in entry g / 2, half g % 2.
+ */
+struct zdd_maglev_pair {
+	__u32 id[2];
+};
+ZDD_ABI_SIZE(struct zdd_maglev_pair, 8);
+#define ZDD_MAGLEV_ENTRIES(services, m) (((services) * ZDD_POOLS * 2 * (m) + 1) / 2)
+
 /* IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d): one key shape for both families. */
 struct zdd_service_key {
 	__u8 addr[16];

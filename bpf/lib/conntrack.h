@@ -12,21 +12,9 @@
 
 /* The outcome of the conntrack step: where the packet goes and which reason it counts as. */
 struct zdd_ct {
-	__u32 backend;
-	struct zdd_backend_val *be;
+	struct zdd_choice to;
 	enum zdd_reason reason;
 };
-
-/* A backend id from conntrack is trusted only while its slot still belongs to the service. */
-static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id,
-							      const struct zdd_service_val *svc)
-{
-	struct zdd_backend_val *be = bpf_map_lookup_elem(&zdd_backends, &id);
-
-	if (!be || be->state == ZDD_BE_EMPTY || be->service != svc->index)
-		return NULL;
-	return be;
-}
 
 static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					   __u64 now, struct zdd_ct *ct)
@@ -35,14 +23,14 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 
 	if (!f)
 		return 0;
-	ct->be = zdd_backend_of(f->backend, svc);
-	if (!ct->be) {
+	ct->to.be = zdd_backend_of(f->backend, svc);
+	if (!ct->to.be) {
 		bpf_map_delete_elem(&zdd_flows, &pkt->flow);	/* backend was deleted */
 		return 0;
 	}
 	if (now - f->last_seen_ns > ZDD_LAST_SEEN_RES_NS)
 		f->last_seen_ns = now;
-	ct->backend = f->backend;
+	ct->to.backend = f->backend;
 	ct->reason = ZDD_R_TX_FLOW;
 	return 1;
 }
@@ -57,12 +45,12 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt,
 
 	if (!e)
 		return 0;
-	ct->be = zdd_backend_of(e->backend, svc);
-	if (!ct->be) {
+	ct->to.be = zdd_backend_of(e->backend, svc);
+	if (!ct->to.be) {
 		bpf_map_delete_elem(&zdd_embryo, &pkt->flow);
 		return 0;
 	}
-	ct->backend = e->backend;
+	ct->to.backend = e->backend;
 	ct->reason = ZDD_R_TX_FLOW;
 	st = zdd_backend_stats(e->backend);
 	if ((pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN) {
@@ -89,39 +77,36 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 {
 	int syn = (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN;
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
-	struct zdd_gen gen = { svc->green_weight, svc->active_slot };
+	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
+	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
 	struct zdd_service_stats *ss;
 	struct zdd_backend_stats *st;
-	__u8 pool;
-	int err;
+	int err = -ZDD_R_NO_BACKEND;
 
 	if (tcp && !syn) {
 		/* A miss: LRU eviction, an LB restart, or a flow moved here from another node.
-		 * Right after a swap, the previous generation is the better guess. */
+		 * Right after a swap, the previous generation is the better guess (when it had
+		 * any backend at all). */
 		ss = zdd_service_stats(svc->index);
 		if (ss)
 			ss->conntrack_misses++;
-		if (svc->prev_valid && now - svc->changed_ns < cfg->grace_ns) {
-			gen.green_weight = svc->prev_green_weight;
-			gen.slot = !svc->active_slot;
-			if (ss)
-				ss->fallback_prev++;
-		}
+		if (svc->prev_valid && now - svc->changed_ns < cfg->grace_ns)
+			err = zdd_select(pkt, svc, prev, cfg->maglev_m, &ct->to);
+		if (!err && ss)
+			ss->fallback_prev++;
 	}
-	err = zdd_select(pkt, svc, gen, cfg->maglev_m, &ct->backend, &pool);
+	if (err)
+		err = zdd_select(pkt, svc, cur, cfg->maglev_m, &ct->to);
 	if (err)
 		return err;
-	ct->be = zdd_backend_of(ct->backend, svc);
-	if (!ct->be)
-		return -ZDD_R_NO_BACKEND;
-	st = zdd_backend_stats(ct->backend);
+	st = zdd_backend_stats(ct->to.backend);
 	if (syn) {
 		struct zdd_embryo_val e = {
-			.backend = ct->backend,
+			.backend = ct->to.backend,
 			.generation = svc->generation,
 			.first_seen_ns = now,
 			.syns = 1,
-			.pool = pool,
+			.pool = ct->to.pool,
 		};
 
 		bpf_map_update_elem(&zdd_embryo, &pkt->flow, &e, BPF_ANY);
@@ -132,10 +117,10 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 	}
 	if (!(pkt->tcp_flags & ZDD_TCP_RST)) {
 		struct zdd_flow_val f = {
-			.backend = ct->backend,
+			.backend = ct->to.backend,
 			.generation = svc->generation,
 			.last_seen_ns = now,
-			.pool = pool,
+			.pool = ct->to.pool,
 		};
 
 		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);

@@ -8,6 +8,13 @@
 #include "parse.h"
 #include "zdd_maps.h"
 
+/* Where a flow goes. */
+struct zdd_choice {
+	__u32 backend;
+	struct zdd_backend_val *be;
+	__u8 pool;
+};
+
 /* Which table generation a new flow is routed by. */
 struct zdd_gen {
 	__u16 green_weight;
@@ -46,16 +53,35 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 	return zdd_hash_words(client, 4, seed);
 }
 
-static __always_inline __u32 zdd_maglev_pick(const struct zdd_service_val *svc, __u8 pool,
-					     __u8 slot, __u32 flow_hash, __u32 m)
+/* A backend id from conntrack is trusted only while its slot still belongs to the service. */
+static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id,
+							      const struct zdd_service_val *svc)
 {
-	__u32 idx, *id;
+	struct zdd_backend_val *be = bpf_map_lookup_elem(&zdd_backends, &id);
+
+	if (!be || be->state == ZDD_BE_EMPTY || be->service != svc->index)
+		return NULL;
+	return be;
+}
+
+/* The backend in the pool's table for this hash; NULL when the pool is empty. */
+static __always_inline struct zdd_backend_val *
+zdd_maglev_pick(const struct zdd_service_val *svc, __u8 pool, __u8 slot, __u32 flow_hash, __u32 m,
+		__u32 *id)
+{
+	struct zdd_maglev_pair *pair;
+	__u32 g, entry;
 
 	if (!m)
-		return ZDD_NO_BACKEND;
-	idx = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + flow_hash % m;
-	id = bpf_map_lookup_elem(&zdd_maglev, &idx);
-	return id ? *id : ZDD_NO_BACKEND;
+		return NULL;
+	g = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + flow_hash % m;
+	entry = g / 2;
+	pair = bpf_map_lookup_elem(&zdd_maglev, &entry);
+	if (!pair)
+		return NULL;
+	*id = pair->id[g & 1];
+	/* A table of the previous generation may still name a backend deleted since. */
+	return zdd_backend_of(*id, svc);
 }
 
 /*
@@ -63,22 +89,22 @@ static __always_inline __u32 zdd_maglev_pick(const struct zdd_service_val *svc, 
  * rather than dropping them: weights say where to go, not that a release may lose traffic.
  */
 static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zdd_service_val *svc,
-				      struct zdd_gen gen, __u32 m, __u32 *backend, __u8 *pool)
+				      struct zdd_gen gen, __u32 m, struct zdd_choice *out)
 {
 	__u32 flow_hash = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
-	__u8 p = ZDD_BLUE;
+	__u8 pool = ZDD_BLUE;
 
 	if (gen.green_weight >= ZDD_MAX_WEIGHT_BP)
-		p = ZDD_GREEN;
+		pool = ZDD_GREEN;
 	else if (gen.green_weight && zdd_split_hash(pkt, svc) % ZDD_MAX_WEIGHT_BP < gen.green_weight)
-		p = ZDD_GREEN;
-	*backend = zdd_maglev_pick(svc, p, gen.slot, flow_hash, m);
-	if (*backend == ZDD_NO_BACKEND) {
-		p = !p;
-		*backend = zdd_maglev_pick(svc, p, gen.slot, flow_hash, m);
+		pool = ZDD_GREEN;
+	out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
+	if (!out->be) {
+		pool = !pool;
+		out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
 	}
-	*pool = p;
-	return *backend == ZDD_NO_BACKEND ? -ZDD_R_NO_BACKEND : 0;
+	out->pool = pool;
+	return out->be ? 0 : -ZDD_R_NO_BACKEND;
 }
 
 #endif /* ZDD_SELECT_H */

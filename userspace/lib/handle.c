@@ -111,9 +111,12 @@ static int limits_from_fds(const int fd[ZDD_MAP_COUNT], struct zdd_limits *l)
 	      max_entries(fd[ZDD_MAP_MAGLEV], &maglev);
 	if (err)
 		return err;
-	if (!l->services || maglev % (l->services * ZDD_POOLS * 2))
+	if (!l->services)
 		return -EINVAL;
-	l->maglev_m = maglev / (l->services * ZDD_POOLS * 2);
+	/* Entries hold two ids each: m is the odd row length that fills them exactly. */
+	l->maglev_m = maglev * 2 / (l->services * ZDD_POOLS * 2);
+	if (ZDD_MAGLEV_ENTRIES(l->services, l->maglev_m) != maglev)
+		return -EINVAL;
 	return 0;
 }
 
@@ -147,7 +150,7 @@ static int limits_valid(const struct zdd_limits *l)
 	__u64 maglev = (__u64)l->services * ZDD_POOLS * 2 * l->maglev_m;
 
 	if (!zdd_is_prime(l->maglev_m) || l->maglev_m < 3)
-		return log_err(-EINVAL, "maglev size %u must be a prime >= 3", l->maglev_m);
+		return log_err(-EINVAL, "maglev size %u must be an odd prime", l->maglev_m);
 	if (maglev * sizeof(__u32) > (1ULL << 31))
 		return log_err(-E2BIG, "%u services x maglev %u exceed 2 GiB of tables", l->services,
 			       l->maglev_m);
@@ -159,7 +162,8 @@ static int limits_valid(const struct zdd_limits *l)
 static int map_mmap(struct zdd *z)
 {
 	size_t page = sysconf(_SC_PAGESIZE);
-	size_t len = (size_t)z->limits.services * ZDD_POOLS * 2 * z->limits.maglev_m * 4;
+	size_t len = (size_t)ZDD_MAGLEV_ENTRIES(z->limits.services, z->limits.maglev_m) *
+		     sizeof(struct zdd_maglev_pair);
 
 	z->maglev_len = (len + page - 1) / page * page;
 	z->maglev = mmap(NULL, z->maglev_len, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -256,7 +260,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_SERVICES] = l->services,
 		[ZDD_MAP_VIPS] = l->services,
 		[ZDD_MAP_BACKENDS] = l->backends,
-		[ZDD_MAP_MAGLEV] = l->services * ZDD_POOLS * 2 * l->maglev_m,
+		[ZDD_MAP_MAGLEV] = ZDD_MAGLEV_ENTRIES(l->services, l->maglev_m),
 		[ZDD_MAP_EMBRYO] = l->embryos,
 		[ZDD_MAP_FLOWS] = l->flows,
 		[ZDD_MAP_BSTATS] = l->backends,

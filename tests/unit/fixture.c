@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tests/unit/fixture.c - see fixture.h. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "addr.h"
+#include "fixture.h"
+
+int fixture_setup(void **state)
+{
+	struct zdd_load_opts o = {
+		.limits = { .services = 8, .backends = 64, .maglev_m = 1021, .flows = 65536,
+			    .embryos = 32768 },
+	};
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct zdd_config c;
+
+	assert_non_null(f);
+	assert_int_equal(zdd_open_load(&f->z, &o), 0);
+	f->prog_fd = zdd_lb_prog_fd(f->z);
+	assert_int_equal(zdd_config_get(f->z, &c), 0);
+	assert_int_equal(inet_pton(AF_INET, LB_SRC4, c.src4), 1);
+	assert_int_equal(inet_pton(AF_INET6, LB_SRC6, c.src6), 1);
+	c.mtu = TEST_MTU;
+	assert_int_equal(zdd_config_set(f->z, &c), 0);
+	*state = f;
+	return 0;
+}
+
+int fixture_teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	zdd_close(f->z);
+	free(f);
+	return 0;
+}
+
+int run_prog(int prog_fd, const void *in, __u32 len, void *out, __u32 *out_len)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = len, .data_out = out,
+		    .data_size_out = PKT_MAX + 256, .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &opts), 0);
+	*out_len = opts.data_size_out;
+	return (int)opts.retval;
+}
+
+int run(struct fixture *f, const struct pkt *p)
+{
+	return run_prog(f->prog_fd, p->data, p->len, f->out, &f->out_len);
+}
+
+struct zdd_service_key svc_key(const char *svc)
+{
+	struct zdd_service_key key;
+
+	assert_int_equal(zdd_service_parse(svc, &key), 0);
+	return key;
+}
+
+void add_service(struct fixture *f, const char *svc)
+{
+	struct zdd_service_key key = svc_key(svc);
+	struct zdd_service_opts o = {};
+
+	assert_int_equal(zdd_service_add(f->z, &key, &o), 0);
+}
+
+__u32 add_backend(struct fixture *f, const char *svc, const char *addr, enum zdd_pool pool)
+{
+	struct zdd_service_key key = svc_key(svc);
+	__u8 a[16], mac[6] = { 0x02, 0xbe, 0, 0, 0, 0 };
+	struct zdd_backend b;
+	__u32 id;
+
+	assert_int_equal(zdd_addr_parse(addr, a), 0);
+	assert_int_equal(zdd_backend_add(f->z, &key, a, pool, ZDD_DEF_BACKEND_WEIGHT, mac, &id), 0);
+	mac[5] = (__u8)id;
+	assert_int_equal(zdd_backend_set_mac(f->z, id, mac), 0);
+	assert_int_equal(zdd_backend_find(f->z, &key, a, &b), 0);
+	assert_int_equal(b.id, id);
+	return id;
+}
+
+void set_green(struct fixture *f, const char *svc, int basis_points)
+{
+	struct zdd_service_key key = svc_key(svc);
+
+	assert_int_equal(zdd_service_commit(f->z, &key, basis_points), 0);
+}
+
+void set_state(struct fixture *f, const char *svc, const char *addr, enum zdd_backend_state s)
+{
+	struct zdd_service_key key = svc_key(svc);
+	__u8 a[16];
+
+	assert_int_equal(zdd_addr_parse(addr, a), 0);
+	assert_int_equal(zdd_backend_set(f->z, &key, a, s, -1), 0);
+}
+
+const char *outer_dst(struct fixture *f)
+{
+	static char buf[ZDD_ADDR_STRLEN];
+	__u16 proto;
+	__u32 l3 = 14;
+	__u8 a[16] = { [10] = 0xff, [11] = 0xff };
+
+	memcpy(&proto, f->out + 12, 2);
+	if (proto == htons(0x8100) || proto == htons(0x88a8)) {
+		memcpy(&proto, f->out + 16, 2);
+		l3 = 18;
+	}
+	if (proto == htons(0x0800))
+		memcpy(a + 12, f->out + l3 + 16, 4);
+	else
+		memcpy(a, f->out + l3 + 24, 16);
+	zdd_addr_format(a, buf, sizeof(buf));
+	return buf;
+}
+
+struct zdd_backend_stats backend_stats(struct fixture *f, const char *svc, const char *addr)
+{
+	struct zdd_service_key key = svc_key(svc);
+	struct zdd_backend_stats st;
+	struct zdd_backend b;
+	__u8 a[16];
+
+	assert_int_equal(zdd_addr_parse(addr, a), 0);
+	assert_int_equal(zdd_backend_find(f->z, &key, a, &b), 0);
+	assert_int_equal(zdd_backend_stats_read(f->z, b.id, &st), 0);
+	return st;
+}
+
+__u64 reason_count(struct fixture *f, enum zdd_reason r)
+{
+	__u64 counts[ZDD_R_MAX];
+
+	assert_int_equal(zdd_reasons_read(f->z, counts), 0);
+	return counts[r];
+}

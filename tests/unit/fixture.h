@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* tests/unit/fixture.h - a fresh LB per test case (private maps, small limits), and helpers
+ * that run a frame through the real program with BPF_PROG_TEST_RUN. */
+#ifndef ZDD_TEST_FIXTURE_H
+#define ZDD_TEST_FIXTURE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include "pkt.h"
+#include "zdd.h"
+
+#define VIP4 "198.19.0.10"
+#define VIP6 "fd00:5a::10"
+#define SVC4 VIP4 ":80/tcp"
+#define SVC6 "[" VIP6 "]:80/tcp"
+#define LB_SRC4 "198.18.2.2"
+#define LB_SRC6 "fd00:2::2"
+#define TEST_MTU 1600
+
+struct fixture {
+	struct zdd *z;
+	int prog_fd;
+	__u8 out[PKT_MAX + 256];
+	__u32 out_len;
+};
+
+int fixture_setup(void **state);
+int fixture_teardown(void **state);
+
+/* Runs p through the program; returns the XDP verdict, output in f->out. */
+int run(struct fixture *f, const struct pkt *p);
+int run_prog(int prog_fd, const void *in, __u32 len, void *out, __u32 *out_len);
+
+struct zdd_service_key svc_key(const char *svc);
+void add_service(struct fixture *f, const char *svc);
+/* backend MAC is 02:be:00:00:00:<id>; returns the id */
+__u32 add_backend(struct fixture *f, const char *svc, const char *addr, enum zdd_pool pool);
+void set_green(struct fixture *f, const char *svc, int basis_points);
+void set_state(struct fixture *f, const char *svc, const char *addr, enum zdd_backend_state s);
+
+/* The backend the last forwarded frame went to (outer destination), as text. */
+const char *outer_dst(struct fixture *f);
+struct zdd_backend_stats backend_stats(struct fixture *f, const char *svc, const char *addr);
+__u64 reason_count(struct fixture *f, enum zdd_reason r);
+
+#endif /* ZDD_TEST_FIXTURE_H */

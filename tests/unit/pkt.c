@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tests/unit/pkt.c - see pkt.h. */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <string.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include "pkt.h"
+
+const __u8 LB_MAC[6] = { 0x02, 0x00, 0x5e, 0x00, 0x00, 0x01 };
+const __u8 CLIENT_MAC[6] = { 0x02, 0x00, 0x5e, 0x00, 0x00, 0x02 };
+
+__u16 csum_fold_sum(const void *data, __u32 len, __u32 sum)
+{
+	const __u8 *b = data;
+	__u32 i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		sum += (b[i] << 8) | b[i + 1];
+	if (len & 1)
+		sum += b[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return htons((__u16)~sum);
+}
+
+static int is_v4(const struct pkt *p)
+{
+	return p->data[p->l3_off] >> 4 == 4;
+}
+
+static __u32 l4_len(const struct pkt *p)
+{
+	return p->len - p->l4_off;
+}
+
+/* Checksum over the pseudo-header and the transport segment (check field zeroed first). */
+static __u16 l4_csum(struct pkt *p)
+{
+	__u8 *l3 = p->data + p->l3_off;
+	__u32 len = l4_len(p), sum = 0;
+	__u8 pseudo[40];
+	int i, alen = is_v4(p) ? 4 : 16;
+
+	memcpy(pseudo, l3 + (is_v4(p) ? 12 : 8), 2 * alen);
+	for (i = 0; i < 2 * alen; i += 2)
+		sum += (pseudo[i] << 8) | pseudo[i + 1];
+	sum += is_v4(p) ? l3[9] : l3[6];
+	sum += len;
+	return csum_fold_sum(p->data + p->l4_off, len, sum);
+}
+
+void pkt_fix_csums(struct pkt *p)
+{
+	__u8 *l3 = p->data + p->l3_off;
+	__u8 proto = is_v4(p) ? l3[9] : l3[6];
+	struct iphdr *iph = (struct iphdr *)l3;
+	__u16 *check;
+
+	if (is_v4(p)) {
+		iph->check = 0;
+		iph->check = csum_fold_sum(iph, iph->ihl * 4, 0);
+	}
+	if (proto == IPPROTO_TCP)
+		check = &((struct tcphdr *)(p->data + p->l4_off))->check;
+	else if (proto == IPPROTO_UDP)
+		check = &((struct udphdr *)(p->data + p->l4_off))->check;
+	else
+		return;
+	*check = 0;
+	*check = l4_csum(p);
+}
+
+static void fix_lengths(struct pkt *p)
+{
+	__u8 *l3 = p->data + p->l3_off;
+
+	if (is_v4(p))
+		((struct iphdr *)l3)->tot_len = htons(p->len - p->l3_off);
+	else
+		((struct ipv6hdr *)l3)->payload_len = htons(p->len - p->l3_off - 40);
+	if ((is_v4(p) ? l3[9] : l3[6]) == IPPROTO_UDP)
+		((struct udphdr *)(p->data + p->l4_off))->len = htons(l4_len(p));
+	pkt_fix_csums(p);
+}
+
+static struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto)
+{
+	struct pkt p = {};
+	struct ethhdr *eth = (struct ethhdr *)p.data;
+	int v4 = !strchr(saddr, ':');
+
+	memcpy(eth->h_dest, LB_MAC, 6);
+	memcpy(eth->h_source, CLIENT_MAC, 6);
+	eth->h_proto = htons(v4 ? ETH_P_IP : ETH_P_IPV6);
+	p.l3_off = sizeof(*eth);
+	if (v4) {
+		struct iphdr *iph = (struct iphdr *)(p.data + p.l3_off);
+
+		iph->version = 4;
+		iph->ihl = 5;
+		iph->tos = 0x28;	/* a DSCP value, to see it copied */
+		iph->id = htons(0x1234);
+		iph->ttl = 61;
+		iph->protocol = proto;
+		assert(inet_pton(AF_INET, saddr, &iph->saddr) == 1);
+		assert(inet_pton(AF_INET, daddr, &iph->daddr) == 1);
+		p.l4_off = p.l3_off + sizeof(*iph);
+	} else {
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)(p.data + p.l3_off);
+
+		ip6->version = 6;
+		ip6->priority = 0x2;
+		ip6->flow_lbl[0] = 0x80;
+		ip6->flow_lbl[2] = 0x42;
+		ip6->nexthdr = proto;
+		ip6->hop_limit = 61;
+		assert(inet_pton(AF_INET6, saddr, &ip6->saddr) == 1);
+		assert(inet_pton(AF_INET6, daddr, &ip6->daddr) == 1);
+		p.l4_off = p.l3_off + sizeof(*ip6);
+	}
+	return p;
+}
+
+struct pkt pkt_tcp(const char *saddr, __u16 sport, const char *daddr, __u16 dport, __u8 flags)
+{
+	struct pkt p = pkt_ip(saddr, daddr, IPPROTO_TCP);
+	struct tcphdr *th = (struct tcphdr *)(p.data + p.l4_off);
+
+	th->source = htons(sport);
+	th->dest = htons(dport);
+	th->seq = htonl(1000);
+	th->ack_seq = htonl(flags & TH_ACK ? 2000 : 0);
+	th->doff = 5;
+	((__u8 *)th)[13] = flags;
+	th->window = htons(64240);
+	p.len = p.l4_off + sizeof(*th);
+	fix_lengths(&p);
+	return p;
+}
+
+struct pkt pkt_udp(const char *saddr, __u16 sport, const char *daddr, __u16 dport)
+{
+	struct pkt p = pkt_ip(saddr, daddr, IPPROTO_UDP);
+	struct udphdr *uh = (struct udphdr *)(p.data + p.l4_off);
+
+	uh->source = htons(sport);
+	uh->dest = htons(dport);
+	p.len = p.l4_off + sizeof(*uh);
+	fix_lengths(&p);
+	return p;
+}
+
+void pkt_payload(struct pkt *p, __u32 bytes)
+{
+	__u32 i;
+
+	assert(p->len + bytes <= PKT_MAX);
+	for (i = 0; i < bytes; i++)
+		p->data[p->len + i] = (__u8)(i * 7 + 1);
+	p->len += bytes;
+	fix_lengths(p);
+}
+
+void pkt_vlan(struct pkt *p, __u16 tpid, __u16 tci)
+{
+	__u16 tag[2] = { htons(tpid), htons(tci) };
+
+	assert(p->len + 4 <= PKT_MAX);
+	memmove(p->data + 16, p->data + 12, p->len - 12);
+	memcpy(p->data + 12, tag, 4);
+	p->len += 4;
+	p->l3_off += 4;
+	p->l4_off += 4;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* tests/unit/pkt.h - builders of the frames the tests feed to the programs: Ethernet (+VLAN),
+ * IPv4 / IPv6, TCP / UDP, with valid checksums, so a test only states what it varies. */
+#ifndef ZDD_TEST_PKT_H
+#define ZDD_TEST_PKT_H
+
+#include <linux/types.h>
+
+#define PKT_MAX 2048
+
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_ACK 0x10
+
+/* The LB's own MAC (the frames are sent to it) and the client's. */
+extern const __u8 LB_MAC[6];
+extern const __u8 CLIENT_MAC[6];
+
+struct pkt {
+	__u8 data[PKT_MAX];
+	__u32 len;
+	__u32 l3_off;	/* where the IP header starts */
+	__u32 l4_off;
+};
+
+/* addresses are IPv4 or IPv6 text; the family of both must match */
+struct pkt pkt_tcp(const char *saddr, __u16 sport, const char *daddr, __u16 dport, __u8 flags);
+struct pkt pkt_udp(const char *saddr, __u16 sport, const char *daddr, __u16 dport);
+/* payload bytes appended to a TCP or UDP packet (lengths and checksums fixed up) */
+void pkt_payload(struct pkt *p, __u32 bytes);
+/* inserts an 802.1Q (or 802.1ad) tag after the MACs */
+void pkt_vlan(struct pkt *p, __u16 tpid, __u16 tci);
+/* recomputes the IPv4 header and L4 checksums after a test edited fields */
+void pkt_fix_csums(struct pkt *p);
+__u16 csum_fold_sum(const void *data, __u32 len, __u32 sum);
+
+#endif /* ZDD_TEST_PKT_H */
