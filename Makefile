@@ -26,7 +26,7 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
 endif
-USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE \
+USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -fno-strict-aliasing \
 	-Ibpf/abi -Iuserspace/lib -I$(OUT) $(PKG_CFLAGS) $(CFLAGS)
 USER_LIBS   := $(PKG_LIBS) -lelf -lz
 

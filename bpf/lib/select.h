@@ -72,6 +72,7 @@ zdd_maglev_pick(const struct zdd_service_val *svc, __u8 pool, __u8 slot, __u32 f
 	struct zdd_maglev_pair *pair;
 	__u32 g, entry;
 
+	*id = ZDD_NO_BACKEND;
 	if (!m)
 		return NULL;
 	g = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + flow_hash % m;
@@ -87,6 +88,8 @@ zdd_maglev_pick(const struct zdd_service_val *svc, __u8 pool, __u8 slot, __u32 f
 /*
  * Picks pool and backend for a new flow. An empty pool hands its flows to the other pool
  * rather than dropping them: weights say where to go, not that a release may lose traffic.
+ * A stale entry (a previous generation naming a deleted backend) fails instead, so the
+ * caller falls back to the current generation and the split stays as the weights say.
  */
 static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 				      struct zdd_gen gen, __u32 m, struct zdd_choice *out)
@@ -99,7 +102,7 @@ static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zd
 	else if (gen.green_weight && zdd_split_hash(pkt, svc) % ZDD_MAX_WEIGHT_BP < gen.green_weight)
 		pool = ZDD_GREEN;
 	out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
-	if (!out->be) {
+	if (out->backend == ZDD_NO_BACKEND) {
 		pool = !pool;
 		out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
 	}

@@ -88,7 +88,7 @@ static void fix_lengths(struct pkt *p)
 	pkt_fix_csums(p);
 }
 
-static struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto)
+struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto, __u32 payload)
 {
 	struct pkt p = {};
 	struct ethhdr *eth = (struct ethhdr *)p.data;
@@ -123,12 +123,14 @@ static struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto)
 		assert(inet_pton(AF_INET6, daddr, &ip6->daddr) == 1);
 		p.l4_off = p.l3_off + sizeof(*ip6);
 	}
+	p.len = p.l4_off + payload;
+	fix_lengths(&p);
 	return p;
 }
 
 struct pkt pkt_tcp(const char *saddr, __u16 sport, const char *daddr, __u16 dport, __u8 flags)
 {
-	struct pkt p = pkt_ip(saddr, daddr, IPPROTO_TCP);
+	struct pkt p = pkt_ip(saddr, daddr, IPPROTO_TCP, 0);
 	struct tcphdr *th = (struct tcphdr *)(p.data + p.l4_off);
 
 	th->source = htons(sport);
@@ -145,7 +147,7 @@ struct pkt pkt_tcp(const char *saddr, __u16 sport, const char *daddr, __u16 dpor
 
 struct pkt pkt_udp(const char *saddr, __u16 sport, const char *daddr, __u16 dport)
 {
-	struct pkt p = pkt_ip(saddr, daddr, IPPROTO_UDP);
+	struct pkt p = pkt_ip(saddr, daddr, IPPROTO_UDP, 0);
 	struct udphdr *uh = (struct udphdr *)(p.data + p.l4_off);
 
 	uh->source = htons(sport);
@@ -164,6 +166,16 @@ void pkt_payload(struct pkt *p, __u32 bytes)
 		p->data[p->len + i] = (__u8)(i * 7 + 1);
 	p->len += bytes;
 	fix_lengths(p);
+}
+
+void pkt_insert(struct pkt *p, __u32 off, const void *bytes, __u32 n)
+{
+	assert(p->len + n <= PKT_MAX && off <= p->len);
+	memmove(p->data + off + n, p->data + off, p->len - off);
+	memcpy(p->data + off, bytes, n);
+	p->len += n;
+	if (p->l4_off >= off)
+		p->l4_off += n;
 }
 
 void pkt_vlan(struct pkt *p, __u16 tpid, __u16 tci)

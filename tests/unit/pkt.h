@@ -27,6 +27,10 @@ struct pkt {
 /* addresses are IPv4 or IPv6 text; the family of both must match */
 struct pkt pkt_tcp(const char *saddr, __u16 sport, const char *daddr, __u16 dport, __u8 flags);
 struct pkt pkt_udp(const char *saddr, __u16 sport, const char *daddr, __u16 dport);
+/* an IP packet with payload zero bytes of protocol proto after the IP header */
+struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto, __u32 payload);
+/* inserts n bytes at off (the l4 offset moves if it was at or after off); no fix-ups */
+void pkt_insert(struct pkt *p, __u32 off, const void *bytes, __u32 n);
 /* payload bytes appended to a TCP or UDP packet (lengths and checksums fixed up) */
 void pkt_payload(struct pkt *p, __u32 bytes);
 /* inserts an 802.1Q (or 802.1ad) tag after the MACs */

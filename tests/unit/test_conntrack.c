@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tests/unit/test_conntrack.c - flows stay pinned to their backend through flips, drains and
+ * table swaps; the handshake moves the right counters. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/bpf.h>
+#include <bpf/bpf.h>
+#include "addr.h"
+#include "fixture.h"
+
+#define CLIENT "198.18.1.7"
+
+static int setup_blue_green(void **state)
+{
+	struct fixture *f;
+
+	fixture_setup(state);
+	f = *state;
+	add_service(f, SVC4);
+	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
+	add_backend(f, SVC4, "198.18.3.12", ZDD_BLUE);
+	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
+	add_backend(f, SVC4, "198.18.3.22", ZDD_GREEN);
+	return 0;
+}
+
+static int is_green(const char *backend)
+{
+	return !strcmp(backend, "198.18.3.21") || !strcmp(backend, "198.18.3.22");
+}
+
+/* Sends p, expects it forwarded; returns the backend (static buffer of outer_dst). */
+static const char *send(struct fixture *f, const char *saddr, __u16 sport, __u8 flags)
+{
+	struct pkt p = pkt_tcp(saddr, sport, VIP4, 80, flags);
+
+	assert_int_equal(run(f, &p), XDP_TX);
+	return outer_dst(f);
+}
+
+static void later_packets_follow_the_first(void **state)
+{
+	struct fixture *f = *state;
+	char first[ZDD_ADDR_STRLEN];
+	int i;
+
+	strcpy(first, send(f, CLIENT, 40001, TH_SYN));
+	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), first);
+	for (i = 0; i < 8; i++)
+		assert_string_equal(send(f, CLIENT, 40001, TH_ACK), first);
+	assert_string_equal(send(f, CLIENT, 40001, TH_FIN | TH_ACK), first);
+	assert_int_equal(backend_stats(f, SVC4, first).flows_new, 1);
+	assert_int_equal(backend_stats(f, SVC4, first).flows_established, 1);
+	assert_int_equal(backend_stats(f, SVC4, first).packets, 11);
+	assert_int_equal(reason_count(f, ZDD_R_TX_NEW), 1);
+	assert_int_equal(reason_count(f, ZDD_R_TX_FLOW), 10);
+}
+
+static void flip_keeps_established_and_embryonic_flows(void **state)
+{
+	struct fixture *f = *state;
+	char est[ZDD_ADDR_STRLEN], emb[ZDD_ADDR_STRLEN];
+	__u64 embryos, flows;
+
+	strcpy(est, send(f, CLIENT, 40001, TH_SYN));
+	send(f, CLIENT, 40001, TH_ACK);
+	strcpy(emb, send(f, CLIENT, 40002, TH_SYN));
+	assert_false(is_green(est));	/* weight 0: blue only */
+	assert_false(is_green(emb));
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(embryos, 1);
+	assert_int_equal(flows, 1);
+
+	set_green(f, SVC4, 10000);	/* everything new goes green */
+	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), est);
+	assert_string_equal(send(f, CLIENT, 40002, TH_ACK), emb);
+	assert_true(is_green(send(f, CLIENT, 40003, TH_SYN)));
+	assert_true(is_green(send(f, "198.18.1.8", 40001, TH_SYN)));
+	set_green(f, SVC4, 0);		/* and back: pinned flows still stay */
+	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), est);
+	assert_true(is_green(send(f, CLIENT, 40003, TH_ACK)));
+}
+
+static void syn_retransmit_and_reset_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	char be[ZDD_ADDR_STRLEN];
+	struct zdd_backend_stats st;
+
+	strcpy(be, send(f, CLIENT, 40001, TH_SYN));
+	assert_string_equal(send(f, CLIENT, 40001, TH_SYN), be);
+	assert_string_equal(send(f, CLIENT, 40001, TH_SYN), be);
+	assert_string_equal(send(f, CLIENT, 40001, TH_RST), be);
+	st = backend_stats(f, SVC4, be);
+	assert_int_equal(st.flows_new, 1);
+	assert_int_equal(st.syn_retransmits, 2);
+	assert_int_equal(st.client_resets, 1);
+	assert_int_equal(st.flows_established, 0);
+}
+
+/* A flow that lands on backend addr, found by trying source ports. */
+static __u16 flow_to(struct fixture *f, const char *addr)
+{
+	__u16 port;
+
+	for (port = 41000; port < 42000; port++)
+		if (!strcmp(send(f, CLIENT, port, TH_SYN), addr)) {
+			send(f, CLIENT, port, TH_ACK);
+			return port;
+		}
+	fail_msg("no flow reached %s", addr);
+	return 0;
+}
+
+static void drained_and_down_backends_get_no_new_flows(void **state)
+{
+	struct fixture *f = *state;
+	enum zdd_backend_state states[] = { ZDD_BE_DRAIN, ZDD_BE_DOWN };
+	__u16 pinned, port;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		pinned = flow_to(f, "198.18.3.11");
+		set_state(f, SVC4, "198.18.3.11", states[i]);
+		for (port = 50000; port < 50200; port++)
+			assert_string_equal(send(f, "198.18.1.9", port, TH_SYN), "198.18.3.12");
+		assert_string_equal(send(f, CLIENT, pinned, TH_ACK), "198.18.3.11");
+		set_state(f, SVC4, "198.18.3.11", ZDD_BE_UP);
+	}
+}
+
+static void miss_is_routed_and_recorded(void **state)
+{
+	struct fixture *f = *state;
+	struct zdd_service_key key = svc_key(SVC4);
+	struct zdd_service_val val;
+	struct zdd_service_stats ss;
+	char be[ZDD_ADDR_STRLEN];
+	__u64 embryos, flows;
+
+	strcpy(be, send(f, CLIENT, 40001, TH_ACK));	/* mid-flow, never seen */
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
+	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
+	assert_int_equal(zdd_service_stats_read(f->z, val.index, &ss), 0);
+	assert_int_equal(ss.conntrack_misses, 1);
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(flows, 1);
+	set_green(f, SVC4, 10000);
+	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), be);	/* now pinned */
+}
+
+/* Forces the last swap to look old, so the grace window is over. */
+static void age_last_swap(struct fixture *f)
+{
+	struct zdd_service_key key = svc_key(SVC4);
+	struct zdd_service_val val;
+
+	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
+	val.changed_ns = 1;
+	assert_int_equal(bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val,
+					     BPF_EXIST),
+			 0);
+}
+
+static void miss_after_flip_uses_previous_generation_in_grace(void **state)
+{
+	struct fixture *f = *state;
+	__u16 port;
+
+	set_green(f, SVC4, 0);
+	set_green(f, SVC4, 10000);
+	/* Within the grace window a miss is routed as before the flip: blue. */
+	for (port = 43000; port < 43050; port++)
+		assert_false(is_green(send(f, CLIENT, port, TH_ACK)));
+	age_last_swap(f);
+	for (port = 44000; port < 44050; port++)
+		assert_true(is_green(send(f, CLIENT, port, TH_ACK)));
+	/* SYNs are new flows: always the current generation. */
+	set_green(f, SVC4, 0);
+	set_green(f, SVC4, 10000);
+	assert_true(is_green(send(f, CLIENT, 45000, TH_SYN)));
+}
+
+static void deleted_backend_loses_its_flows_not_others(void **state)
+{
+	struct fixture *f = *state;
+	struct zdd_service_key key = svc_key(SVC4);
+	__u16 gone = flow_to(f, "198.18.3.11"), kept = flow_to(f, "198.18.3.12");
+	__u8 a[16];
+
+	zdd_addr_parse("198.18.3.11", a);
+	assert_int_equal(zdd_backend_del(f->z, &key, a), 0);
+	assert_string_equal(send(f, CLIENT, kept, TH_ACK), "198.18.3.12");
+	assert_string_equal(send(f, CLIENT, gone, TH_ACK), "198.18.3.12");
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
+}
+
+static void reasons_add_up_to_packets(void **state)
+{
+	struct fixture *f = *state;
+	struct pkt other = pkt_udp(CLIENT, 1, "198.18.9.9", 53);
+	__u64 counts[ZDD_R_MAX], sum = 0;
+	int i;
+
+	for (i = 0; i < 20; i++)
+		send(f, CLIENT, 40000 + i % 5, i < 5 ? TH_SYN : TH_ACK);
+	for (i = 0; i < 7; i++)
+		assert_int_equal(run(f, &other), XDP_PASS);
+	assert_int_equal(zdd_reasons_read(f->z, counts), 0);
+	for (i = 0; i < ZDD_R_MAX; i++)
+		sum += counts[i];
+	assert_int_equal(sum, 27);
+	assert_int_equal(counts[ZDD_R_NO_SERVICE], 7);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_blue_green, fixture_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(later_packets_follow_the_first),
+		T(flip_keeps_established_and_embryonic_flows),
+		T(syn_retransmit_and_reset_are_counted),
+		T(drained_and_down_backends_get_no_new_flows),
+		T(miss_is_routed_and_recorded),
+		T(miss_after_flip_uses_previous_generation_in_grace),
+		T(deleted_backend_loses_its_flows_not_others),
+		T(reasons_add_up_to_packets),
+	};
+
+	return cmocka_run_group_tests_name("conntrack", tests, NULL, NULL);
+}
