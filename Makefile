@@ -63,9 +63,11 @@ deps:
 			>/dev/null || exit 1; \
 	fi
 
+# The suite runs the unit tests three ways: plain, ASan+UBSan ($(OUT)/asan), and valgrind.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)OUT=$(OUT) tests/run
+	$(Q)$(MAKE) --no-print-directory OUT=$(OUT)/asan SANITIZE=1 all
+	$(Q)OUT=$(OUT) tests/run $(T)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

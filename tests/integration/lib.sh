@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the LAB_* variables are for the scripts that source this
 # tests/integration/lib.sh - the network-namespace lab (client, router, LB, two blue and two green
 # nginx backends) and TAP helpers. Sourced by tests/integration/test-*.sh, `make demo` and the
 # benchmarks, so all of them run on one topology. Addresses only from 198.18.0.0/15 and fd00::/8.
@@ -358,6 +358,7 @@ EOF
 _lab_alive() # PID: running and not a zombie
 {
 	local stat
+	[[ $1 =~ ^[0-9]+$ ]] || return 1
 	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	stat=${stat##*) }
 	[[ ${stat%% *} != Z ]]
@@ -389,15 +390,15 @@ _lab_kill_wait()
 	local sig=$1 pid i left
 	shift
 	[[ $# -gt 0 ]] || return 0
-	kill "-$sig" "$@" 2>/dev/null
+	kill "-$sig" "$@" 2>/dev/null || true
 	for ((i = 0; i < 60; i++)); do
 		left=0
 		for pid in "$@"; do _lab_alive "$pid" && left=1; done
 		((left)) || break
 		sleep 0.05
 	done
-	((left)) && kill -KILL "$@" 2>/dev/null
-	for pid in "$@"; do wait "$pid" 2>/dev/null; done
+	((left)) && { kill -KILL "$@" 2>/dev/null || true; }
+	for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 	return 0
 }
 
@@ -414,10 +415,18 @@ lab_backend_stop()
 # returns once the new config answers.
 lab_backend_respond()
 {
-	local name=$1 code=$2 pid=${LAB_NGINX_PID[$1]:-} i got
+	local name=$1 code=$2 pid=${LAB_NGINX_PID[$1]:-} i got old w left
 	_lab_nginx_conf "$name" "$code" || return 1
 	[[ -n $pid ]] || return 0
+	old=$(pgrep -P "$pid")
 	kill -HUP "$pid" || return 1
+	# Old workers keep accepting until the master tells them to quit: wait until they are gone.
+	for ((i = 0; i < 100; i++)); do
+		left=0
+		for w in $old; do _lab_alive "$w" && left=1; done
+		((left)) || break
+		sleep 0.05
+	done
 	for ((i = 0; i < 60; i++)); do
 		got=$(lab_exec "$name" curl -s -o /dev/null -w '%{http_code}' --noproxy '*' \
 			--max-time 1 "http://127.0.0.1/health")
@@ -433,7 +442,8 @@ lab_backend_respond()
 _lab_on_exit()
 {
 	local rc=$?
-	lab_down
+	trap '' HUP INT TERM	# a second ^C must not cut the teardown short
+	((LAB_OWNER)) && lab_down
 	((rc == 0 && TAP_FAILED > 0)) && rc=1
 	[[ $rc -eq 0 && -n $TAP_PLANNED && $TAP_N -lt $TAP_PLANNED ]] && rc=1
 	exit "$rc"

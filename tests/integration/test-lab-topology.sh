@@ -2,27 +2,28 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # tests/integration/test-lab-topology.sh - the lab itself, without the LB in the path: routing,
 # addresses, MTUs, the pass-through XDP program, the nginx backends, coexistence and teardown.
+# shellcheck disable=SC2317 # the check functions run through tap_check
 set -uo pipefail
 
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 lab_require
-tap_plan 40
+tap_plan 42
 
 # --- checks that need a function ----------------------------------------------------------------
 
-# A crashed run left a namespace of our prefix with a process in it, and its run dir.
+# A crashed run (killed with SIGKILL: no trap ran) left a namespace of our prefix with a process in it, and its run dir.
 STALE_PID=""
 STALE_DIR=""
 make_leftover()
 {
 	local i
-	ip netns add "$LAB_NS_G2" || return 1
+	_lab_ns_exists "$LAB_NS_G2" || ip netns add "$LAB_NS_G2" || return 1	# a real one will do
 	ip netns exec "$LAB_NS_G2" sleep 300 </dev/null >/dev/null 2>&1 &
 	STALE_PID=$!
 	for ((i = 0; i < 100; i++)); do
-		ip netns pids "$LAB_NS_G2" | grep -qx "$STALE_PID" && break
+		[[ $'\n'$(ip netns pids "$LAB_NS_G2")$'\n' == *$'\n'"$STALE_PID"$'\n'* ]] && break
 		sleep 0.02
 	done
 	STALE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/zdd-lab.$LAB_PREFIX.XXXXXX")
@@ -80,6 +81,34 @@ mtu_is()
 	done
 }
 
+# An XDP_TX frame from lb reaches rtr (and so the client) only through rtr's pass-through
+# program: xdp_reflect.bpf.c on lb sends UDP to VIP:7777 straight back.
+xdp_tx_round_trip()
+{
+	local obj="$LAB_DIR/xdp_reflect.bpf.o" arch got
+	arch=$(${CC:-gcc} -print-multiarch 2>/dev/null) || arch="$(uname -m)-linux-gnu"
+	clang -O2 -g -Wall -Werror -target bpf -I"/usr/include/$arch" \
+		-c "$LAB_LIB_DIR/xdp_reflect.bpf.c" -o "$obj" || return 1
+	ip -n "$LAB_NS_LB" link set dev "$LAB_LB_DEV" xdpdrv obj "$obj" sec xdp || return 1
+	got=$(lab_exec client python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((sys.argv[1], 7777))
+s.send(b"zdd lab")
+print(s.recv(64).decode())' "$LAB_VIP4" 2>&1)
+	ip -n "$LAB_NS_LB" link set dev "$LAB_LB_DEV" xdp off
+	[[ $got == "zdd lab" ]] || { echo "$got"; return 1; }
+}
+
+client_mtus()
+{
+	mtu_is client "$LAB_CLIENT_DEV" "$LAB_MTU_CLIENT" &&
+		mtu_is rtr "$LAB_RTR_CLIENT_DEV" "$LAB_MTU_CLIENT"
+}
+
+lb_mtus() { mtu_is lb "$LAB_LB_DEV" "$LAB_MTU_LB" && mtu_is rtr "$LAB_RTR_LB_DEV" "$LAB_MTU_LB"; }
+
 backend_mtus()
 {
 	local name
@@ -91,7 +120,9 @@ backend_mtus()
 
 client_tx_csum_off()
 {
-	lab_exec client ethtool -k "$LAB_CLIENT_DEV" | grep -x 'tx-checksumming: off'
+	local features
+	features=$(lab_exec client ethtool -k "$LAB_CLIENT_DEV") || return 1
+	[[ $features == *$'\n''tx-checksumming: off'$'\n'* ]] || { echo "$features"; return 1; }
 }
 
 sysctl_is() # NS KEY WANT
@@ -108,13 +139,14 @@ rtr_forwards()
 
 backends_accept_vip()
 {
-	local name
+	local name addrs
 	for name in "${LAB_BACKENDS[@]}"; do
 		sysctl_is "$name" net.ipv4.conf.all.rp_filter 0 || return 1
 		sysctl_is "$name" "net.ipv4.conf.$LAB_BACKEND_DEV.rp_filter" 0 || return 1
 		sysctl_is "$name" net.ipv4.conf.lo.rp_filter 0 || return 1
-		ip -n "$(lab_ns "$name")" addr show dev lo | grep -q "inet $LAB_VIP4/32" || return 1
-		ip -n "$(lab_ns "$name")" addr show dev lo | grep -q "inet6 $LAB_VIP6/128" || return 1
+		addrs=$(ip -n "$(lab_ns "$name")" addr show dev lo) || return 1
+		[[ $addrs == *"inet $LAB_VIP4/32 "* && $addrs == *"inet6 $LAB_VIP6/128 "* ]] ||
+			{ echo "$name: $addrs"; return 1; }
 	done
 }
 
@@ -158,13 +190,17 @@ second_lab()
 
 no_namespace_left()
 {
-	local ns
+	local ns list
+	list=$(ip netns list | cut -d' ' -f1) || return 1
 	for ns in "$LAB_NS_CLIENT" "$LAB_NS_RTR" "$LAB_NS_LB" "$LAB_NS_B1" "$LAB_NS_B2" "$LAB_NS_G1" \
 		"$LAB_NS_G2"; do
-		ip netns list | grep -q "^$ns\( \|$\)" && { echo "$ns remains"; return 1; }
+		[[ $'\n'$list$'\n' == *$'\n'"$ns"$'\n'* ]] && { echo "$ns remains"; return 1; }
 	done
 	return 0
 }
+
+# no_nginx_of DIR: no process runs with DIR (a run dir) in its command line.
+no_nginx_of() { ! pgrep -af -- "$1"; }
 
 # --- the test -----------------------------------------------------------------------------------
 
@@ -190,13 +226,16 @@ tap_check "keep-alive: two requests share one connection" keepalive_reuses_conne
 tap_check "rtr routes $LAB_VIP4 to lb" route_to_lb "$LAB_VIP4" "$LAB_LB4"
 tap_check "rtr routes $LAB_VIP6 to lb" route_to_lb "$LAB_VIP6" "$LAB_LB6"
 tap_check "native pass-through XDP on rtr/$LAB_RTR_LB_DEV" xdp_pass_attached
+if command -v clang >/dev/null && command -v python3 >/dev/null; then
+	tap_check "an XDP_TX frame from lb gets back to the client" xdp_tx_round_trip
+else
+	tap_skip "an XDP_TX frame from lb gets back to the client" "needs clang and python3"
+fi
 tap_is "lb reaches b1 through the pass-through" "$(lab_curl_from lb "$(lab_addr4 b1)")" "b1 blue"
 tap_is "lb reaches g2 through the pass-through (IPv6)" "$(lab_curl_from lb "$(lab_addr6 g2)")" \
 	"g2 green"
-tap_check "client link MTU $LAB_MTU_CLIENT" eval 'mtu_is client "$LAB_CLIENT_DEV" "$LAB_MTU_CLIENT" &&
-	mtu_is rtr "$LAB_RTR_CLIENT_DEV" "$LAB_MTU_CLIENT"'
-tap_check "lb link MTU $LAB_MTU_LB" eval 'mtu_is lb "$LAB_LB_DEV" "$LAB_MTU_LB" &&
-	mtu_is rtr "$LAB_RTR_LB_DEV" "$LAB_MTU_LB"'
+tap_check "client link MTU $LAB_MTU_CLIENT" client_mtus
+tap_check "lb link MTU $LAB_MTU_LB" lb_mtus
 tap_check "backend segment MTU $LAB_MTU_BACKEND" backend_mtus
 tap_check "client TX checksum offload off" client_tx_csum_off
 tap_check "rtr forwards IPv4 and IPv6" rtr_forwards
@@ -211,7 +250,7 @@ tap_is "this lab still answers after the second one is gone" "$(lab_curl "$(lab_
 run_dir=$LAB_DIR
 tap_check "lab_down succeeds" lab_down
 tap_check "no namespace of prefix $LAB_PREFIX remains" no_namespace_left
-tap_check "no nginx of this run remains" eval '! pgrep -f "$run_dir" >/dev/null'
+tap_check "no nginx of this run remains" no_nginx_of "$run_dir"
 tap_check "the run dir is gone" test ! -e "$run_dir"
 tap_check "a second lab_down is harmless" lab_down
 tap_done

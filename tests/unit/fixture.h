@@ -23,8 +23,9 @@
 struct fixture {
 	struct zdd *z;
 	int prog_fd;
-	__u8 out[PKT_MAX + 256];
 	__u32 out_len;
+	__u8 headroom[2];	/* out + 14 is 4-byte aligned, like pkt.data */
+	__u8 out[PKT_MAX + 256];
 };
 
 int fixture_setup(void **state);

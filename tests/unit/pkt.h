@@ -17,11 +17,14 @@
 extern const __u8 LB_MAC[6];
 extern const __u8 CLIENT_MAC[6];
 
+/* data is placed 2 bytes off a 4-byte boundary, so the IP header after 14 (or 18) bytes of
+ * Ethernet is aligned, as NET_IP_ALIGN does in drivers: the tests cast headers freely. */
 struct pkt {
-	__u8 data[PKT_MAX];
 	__u32 len;
 	__u32 l3_off;	/* where the IP header starts */
 	__u32 l4_off;
+	__u8 headroom[2];
+	__u8 data[PKT_MAX];
 };
 
 /* addresses are IPv4 or IPv6 text; the family of both must match */

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "handle.h"
+#include "percpu.h"
 
 #define ZDD_REASON_NAME(e, name, verdict) [ZDD_R_##e] = name,
 static const char *const reason_names[ZDD_R_MAX] = { ZDD_REASONS(ZDD_REASON_NAME) };
@@ -15,49 +17,68 @@ const char *zdd_reason_name(enum zdd_reason r)
 	return r < ZDD_R_MAX ? reason_names[r] : "unknown";
 }
 
-/* Sums nwords __u64 counters of one per-CPU entry (the kernel rounds values to 8 bytes). */
-static int percpu_sum(struct zdd *z, enum zdd_map map, __u32 key, __u64 *sum, size_t nwords)
+static size_t words_of(enum zdd_map map)
 {
-	__u64 *vals = calloc((size_t)z->ncpus * nwords, sizeof(__u64));
-	int cpu, err = 0;
+	switch (map) {
+	case ZDD_MAP_BSTATS:
+		return sizeof(struct zdd_backend_stats) / 8;
+	case ZDD_MAP_SSTATS:
+		return sizeof(struct zdd_service_stats) / 8;
+	default:
+		return 1;
+	}
+}
+
+int zdd_percpu_sum(int map_fd, __u32 key, __u64 *sum, size_t nwords)
+{
+	int ncpus = libbpf_num_possible_cpus(), cpu, err = 0;
+	__u64 *vals;
 	size_t i;
 
+	if (ncpus < 0)
+		return ncpus;
+	vals = calloc((size_t)ncpus * nwords, sizeof(__u64));
 	if (!vals)
 		return -ENOMEM;
 	memset(sum, 0, nwords * sizeof(__u64));
-	if (bpf_map_lookup_elem(z->fd[map], &key, vals))
+	if (bpf_map_lookup_elem(map_fd, &key, vals))
 		err = -errno;
-	for (cpu = 0; cpu < z->ncpus && !err; cpu++)
+	for (cpu = 0; cpu < ncpus && !err; cpu++)
 		for (i = 0; i < nwords; i++)
 			sum[i] += vals[cpu * nwords + i];
 	free(vals);
 	return err;
 }
 
-int zdd_percpu_zero(struct zdd *z, enum zdd_map map, __u32 key)
+int zdd_percpu_clear(int map_fd, __u32 key, size_t nwords)
 {
-	size_t words = map == ZDD_MAP_BSTATS ? sizeof(struct zdd_backend_stats) / 8 :
-		       map == ZDD_MAP_SSTATS ? sizeof(struct zdd_service_stats) / 8 :
-					       1;
-	__u64 *zeros = calloc((size_t)z->ncpus * words, sizeof(__u64));
-	int err = 0;
+	int ncpus = libbpf_num_possible_cpus(), err = 0;
+	__u64 *zeros;
 
+	if (ncpus < 0)
+		return ncpus;
+	zeros = calloc((size_t)ncpus * nwords, sizeof(__u64));
 	if (!zeros)
 		return -ENOMEM;
-	if (bpf_map_update_elem(z->fd[map], &key, zeros, BPF_ANY))
+	if (bpf_map_update_elem(map_fd, &key, zeros, BPF_ANY))
 		err = -errno;
 	free(zeros);
 	return err;
 }
 
+int zdd_percpu_zero(struct zdd *z, enum zdd_map map, __u32 key)
+{
+	return zdd_percpu_clear(z->fd[map], key, words_of(map));
+}
+
 int zdd_backend_stats_read(struct zdd *z, __u32 id, struct zdd_backend_stats *sum)
 {
-	return percpu_sum(z, ZDD_MAP_BSTATS, id, (__u64 *)sum, sizeof(*sum) / 8);
+	return zdd_percpu_sum(z->fd[ZDD_MAP_BSTATS], id, (__u64 *)sum, words_of(ZDD_MAP_BSTATS));
 }
 
 int zdd_service_stats_read(struct zdd *z, __u32 index, struct zdd_service_stats *sum)
 {
-	return percpu_sum(z, ZDD_MAP_SSTATS, index, (__u64 *)sum, sizeof(*sum) / 8);
+	return zdd_percpu_sum(z->fd[ZDD_MAP_SSTATS], index, (__u64 *)sum, words_of(ZDD_MAP_SSTATS));
 }
 
 int zdd_reasons_read(struct zdd *z, __u64 counts[ZDD_R_MAX])
@@ -65,7 +86,7 @@ int zdd_reasons_read(struct zdd *z, __u64 counts[ZDD_R_MAX])
 	int r, err;
 
 	for (r = 0; r < ZDD_R_MAX; r++) {
-		err = percpu_sum(z, ZDD_MAP_REASONS, r, &counts[r], 1);
+		err = zdd_percpu_sum(z->fd[ZDD_MAP_REASONS], r, &counts[r], 1);
 		if (err)
 			return err;
 	}

@@ -62,7 +62,6 @@ static struct zdd *zdd_alloc(void)
 	for (i = 0; i < ZDD_MAP_COUNT; i++)
 		z->fd[i] = -1;
 	z->dir_fd = -1;
-	z->ncpus = libbpf_num_possible_cpus();
 	return z;
 }
 

@@ -13,7 +13,6 @@ struct zdd {
 	__u32 *maglev;		/* the zdd_maglev array, mmap'd: tables are written in place */
 	size_t maglev_len;
 	struct zdd_limits limits;
-	int ncpus;
 	int dir_fd;		/* pin directory, flock'd by writers; -1 without pins */
 	bool adopted;
 	struct zdd_lb *skel;	/* NULL when only the pinned maps were opened */
