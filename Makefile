@@ -51,7 +51,7 @@ $(OUT):
 # Debian packages the build, the tests and the demo need. Idempotent; quiet when all present.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
 	libyaml-dev libmicrohttpd-dev libcmocka-dev linux-libc-dev pkg-config iproute2 ethtool \
-	clang-format cppcheck valgrind
+	clang-format cppcheck valgrind shellcheck nginx-light wrk curl
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q '^install ok installed' || echo $$p; done); \
@@ -77,11 +77,15 @@ bench: deps all
 	@echo "bench: not yet"
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
-lint:
+# cppcheck does not read system headers: it is told what libbpf's option macro expands to.
+lint: deps
 	$(call msg,FORMAT,check)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(call msg,CPPCHECK,userspace)cppcheck -q --error-exitcode=1 --inline-suppr \
 		--enable=warning,performance,portability --std=c11 \
-		-Ibpf/abi -Iuserspace/lib -D__linux__ userspace tools tests/unit
+		-Ibpf/abi -Iuserspace/lib -D__linux__ \
+		'-DLIBBPF_OPTS(TYPE,NAME,...)=struct TYPE NAME = {.sz = sizeof(struct TYPE), __VA_ARGS__}' \
+		userspace tools tests/unit
+	$(call msg,SHELLCHK,tests)shellcheck -x tests/run tests/integration/*.sh .ci/run
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 

@@ -49,13 +49,13 @@ static __always_inline int zdd_outer_len(struct xdp_md *ctx, struct zdd_pkt *pkt
 		err = zdd_parse_ipv6(&c, pkt);
 	if (err)
 		return err;
-	if (pkt->flow.svc.proto != (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_IPIP :
-									    IPPROTO_IPV6))
+	if (pkt->flow.svc.proto !=
+	    (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_IPIP : IPPROTO_IPV6))
 		return 0;
 	if (!bpf_map_lookup_elem(&zdd_decap_dst, pkt->flow.svc.addr))
 		return 0;
 	if (pkt->fragment)
-		return -ZDD_R_FRAGMENT;	/* the stack cannot reassemble what it never sees whole */
+		return -ZDD_R_FRAGMENT; /* the stack cannot reassemble what it never sees whole */
 	return c.pos - outer;
 }
 

@@ -19,7 +19,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ZDD_DEF_SERVICES);
 	__type(key, struct zdd_vip_key);
-	__type(value, __u32);	/* services on this address */
+	__type(value, __u32); /* services on this address */
 } zdd_vips SEC(".maps");
 
 struct {

@@ -16,23 +16,23 @@ enum zdd_backend_state { ZDD_BE_EMPTY, ZDD_BE_UP, ZDD_BE_DRAIN, ZDD_BE_DOWN };
 enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 
 /* Default limits; every one is a load-time option (struct zdd_limits in libzdd). */
-#define ZDD_DEF_SERVICES	64
-#define ZDD_DEF_BACKENDS	4096
-#define ZDD_DEF_MAGLEV_M	65537	/* prime, > 100 x backends per pool for <= 1% imbalance */
-#define ZDD_DEF_FLOWS		(1 << 20)
-#define ZDD_DEF_EMBRYOS		(1 << 16)
-#define ZDD_MAX_WEIGHT_BP	10000	/* green weight in basis points */
-#define ZDD_MAX_BACKEND_WEIGHT	10000
-#define ZDD_DEF_BACKEND_WEIGHT	100
-#define ZDD_NO_BACKEND		0xffffffffu	/* maglev slot of an empty pool */
-#define ZDD_DEF_GRACE_NS	(30ULL * 1000000000ULL)
-#define ZDD_DEF_OUTER_TTL	64
+#define ZDD_DEF_SERVICES       64
+#define ZDD_DEF_BACKENDS       4096
+#define ZDD_DEF_MAGLEV_M       65537 /* prime, > 100 x backends per pool for <= 1% imbalance */
+#define ZDD_DEF_FLOWS	       (1 << 20)
+#define ZDD_DEF_EMBRYOS	       (1 << 16)
+#define ZDD_MAX_WEIGHT_BP      10000 /* green weight in basis points */
+#define ZDD_MAX_BACKEND_WEIGHT 10000
+#define ZDD_DEF_BACKEND_WEIGHT 100
+#define ZDD_NO_BACKEND	       0xffffffffu /* maglev slot of an empty pool */
+#define ZDD_DEF_GRACE_NS       (30ULL * 1000000000ULL)
+#define ZDD_DEF_OUTER_TTL      64
 
 /* Pins live here unless -p says otherwise. */
-#define ZDD_PIN_DIR		"/sys/fs/bpf/zdd"
+#define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
 
 /* The slot of one entry of zdd_maglev: per service, per pool, two slots (active / inactive). */
-#define ZDD_MAGLEV_ROW(svc_index, pool, slot) ((((svc_index) * ZDD_POOLS + (pool)) * 2) + (slot))
+#define ZDD_MAGLEV_ROW(svc_index, pool, slot) (((ZDD_POOLS * (svc_index) + (pool)) * 2) + (slot))
 
 /*
  * zdd_maglev holds the rows as one flat array of backend ids, two per map entry: the kernel
@@ -43,14 +43,14 @@ struct zdd_maglev_pair {
 	__u32 id[2];
 };
 ZDD_ABI_SIZE(struct zdd_maglev_pair, 8);
-#define ZDD_MAGLEV_ENTRIES(services, m) (((services) * ZDD_POOLS * 2 * (m) + 1) / 2)
+#define ZDD_MAGLEV_ENTRIES(services, m) ((ZDD_POOLS * 2 * (services) * (m) + 1) / 2)
 
 /* IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d): one key shape for both families. */
 struct zdd_service_key {
 	__u8 addr[16];
 	__be16 port;
-	__u8 proto;	/* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 pad;	/* must be zero: it is hashed with the key */
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;   /* must be zero: it is hashed with the key */
 };
 ZDD_ABI_SIZE(struct zdd_service_key, 20);
 
@@ -61,38 +61,38 @@ ZDD_ABI_SIZE(struct zdd_service_key, 20);
  * changed_ns + grace; prev_valid is cleared before that slot is overwritten again.
  */
 struct zdd_service_val {
-	__u32 index;		/* row in zdd_maglev and zdd_sstats */
+	__u32 index; /* row in zdd_maglev and zdd_sstats */
 	__u32 generation;
-	__u64 changed_ns;	/* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the last swap */
-	__u16 green_weight;	/* basis points, 0..10000 */
+	__u64 changed_ns;   /* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the last swap */
+	__u16 green_weight; /* basis points, 0..10000 */
 	__u16 prev_green_weight;
-	__u8 active_slot;	/* 0 or 1 */
-	__u8 prev_valid;	/* the inactive slot still holds the previous generation */
-	__u8 affinity;		/* enum zdd_affinity */
-	__u8 client_prefix4;	/* client address bits hashed for the pool split, IPv4 */
-	__u8 client_prefix6;	/* same, IPv6 */
+	__u8 active_slot;    /* 0 or 1 */
+	__u8 prev_valid;     /* the inactive slot still holds the previous generation */
+	__u8 affinity;	     /* enum zdd_affinity */
+	__u8 client_prefix4; /* client address bits hashed for the pool split, IPv4 */
+	__u8 client_prefix6; /* same, IPv6 */
 	__u8 pad[7];
 };
 ZDD_ABI_SIZE(struct zdd_service_val, 32);
 
 struct zdd_backend_val {
-	__u8 addr[16];		/* same family as the service */
-	__u8 mac[6];		/* next hop towards the backend */
-	__u8 pool;		/* enum zdd_pool */
-	__u8 state;		/* enum zdd_backend_state */
-	__u32 service;		/* index of the owning service */
-	__u16 weight;		/* relative share inside the pool's maglev table */
+	__u8 addr[16]; /* same family as the service */
+	__u8 mac[6];   /* next hop towards the backend */
+	__u8 pool;     /* enum zdd_pool */
+	__u8 state;    /* enum zdd_backend_state */
+	__u32 service; /* index of the owning service */
+	__u16 weight;  /* relative share inside the pool's maglev table */
 	__u8 pad[6];
 };
 ZDD_ABI_SIZE(struct zdd_backend_val, 36);
 
 /* Global settings, zdd_config[0]. Written by attach; read per forwarded packet. */
 struct zdd_config {
-	__u64 grace_ns;		/* previous-generation fallback window for conntrack misses */
-	__u8 src6[16];		/* outer source for IPv6-in-IPv6 */
-	__u8 src4[4];		/* outer source for IPv4-in-IPv4 */
-	__u32 maglev_m;		/* entries per maglev row (prime) */
-	__u32 mtu;		/* egress MTU; 0 means do not check */
+	__u64 grace_ns; /* previous-generation fallback window for conntrack misses */
+	__u8 src6[16];	/* outer source for IPv6-in-IPv6 */
+	__u8 src4[4];	/* outer source for IPv4-in-IPv4 */
+	__u32 maglev_m; /* entries per maglev row (prime) */
+	__u32 mtu;	/* egress MTU; 0 means do not check */
 	__u8 outer_ttl;
 	__u8 pad[3];
 };
@@ -119,8 +119,8 @@ ZDD_ABI_SIZE(struct zdd_vip_key, 16);
 /* zdd_flows: established TCP and all UDP flows. */
 struct zdd_flow_val {
 	__u32 backend;
-	__u32 generation;	/* service generation that chose the backend */
-	__u64 last_seen_ns;	/* refreshed at most once a second: it is written per packet */
+	__u32 generation;   /* service generation that chose the backend */
+	__u64 last_seen_ns; /* refreshed at most once a second: it is written per packet */
 	__u8 pool;
 	__u8 pad[7];
 };
@@ -130,8 +130,8 @@ ZDD_ABI_SIZE(struct zdd_flow_val, 24);
 struct zdd_embryo_val {
 	__u32 backend;
 	__u32 generation;
-	__u64 first_seen_ns;	/* the agent counts a failed handshake after a timeout */
-	__u32 syns;		/* SYNs seen, the first included */
+	__u64 first_seen_ns; /* the agent counts a failed handshake after a timeout */
+	__u32 syns;	     /* SYNs seen, the first included */
 	__u8 pool;
 	__u8 pad[3];
 };
@@ -150,7 +150,7 @@ ZDD_ABI_SIZE(struct zdd_backend_stats, 48);
 
 /* zdd_sstats: per-CPU, indexed by service index. */
 struct zdd_service_stats {
-	__u64 conntrack_misses;	/* non-SYN packets of flows in neither conntrack table */
+	__u64 conntrack_misses; /* non-SYN packets of flows in neither conntrack table */
 	__u64 fallback_prev;	/* misses routed by the previous generation's table */
 };
 ZDD_ABI_SIZE(struct zdd_service_stats, 16);
@@ -159,19 +159,19 @@ ZDD_ABI_SIZE(struct zdd_service_stats, 16);
  * Every packet the LB program sees ends in exactly one reason, counted per CPU in zdd_reasons,
  * so the counters add up to the packets seen. X(enum suffix, name, XDP verdict).
  */
-#define ZDD_REASONS(X)                                                                    \
-	X(TX_FLOW, "tx_flow", XDP_TX)		/* forwarded, flow in conntrack */           \
-	X(TX_NEW, "tx_new", XDP_TX)		/* forwarded, new flow recorded */           \
-	X(TX_MISS, "tx_conntrack_miss", XDP_TX)	/* forwarded, non-SYN without an entry */    \
-	X(NOT_IP, "pass_not_ip", XDP_PASS)	/* ARP, LLDP, ... */                         \
-	X(NOT_L4, "pass_not_tcp_udp", XDP_PASS)	/* ICMP and other protocols */               \
+#define ZDD_REASONS(X)                                                                      \
+	X(TX_FLOW, "tx_flow", XDP_TX)		/* forwarded, flow in conntrack */          \
+	X(TX_NEW, "tx_new", XDP_TX)		/* forwarded, new flow recorded */          \
+	X(TX_MISS, "tx_conntrack_miss", XDP_TX) /* forwarded, non-SYN without an entry */   \
+	X(NOT_IP, "pass_not_ip", XDP_PASS)	/* ARP, LLDP, ... */                        \
+	X(NOT_L4, "pass_not_tcp_udp", XDP_PASS) /* ICMP and other protocols */              \
 	X(NO_SERVICE, "pass_no_service", XDP_PASS)                                          \
 	X(IPV6_EXT, "pass_ipv6_ext_header", XDP_PASS)                                       \
-	X(FRAGMENT, "drop_fragment", XDP_DROP)	/* fragment addressed to a service */        \
-	X(MALFORMED, "drop_malformed", XDP_DROP)	/* truncated or inconsistent headers */ \
+	X(FRAGMENT, "drop_fragment", XDP_DROP)	 /* fragment addressed to a service */      \
+	X(MALFORMED, "drop_malformed", XDP_DROP) /* truncated or inconsistent headers */    \
 	X(NO_BACKEND, "drop_no_backend", XDP_DROP)                                          \
-	X(TOO_BIG, "drop_too_big", XDP_DROP)	/* larger than the MTU once encapsulated */  \
-	X(ENCAP, "drop_encap_failed", XDP_DROP)	/* no headroom, or no source address */
+	X(TOO_BIG, "drop_too_big", XDP_DROP)	/* larger than the MTU once encapsulated */ \
+	X(ENCAP, "drop_encap_failed", XDP_DROP) /* no headroom, or no source address */
 
 #define ZDD_REASON_ENUM(e, name, verdict) ZDD_R_##e,
 enum zdd_reason { ZDD_REASONS(ZDD_REASON_ENUM) ZDD_R_MAX };
@@ -179,10 +179,10 @@ enum zdd_reason { ZDD_REASONS(ZDD_REASON_ENUM) ZDD_R_MAX };
 
 /* zdd_dstats: per-CPU counters of the backend-side decapsulation program. */
 enum zdd_decap_counter {
-	ZDD_D_DECAP4,		/* IPv4-in-IPv4 stripped */
-	ZDD_D_DECAP6,		/* IPv6-in-IPv6 stripped */
-	ZDD_D_PASS,		/* not for us: passed untouched */
-	ZDD_D_MALFORMED,	/* encapsulated but inconsistent: passed untouched */
+	ZDD_D_DECAP4,	 /* IPv4-in-IPv4 stripped */
+	ZDD_D_DECAP6,	 /* IPv6-in-IPv6 stripped */
+	ZDD_D_PASS,	 /* not for us: passed untouched */
+	ZDD_D_MALFORMED, /* encapsulated but inconsistent: passed untouched */
 	ZDD_D_MAX
 };
 

@@ -8,7 +8,7 @@
 #include "select.h"
 #include "stats.h"
 
-#define ZDD_LAST_SEEN_RES_NS 1000000000ULL	/* flows are written at most once a second */
+#define ZDD_LAST_SEEN_RES_NS 1000000000ULL /* flows are written at most once a second */
 
 /* The outcome of the conntrack step: where the packet goes and which reason it counts as. */
 struct zdd_ct {
@@ -25,7 +25,7 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 		return 0;
 	ct->to.be = zdd_backend_of(f->backend, svc);
 	if (!ct->to.be) {
-		bpf_map_delete_elem(&zdd_flows, &pkt->flow);	/* backend was deleted */
+		bpf_map_delete_elem(&zdd_flows, &pkt->flow); /* backend was deleted */
 		return 0;
 	}
 	if (now - f->last_seen_ns > ZDD_LAST_SEEN_RES_NS)
@@ -35,9 +35,8 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 	return 1;
 }
 
-static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt,
-					     const struct zdd_service_val *svc, __u64 now,
-					     struct zdd_ct *ct)
+static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+					     __u64 now, struct zdd_ct *ct)
 {
 	struct zdd_embryo_val *e = bpf_map_lookup_elem(&zdd_embryo, &pkt->flow);
 	struct zdd_backend_stats *st;

@@ -17,8 +17,8 @@ struct zdd_l2 {
 };
 
 /* Writes the Ethernet header (and the client's VLAN tag) in front of the outer IP header. */
-static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 *l2,
-					__be16 proto, __u32 *l2_len)
+static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 *l2, __be16 proto,
+					__u32 *l2_len)
 {
 	struct ethhdr *eth;
 	__be16 *tag;
@@ -45,8 +45,8 @@ static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 
  * the new source MAC is the one the client's packet was sent to: our own.
  */
 static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *pkt,
-				     const struct zdd_backend_val *be,
-				     const struct zdd_config *cfg, __u32 flow_label)
+				     const struct zdd_backend_val *be, const struct zdd_config *cfg,
+				     __u32 flow_label)
 {
 	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP);
 	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
@@ -56,10 +56,9 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 	struct iphdr *iph;
 	__u32 l2_len, src4;
 
-
 	__builtin_memcpy(&src4, cfg->src4, 4);
 	if (!eth || (v4 && !src4))
-		return -ZDD_R_ENCAP;	/* attach sets the source; without it, nothing to send */
+		return -ZDD_R_ENCAP; /* attach sets the source; without it, nothing to send */
 	if (cfg->mtu && pkt->l3_len + outer > cfg->mtu)
 		return -ZDD_R_TOO_BIG;
 	__builtin_memcpy(l2.dst, be->mac, 6);
@@ -77,7 +76,7 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 		iph->tos = pkt->tos;
 		iph->tot_len = bpf_htons(pkt->l3_len + sizeof(*iph));
 		iph->id = 0;
-		iph->frag_off = bpf_htons(ZDD_IP_DF);	/* we checked the MTU: never fragment */
+		iph->frag_off = bpf_htons(ZDD_IP_DF); /* we checked the MTU: never fragment */
 		iph->ttl = cfg->outer_ttl;
 		iph->protocol = IPPROTO_IPIP;
 		iph->check = 0;

@@ -15,12 +15,12 @@
 #include <bpf/bpf_helpers.h>
 #include "zdd_abi.h"
 
-#define ZDD_IP_MF	0x2000
-#define ZDD_IP_OFFSET	0x1fff
-#define ZDD_TCP_FIN	0x01
-#define ZDD_TCP_SYN	0x02
-#define ZDD_TCP_RST	0x04
-#define ZDD_TCP_ACK	0x10
+#define ZDD_IP_MF     0x2000
+#define ZDD_IP_OFFSET 0x1fff
+#define ZDD_TCP_FIN   0x01
+#define ZDD_TCP_SYN   0x02
+#define ZDD_TCP_RST   0x04
+#define ZDD_TCP_ACK   0x10
 
 /*
  * end is data_end, the only bound the verifier learns from; limit is where the current
@@ -35,16 +35,21 @@ struct zdd_cursor {
 /* What the parser learnt; flow is complete only when zdd_parse() returned 0. */
 struct zdd_pkt {
 	struct zdd_flow_key flow;
-	__u32 l3_off;		/* IP header offset from the frame start */
-	__u32 l3_len;		/* IP datagram length, Ethernet padding excluded */
-	__be16 eth_proto;	/* ETH_P_IP or ETH_P_IPV6 */
-	__be16 vlan_tpid;	/* 0 when untagged */
+	__u32 l3_off;	  /* IP header offset from the frame start */
+	__u32 l3_len;	  /* IP datagram length, Ethernet padding excluded */
+	__be16 eth_proto; /* ETH_P_IP or ETH_P_IPV6 */
+	__be16 vlan_tpid; /* 0 when untagged */
 	__be16 vlan_tci;
 	__u8 tcp_flags;
-	__u8 tos;		/* IPv4 TOS or IPv6 traffic class */
-	__u8 fragment;		/* IPv4 fragment or IPv6 fragment header: no ports */
-	__u8 ext_hdr;		/* IPv6 extension header before the transport header */
+	__u8 tos;      /* IPv4 TOS or IPv6 traffic class */
+	__u8 fragment; /* IPv4 fragment or IPv6 fragment header: no ports */
+	__u8 ext_hdr;  /* IPv6 extension header before the transport header */
 	__u8 pad[2];
+};
+
+struct zdd_vlan_hdr {
+	__be16 tci;
+	__be16 proto;
 };
 
 /* Returns a pointer to len bytes at the cursor and advances it, or NULL if the frame is short. */
@@ -72,10 +77,7 @@ static __always_inline void *zdd_frame_at(struct xdp_md *ctx, __u32 off, __u32 l
 static __always_inline int zdd_parse_eth(struct zdd_cursor *c, struct zdd_pkt *pkt)
 {
 	struct ethhdr *eth = zdd_pull(c, sizeof(*eth));
-	struct vlan_hdr {
-		__be16 tci;
-		__be16 proto;
-	} *vlan;
+	struct zdd_vlan_hdr *vlan;
 
 	if (!eth)
 		return -ZDD_R_MALFORMED;
@@ -118,7 +120,7 @@ static __always_inline int zdd_parse_ipv4(struct zdd_cursor *c, struct zdd_pkt *
 	if (!zdd_pull(c, hlen - sizeof(*iph)))
 		return -ZDD_R_MALFORMED;
 	if ((void *)iph + tot > c->end)
-		return -ZDD_R_MALFORMED;	/* tot_len beyond the frame: truncated */
+		return -ZDD_R_MALFORMED; /* tot_len beyond the frame: truncated */
 	pkt->l3_len = tot;
 	pkt->tos = iph->tos;
 	pkt->flow.svc.proto = iph->protocol;
@@ -138,9 +140,9 @@ static __always_inline int zdd_ipv6_is_ext(__u8 nexthdr)
 	case IPPROTO_FRAGMENT:
 	case IPPROTO_DSTOPTS:
 	case IPPROTO_AH:
-	case 135:	/* mobility */
-	case 139:	/* HIP */
-	case 140:	/* shim6 */
+	case 135: /* mobility */
+	case 139: /* HIP */
+	case 140: /* shim6 */
 		return 1;
 	}
 	return 0;

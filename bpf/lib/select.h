@@ -44,8 +44,8 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 
 	if (svc->affinity == ZDD_AFF_FLOW)
 		return zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, seed);
-	plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4 :
-						       svc->client_prefix6;
+	plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4
+						     : svc->client_prefix6;
 	__builtin_memcpy(client, pkt->flow.saddr, 16);
 #pragma unroll
 	for (i = 0; i < 4; i++)
@@ -65,9 +65,9 @@ static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id,
 }
 
 /* The backend in the pool's table for this hash; NULL when the pool is empty. */
-static __always_inline struct zdd_backend_val *
-zdd_maglev_pick(const struct zdd_service_val *svc, __u8 pool, __u8 slot, __u32 flow_hash, __u32 m,
-		__u32 *id)
+static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_service_val *svc,
+							       __u8 pool, __u8 slot,
+							       __u32 flow_hash, __u32 m, __u32 *id)
 {
 	struct zdd_maglev_pair *pair;
 	__u32 g, entry;
@@ -99,7 +99,8 @@ static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zd
 
 	if (gen.green_weight >= ZDD_MAX_WEIGHT_BP)
 		pool = ZDD_GREEN;
-	else if (gen.green_weight && zdd_split_hash(pkt, svc) % ZDD_MAX_WEIGHT_BP < gen.green_weight)
+	else if (gen.green_weight &&
+		 zdd_split_hash(pkt, svc) % ZDD_MAX_WEIGHT_BP < gen.green_weight)
 		pool = ZDD_GREEN;
 	out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
 	if (out->backend == ZDD_NO_BACKEND) {

@@ -11,7 +11,10 @@
 int fixture_setup(void **state)
 {
 	struct zdd_load_opts o = {
-		.limits = { .services = 8, .backends = 64, .maglev_m = 1021, .flows = 65536,
+		.limits = { .services = 8,
+			    .backends = 64,
+			    .maglev_m = 1021,
+			    .flows = 65536,
 			    .embryos = 32768 },
 	};
 	struct fixture *f = calloc(1, sizeof(*f));

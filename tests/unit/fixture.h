@@ -12,19 +12,19 @@
 #include "pkt.h"
 #include "zdd.h"
 
-#define VIP4 "198.19.0.10"
-#define VIP6 "fd00:5a::10"
-#define SVC4 VIP4 ":80/tcp"
-#define SVC6 "[" VIP6 "]:80/tcp"
-#define LB_SRC4 "198.18.2.2"
-#define LB_SRC6 "fd00:2::2"
+#define VIP4	 "198.19.0.10"
+#define VIP6	 "fd00:5a::10"
+#define SVC4	 VIP4 ":80/tcp"
+#define SVC6	 "[" VIP6 "]:80/tcp"
+#define LB_SRC4	 "198.18.2.2"
+#define LB_SRC6	 "fd00:2::2"
 #define TEST_MTU 1600
 
 struct fixture {
 	struct zdd *z;
 	int prog_fd;
 	__u32 out_len;
-	__u8 headroom[2];	/* out + 14 is 4-byte aligned, like pkt.data */
+	__u8 headroom[2]; /* out + 14 is 4-byte aligned, like pkt.data */
 	__u8 out[PKT_MAX + 256];
 };
 

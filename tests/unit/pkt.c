@@ -103,7 +103,7 @@ struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto, __u32 payloa
 
 		iph->version = 4;
 		iph->ihl = 5;
-		iph->tos = 0x28;	/* a DSCP value, to see it copied */
+		iph->tos = 0x28; /* a DSCP value, to see it copied */
 		iph->id = htons(0x1234);
 		iph->ttl = 61;
 		iph->protocol = proto;

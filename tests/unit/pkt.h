@@ -21,7 +21,7 @@ extern const __u8 CLIENT_MAC[6];
  * Ethernet is aligned, as NET_IP_ALIGN does in drivers: the tests cast headers freely. */
 struct pkt {
 	__u32 len;
-	__u32 l3_off;	/* where the IP header starts */
+	__u32 l3_off; /* where the IP header starts */
 	__u32 l4_off;
 	__u8 headroom[2];
 	__u8 data[PKT_MAX];

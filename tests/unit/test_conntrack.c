@@ -66,18 +66,18 @@ static void flip_keeps_established_and_embryonic_flows(void **state)
 	strcpy(est, send(f, CLIENT, 40001, TH_SYN));
 	send(f, CLIENT, 40001, TH_ACK);
 	strcpy(emb, send(f, CLIENT, 40002, TH_SYN));
-	assert_false(is_green(est));	/* weight 0: blue only */
+	assert_false(is_green(est)); /* weight 0: blue only */
 	assert_false(is_green(emb));
 	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
 	assert_int_equal(embryos, 1);
 	assert_int_equal(flows, 1);
 
-	set_green(f, SVC4, 10000);	/* everything new goes green */
+	set_green(f, SVC4, 10000); /* everything new goes green */
 	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), est);
 	assert_string_equal(send(f, CLIENT, 40002, TH_ACK), emb);
 	assert_true(is_green(send(f, CLIENT, 40003, TH_SYN)));
 	assert_true(is_green(send(f, "198.18.1.8", 40001, TH_SYN)));
-	set_green(f, SVC4, 0);		/* and back: pinned flows still stay */
+	set_green(f, SVC4, 0); /* and back: pinned flows still stay */
 	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), est);
 	assert_true(is_green(send(f, CLIENT, 40003, TH_ACK)));
 }
@@ -139,7 +139,7 @@ static void miss_is_routed_and_recorded(void **state)
 	char be[ZDD_ADDR_STRLEN];
 	__u64 embryos, flows;
 
-	strcpy(be, send(f, CLIENT, 40001, TH_ACK));	/* mid-flow, never seen */
+	strcpy(be, send(f, CLIENT, 40001, TH_ACK)); /* mid-flow, never seen */
 	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	assert_int_equal(zdd_service_stats_read(f->z, val.index, &ss), 0);
@@ -147,7 +147,7 @@ static void miss_is_routed_and_recorded(void **state)
 	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
 	assert_int_equal(flows, 1);
 	set_green(f, SVC4, 10000);
-	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), be);	/* now pinned */
+	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), be); /* now pinned */
 }
 
 /* Forces the last swap to look old, so the grace window is over. */
@@ -158,9 +158,8 @@ static void age_last_swap(struct fixture *f)
 
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	val.changed_ns = 1;
-	assert_int_equal(bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val,
-					     BPF_EXIST),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val, BPF_EXIST), 0);
 }
 
 static void miss_after_flip_uses_previous_generation_in_grace(void **state)

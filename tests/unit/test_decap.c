@@ -10,7 +10,7 @@
 #include "fixture.h"
 
 struct decap_fixture {
-	void *lb;		/* struct fixture: the LB whose output is decapsulated */
+	void *lb; /* struct fixture: the LB whose output is decapsulated */
 	struct zdd_decap *d;
 	__u8 out[PKT_MAX + 256];
 	__u32 out_len;
@@ -68,7 +68,7 @@ static void round_trip(struct decap_fixture *df, struct pkt *p, __u32 outer)
 	assert_int_equal(lb->out_len, p->len + outer);
 	assert_int_equal(decap(df, lb->out, lb->out_len), XDP_PASS);
 	assert_int_equal(df->out_len, p->len);
-	assert_memory_equal(df->out, lb->out, p->l3_off);	/* L2 as the LB sent it */
+	assert_memory_equal(df->out, lb->out, p->l3_off); /* L2 as the LB sent it */
 	assert_memory_equal(df->out + p->l3_off, p->data + p->l3_off, p->len - p->l3_off);
 }
 
@@ -139,9 +139,9 @@ static void malformed_tunnel_passes_untouched(void **state)
 	assert_int_equal(run(lb, &p), XDP_TX);
 	len = lb->out_len;
 	memcpy(frame, lb->out, len);
-	frame[14 + 6] = 0x20;	/* outer "more fragments": the inner is incomplete */
+	frame[14 + 6] = 0x20; /* outer "more fragments": the inner is incomplete */
 	assert_untouched(df, frame, len);
-	assert_untouched(df, frame, 14 + 10);	/* outer header cut short */
+	assert_untouched(df, frame, 14 + 10); /* outer header cut short */
 	assert_int_equal(counter(df, ZDD_D_MALFORMED), 2);
 	assert_int_equal(counter(df, ZDD_D_DECAP4), 0);
 }

@@ -14,8 +14,8 @@ static void assert_l2(struct fixture *f, __u32 id, __u16 ethertype, __u32 l2_len
 	const __u8 mac[6] = { 0x02, 0xbe, 0, 0, 0, (__u8)id };
 	__u16 proto;
 
-	assert_memory_equal(f->out, mac, 6);		/* next hop towards the backend */
-	assert_memory_equal(f->out + 6, LB_MAC, 6);	/* from us: the MAC the client sent to */
+	assert_memory_equal(f->out, mac, 6);	    /* next hop towards the backend */
+	assert_memory_equal(f->out + 6, LB_MAC, 6); /* from us: the MAC the client sent to */
 	memcpy(&proto, f->out + l2_len - 2, 2);
 	assert_int_equal(ntohs(proto), ethertype);
 }
@@ -41,7 +41,7 @@ static void syn_v4_is_encapsulated_to_blue(void **state)
 	assert_int_equal(ntohs(outer->frag_off), 0x4000);
 	assert_int_equal(outer->ttl, ZDD_DEF_OUTER_TTL);
 	assert_int_equal(outer->protocol, IPPROTO_IPIP);
-	assert_int_equal(csum_fold_sum(outer, 20, 0), 0);	/* a valid checksum folds to 0 */
+	assert_int_equal(csum_fold_sum(outer, 20, 0), 0); /* a valid checksum folds to 0 */
 	inet_pton(AF_INET, LB_SRC4, src);
 	assert_memory_equal(&outer->saddr, src, 4);
 	assert_string_equal(outer_dst(f), "198.18.3.11");
@@ -121,7 +121,7 @@ static void ethernet_padding_is_not_payload(void **state)
 	struct iphdr *outer;
 
 	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
-	memset(p.data + p.len, 0, 6);	/* a 54-byte frame padded to 60 */
+	memset(p.data + p.len, 0, 6); /* a 54-byte frame padded to 60 */
 	p.len += 6;
 	assert_int_equal(run(f, &p), XDP_TX);
 	outer = (struct iphdr *)(f->out + 14);
@@ -136,7 +136,7 @@ static void larger_than_mtu_is_dropped(void **state)
 	struct pkt big = pkt_tcp("198.18.1.2", 40002, VIP4, 80, TH_ACK);
 
 	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
-	pkt_payload(&fits, TEST_MTU - 20 - 40);	/* inner + outer == MTU */
+	pkt_payload(&fits, TEST_MTU - 20 - 40); /* inner + outer == MTU */
 	pkt_payload(&big, TEST_MTU - 20 - 40 + 1);
 	assert_int_equal(run(f, &fits), XDP_TX);
 	assert_int_equal(run(f, &big), XDP_DROP);
@@ -193,14 +193,10 @@ static int setup_with_services(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(syn_v4_is_encapsulated_to_blue),
-		T(syn_v6_is_encapsulated_to_blue),
-		T(udp_is_encapsulated_and_tracked),
-		T(vlan_tag_is_kept),
-		T(ethernet_padding_is_not_payload),
-		T(larger_than_mtu_is_dropped),
-		T(no_source_address_is_an_encap_drop),
-		T(service_without_backends_drops),
+		T(syn_v4_is_encapsulated_to_blue),	T(syn_v6_is_encapsulated_to_blue),
+		T(udp_is_encapsulated_and_tracked),	T(vlan_tag_is_kept),
+		T(ethernet_padding_is_not_payload),	T(larger_than_mtu_is_dropped),
+		T(no_source_address_is_an_encap_drop),	T(service_without_backends_drops),
 		T(empty_pool_hands_flows_to_the_other),
 	};
 

@@ -14,11 +14,11 @@
 #include "zdd_abi.h"
 #include "maglev.h"
 
-#define M		ZDD_DEF_MAGLEV_M
-#define MAX_N		1001	/* largest set in any case, one added backend included */
-#define SHARE_TOL	0.01	/* |share - weight share|, and disruption above the minimum */
-#define ID_BASE		1000000	/* ids unrelated to positions, so an id leak shows */
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define M	      ZDD_DEF_MAGLEV_M
+#define MAX_N	      1001    /* largest set in any case, one added backend included */
+#define SHARE_TOL     0.01    /* |share - weight share|, and disruption above the minimum */
+#define ID_BASE	      1000000 /* ids unrelated to positions, so an id leak shows */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct fixture {
 	__u32 *t1;

@@ -103,7 +103,7 @@ static struct pkt first_fragment(void)
 {
 	struct pkt p = syn4();
 
-	ip4(&p)->frag_off = htons(0x2000);	/* MF */
+	ip4(&p)->frag_off = htons(0x2000); /* MF */
 	pkt_fix_csums(&p);
 	return p;
 }
@@ -138,7 +138,7 @@ static struct pkt ihl_15_short(void)
 {
 	struct pkt p = syn4();
 
-	ip4(&p)->ihl = 15;	/* 60 bytes of header, the frame has 40 after L2 */
+	ip4(&p)->ihl = 15; /* 60 bytes of header, the frame has 40 after L2 */
 	return p;
 }
 
@@ -179,7 +179,7 @@ static struct pkt tot_len_cuts_tcp(void)
 {
 	struct pkt p = syn4();
 
-	ip4(&p)->tot_len = htons(20 + 19);	/* the rest is "padding" */
+	ip4(&p)->tot_len = htons(20 + 19); /* the rest is "padding" */
 	return p;
 }
 

@@ -27,7 +27,7 @@ static int setup_blue_green(void **state)
 static void client_addr(int v6, int i, char *buf, size_t len)
 {
 	if (v6)
-		snprintf(buf, len, "fd00:c1:%x:%x::1", i >> 8, i & 0xff);	/* one /64 each */
+		snprintf(buf, len, "fd00:c1:%x:%x::1", i >> 8, i & 0xff); /* one /64 each */
 	else
 		snprintf(buf, len, "198.18.%d.%d", 128 + i / 250, 1 + i % 250);
 }
@@ -54,7 +54,7 @@ static int green_share(struct fixture *f, int v6, __u16 sport, bool *green)
 static void split_is_proportional_and_monotone(void **state, int v6)
 {
 	struct fixture *f = *state;
-	const int weights[] = { 0, 100, 1000, 5000, 9000, 10000 };	/* basis points */
+	const int weights[] = { 0, 100, 1000, 5000, 9000, 10000 }; /* basis points */
 	bool *prev = calloc(CLIENTS, sizeof(bool)), *cur = calloc(CLIENTS, sizeof(bool));
 	const char *svc = v6 ? SVC6 : SVC4;
 	size_t w;

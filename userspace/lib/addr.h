@@ -9,8 +9,8 @@
 #include <linux/types.h>
 #include "zdd_abi.h"
 
-#define ZDD_ADDR_STRLEN 46	/* INET6_ADDRSTRLEN */
-#define ZDD_SVC_STRLEN 64
+#define ZDD_ADDR_STRLEN 46 /* INET6_ADDRSTRLEN */
+#define ZDD_SVC_STRLEN	64
 
 /* Parses an IPv4 or IPv6 address into the 16-byte form (IPv4 mapped). 0 or -EINVAL. */
 int zdd_addr_parse(const char *s, __u8 addr[16]);

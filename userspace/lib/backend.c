@@ -128,7 +128,7 @@ int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8
 		return log_err(err, "backend %s: add", host);
 	err = zdd_service_commit(z, svc, -1);
 	if (err) {
-		write_backend(z, free_id, &empty);	/* nothing half-applied */
+		write_backend(z, free_id, &empty); /* nothing half-applied */
 		return err;
 	}
 	if (id)

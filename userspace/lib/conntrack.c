@@ -64,7 +64,7 @@ static int walk_table(struct zdd *z, enum zdd_ct_table t, zdd_ct_cb cb, void *ct
 		key = next;
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &val))
-			continue;	/* evicted meanwhile */
+			continue; /* evicted meanwhile */
 		e.key = key;
 		to_entry(t, &val, &e);
 		ret = cb(&e, ctx);

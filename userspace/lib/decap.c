@@ -38,8 +38,8 @@ int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir)
 			err = log_err(-errno, "create pin directory %s", pin_dir);
 			goto fail;
 		}
-		err = set_pin(d->maps.zdd_decap_dst, pin_dir) ?:
-		      set_pin(d->maps.zdd_dstats, pin_dir);
+		err = set_pin(d->maps.zdd_decap_dst, pin_dir)
+			      ?: set_pin(d->maps.zdd_dstats, pin_dir);
 		if (err)
 			goto fail;
 	}

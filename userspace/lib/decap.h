@@ -7,7 +7,7 @@
 #include <linux/types.h>
 #include "zdd_abi.h"
 
-struct zdd_decap;	/* the skeleton of bpf/zdd_decap.bpf.c */
+struct zdd_decap; /* the skeleton of bpf/zdd_decap.bpf.c */
 
 /* pin_dir NULL: private maps (tests). */
 int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir);

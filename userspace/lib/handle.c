@@ -74,7 +74,7 @@ void zdd_close(struct zdd *z)
 	if (z->maglev)
 		munmap(z->maglev, z->maglev_len);
 	if (z->skel)
-		zdd_lb__destroy(z->skel);	/* owns the map fds */
+		zdd_lb__destroy(z->skel); /* owns the map fds */
 	else
 		for (i = 0; i < ZDD_MAP_COUNT; i++)
 			if (z->fd[i] >= 0)
@@ -151,8 +151,8 @@ static int limits_valid(const struct zdd_limits *l)
 	if (!zdd_is_prime(l->maglev_m) || l->maglev_m < 3)
 		return log_err(-EINVAL, "maglev size %u must be an odd prime", l->maglev_m);
 	if (maglev * sizeof(__u32) > (1ULL << 31))
-		return log_err(-E2BIG, "%u services x maglev %u exceed 2 GiB of tables", l->services,
-			       l->maglev_m);
+		return log_err(-E2BIG, "%u services x maglev %u exceed 2 GiB of tables",
+			       l->services, l->maglev_m);
 	if (l->backends < 1 || l->flows < 1 || l->embryos < 1)
 		return log_err(-EINVAL, "every limit must be at least 1");
 	return 0;
@@ -191,8 +191,8 @@ static int open_pin_dir(struct zdd *z, const char *dir, bool create)
 	if (z->dir_fd < 0)
 		return log_err(-errno, "open pin directory %s", dir);
 	if (fstatfs(z->dir_fd, &st) || st.f_type != BPF_FS_MAGIC)
-		return log_err(-ENOTSUP, "%s is not on a BPF filesystem (mount -t bpf bpf /sys/fs/bpf)",
-			       dir);
+		return log_err(-ENOTSUP,
+			       "%s is not on a BPF filesystem (mount -t bpf bpf /sys/fs/bpf)", dir);
 	return 0;
 }
 
@@ -354,8 +354,8 @@ int zdd_open_pinned(struct zdd **out, const char *pin_dir)
 	found = open_pins(pin_dir, z->fd);
 	if (found != ZDD_MAP_COUNT) {
 		err = found ? log_err(-EUCLEAN, "%s holds only %d of zdd's %d maps", pin_dir, found,
-				      ZDD_MAP_COUNT) :
-			      log_err(-ENOENT, "no zdd maps in %s (is zdd attached?)", pin_dir);
+				      ZDD_MAP_COUNT)
+			    : log_err(-ENOENT, "no zdd maps in %s (is zdd attached?)", pin_dir);
 		goto fail;
 	}
 	z->adopted = true;

@@ -10,12 +10,12 @@ struct zdd_lb;
 
 struct zdd {
 	int fd[ZDD_MAP_COUNT];
-	__u32 *maglev;		/* the zdd_maglev array, mmap'd: tables are written in place */
+	__u32 *maglev; /* the zdd_maglev array, mmap'd: tables are written in place */
 	size_t maglev_len;
 	struct zdd_limits limits;
-	int dir_fd;		/* pin directory, flock'd by writers; -1 without pins */
+	int dir_fd; /* pin directory, flock'd by writers; -1 without pins */
 	bool adopted;
-	struct zdd_lb *skel;	/* NULL when only the pinned maps were opened */
+	struct zdd_lb *skel; /* NULL when only the pinned maps were opened */
 };
 
 /* The maglev row of one (service, pool, slot): limits.maglev_m entries. */

@@ -10,8 +10,8 @@ void zdd_log_set_level(enum zdd_log_level level);
 enum zdd_log_level zdd_log_get_level(void);
 void zdd_log(enum zdd_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define pr_warn(...) zdd_log(ZDD_LOG_WARN, __VA_ARGS__)
-#define pr_info(...) zdd_log(ZDD_LOG_INFO, __VA_ARGS__)
+#define pr_warn(...)  zdd_log(ZDD_LOG_WARN, __VA_ARGS__)
+#define pr_info(...)  zdd_log(ZDD_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) zdd_log(ZDD_LOG_DEBUG, __VA_ARGS__)
 
 /* Logs "msg: strerror(-err)" and returns err, so callers can `return log_err(err, ...)`. */

@@ -10,18 +10,18 @@
 #include "maglev.h"
 
 /* Two independent hashes of the address: one picks the first slot, the other the stride. */
-#define OFFSET_SEED	0x7a64642d6f666673ULL
-#define SKIP_SEED	0x7a64642d736b6970ULL
+#define OFFSET_SEED 0x7a64642d6f666673ULL
+#define SKIP_SEED   0x7a64642d736b6970ULL
 
 /* Largest accepted table: slot arithmetic below stays far from 64-bit overflow. */
-#define MAGLEV_MAX_M	(1U << 31)
+#define MAGLEV_MAX_M (1U << 31)
 
 /* State of one backend with weight > 0 while the table fills. */
 struct claimer {
-	__u64 pos;	/* (offset + next * skip) % m: the next slot this backend wants */
-	__u64 skip;	/* in [1, m - 1]; with m prime the walk visits every slot once */
-	__u64 turn;	/* round of the next claim */
-	__u64 claims;	/* slots claimed so far */
+	__u64 pos;    /* (offset + next * skip) % m: the next slot this backend wants */
+	__u64 skip;   /* in [1, m - 1]; with m prime the walk visits every slot once */
+	__u64 turn;   /* round of the next claim */
+	__u64 claims; /* slots claimed so far */
 	__u32 id;
 	__u16 weight;
 };

@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 struct zdd_maglev_backend {
-	__u32 id;		/* value written into the table; must not be ZDD_NO_BACKEND */
-	__u8 addr[16];		/* identity that is hashed (IPv4 as ::ffff:a.b.c.d) */
-	__u16 weight;		/* 0 = takes no slots */
+	__u32 id;      /* value written into the table; must not be ZDD_NO_BACKEND */
+	__u8 addr[16]; /* identity that is hashed (IPv4 as ::ffff:a.b.c.d) */
+	__u16 weight;  /* 0 = takes no slots */
 };
 
 /*

@@ -37,7 +37,7 @@ int zdd_service_list(struct zdd *z, struct zdd_service **out, size_t *n)
 			list[count].key = key;
 			prev = &list[count++].key;
 		} else {
-			prev = &key;	/* deleted under us: carry on from its key */
+			prev = &key; /* deleted under us: carry on from its key */
 		}
 	}
 	qsort(list, count, sizeof(*list), cmp_service);
@@ -86,7 +86,8 @@ static int vip_ref(struct zdd *z, const __u8 addr[16], int delta)
 	bpf_map_lookup_elem(z->fd[ZDD_MAP_VIPS], &vip, &refs);
 	refs += delta;
 	if (refs == 0 || refs > z->limits.services)
-		return bpf_map_delete_elem(z->fd[ZDD_MAP_VIPS], &vip) && errno != ENOENT ? -errno : 0;
+		return bpf_map_delete_elem(z->fd[ZDD_MAP_VIPS], &vip) && errno != ENOENT ? -errno
+											 : 0;
 	return bpf_map_update_elem(z->fd[ZDD_MAP_VIPS], &vip, &refs, BPF_ANY) ? -errno : 0;
 }
 

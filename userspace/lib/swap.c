@@ -18,7 +18,7 @@ static __u64 monotonic_ns(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);	/* the clock of bpf_ktime_get_ns() */
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of bpf_ktime_get_ns() */
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
@@ -50,8 +50,8 @@ static int build_slot(struct zdd *z, const struct zdd_service_val *val, int slot
 		memcpy(mb->addr, list[i].val.addr, 16);
 	}
 	for (pool = 0; pool < ZDD_POOLS && !err; pool++)
-		err = zdd_maglev_build(zdd_maglev_row(z, val->index, pool, slot), z->limits.maglev_m,
-				       in[pool], count[pool]);
+		err = zdd_maglev_build(zdd_maglev_row(z, val->index, pool, slot),
+				       z->limits.maglev_m, in[pool], count[pool]);
 	for (pool = 0; pool < ZDD_POOLS; pool++)
 		free(in[pool]);
 	free(list);
@@ -67,14 +67,15 @@ int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int gre
 
 	zdd_service_format(key, name, sizeof(name));
 	if (green_bp > ZDD_MAX_WEIGHT_BP)
-		return log_err(-EINVAL, "service %s: green weight %d bp out of 0..%d", name, green_bp,
-			       ZDD_MAX_WEIGHT_BP);
+		return log_err(-EINVAL, "service %s: green weight %d bp out of 0..%d", name,
+			       green_bp, ZDD_MAX_WEIGHT_BP);
 	if (zdd_service_get(z, key, &cur))
 		return log_err(-ENOENT, "service %s", name);
 	if (cur.prev_valid) {
 		cur.prev_valid = 0;
 		if (bpf_map_update_elem(fd, key, &cur, BPF_EXIST))
-			return log_err(-errno, "service %s: withdraw the previous generation", name);
+			return log_err(-errno, "service %s: withdraw the previous generation",
+				       name);
 	}
 	err = build_slot(z, &cur, !cur.active_slot);
 	if (err)

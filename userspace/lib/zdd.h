@@ -35,9 +35,9 @@ struct zdd_limits {
 };
 
 struct zdd_load_opts {
-	const char *pin_dir;	/* NULL: private maps, nothing pinned (tests) */
+	const char *pin_dir; /* NULL: private maps, nothing pinned (tests) */
 	struct zdd_limits limits;
-	__u64 grace_ns;		/* 0: ZDD_DEF_GRACE_NS */
+	__u64 grace_ns; /* 0: ZDD_DEF_GRACE_NS */
 };
 
 /* handle.c: load the program (adopting pinned maps), or open the pinned maps alone. */
@@ -48,7 +48,7 @@ int zdd_lb_prog_fd(const struct zdd *z);
 int zdd_map_fd(const struct zdd *z, enum zdd_map map);
 const char *zdd_map_name(enum zdd_map map);
 const struct zdd_limits *zdd_get_limits(const struct zdd *z);
-bool zdd_adopted(const struct zdd *z);	/* the maps were pinned before this open */
+bool zdd_adopted(const struct zdd *z); /* the maps were pinned before this open */
 /* Writers serialise read-modify-write on the pin directory (flock); no-op without pins. */
 int zdd_lock(struct zdd *z);
 void zdd_unlock(struct zdd *z);
@@ -58,9 +58,9 @@ int zdd_config_set(struct zdd *z, const struct zdd_config *c);
 
 /* service.c */
 struct zdd_service_opts {
-	__u8 affinity;		/* enum zdd_affinity */
-	__u8 client_prefix4;	/* 0: 32 */
-	__u8 client_prefix6;	/* 0: 64 */
+	__u8 affinity;	     /* enum zdd_affinity */
+	__u8 client_prefix4; /* 0: 32 */
+	__u8 client_prefix6; /* 0: 64 */
 };
 struct zdd_service {
 	struct zdd_service_key key;
@@ -108,8 +108,8 @@ struct zdd_ct_entry {
 	struct zdd_flow_key key;
 	__u32 backend;
 	__u32 generation;
-	__u64 ns;	/* embryo: first SYN; flows: last seen (CLOCK_MONOTONIC) */
-	__u32 syns;	/* embryo only */
+	__u64 ns;   /* embryo: first SYN; flows: last seen (CLOCK_MONOTONIC) */
+	__u32 syns; /* embryo only */
 	__u8 pool;
 };
 /* Calls cb for every entry; cb returns < 0 to stop (that value is returned), 1 to delete the
