@@ -93,10 +93,12 @@ struct zdd_config {
 	__u8 src4[4];	/* outer source for IPv4-in-IPv4 */
 	__u32 maglev_m; /* entries per maglev row (prime) */
 	__u32 mtu;	/* egress MTU; 0 means do not check */
+	__u32 ifindex;	/* where the LB is attached: userspace resolves next hops there */
+	__u8 gw_mac[6]; /* the operator's next hop for every backend; zero: resolve each */
 	__u8 outer_ttl;
-	__u8 pad[3];
+	__u8 pad;
 };
-ZDD_ABI_SIZE(struct zdd_config, 40);
+ZDD_ABI_SIZE(struct zdd_config, 48);
 
 /*
  * A flow's 5-tuple. It starts with the service key (destination address, port, protocol), so

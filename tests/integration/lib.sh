@@ -604,3 +604,34 @@ lab_up()
 		_lab_nginx_conf "$name" 200 && lab_backend_start "$name" || return 1
 	done
 }
+
+# --- zdd in the lab ----------------------------------------------------------------------------
+
+LAB_BPFCTL=${LAB_BPFCTL:-$LAB_OUT/zdd-bpfctl}
+
+# zdd-bpfctl in the lb namespace, on this lab's pins (nsenter keeps bpffs visible).
+lab_ctl() { lab_nsenter lb "$LAB_BPFCTL" -p "$LAB_PIN_DIR/lb" "$@"; }
+# zdd-bpfctl in a backend namespace, on that backend's pins.
+lab_ctl_on() { local ns=$1; shift; lab_nsenter "$ns" "$LAB_BPFCTL" -p "$LAB_PIN_DIR/$ns" "$@"; }
+
+# Decap on every backend, the LB attached, and both services (IPv4 and IPv6) with two blue and
+# two green backends, all new flows on blue. Extra arguments go to `attach`.
+lab_zdd_up()
+{
+	local i svc
+	[[ -x $LAB_BPFCTL ]] || { echo "# lab: $LAB_BPFCTL not built" >&2; return 1; }
+	mkdir -p "$LAB_PIN_DIR" || return 1
+	for i in "${LAB_BACKENDS[@]}"; do
+		lab_ctl_on "$i" decap attach "$LAB_BACKEND_DEV" >/dev/null || return 1
+	done
+	lab_ctl attach "$LAB_LB_DEV" "$@" >/dev/null || return 1
+	for svc in "$LAB_SVC4" "$LAB_SVC6"; do
+		lab_ctl service add "$svc" >/dev/null || return 1
+	done
+	for i in "${!LAB_BACKENDS[@]}"; do
+		lab_ctl backend add "$LAB_SVC4" "${LAB_BACKENDS4[i]}" \
+			--pool "$(lab_pool "${LAB_BACKENDS[i]}")" >/dev/null || return 1
+		lab_ctl backend add "$LAB_SVC6" "${LAB_BACKENDS6[i]}" \
+			--pool "$(lab_pool "${LAB_BACKENDS[i]}")" >/dev/null || return 1
+	done
+}

@@ -8,6 +8,7 @@
 #include "addr.h"
 #include "handle.h"
 #include "log.h"
+#include "netlink.h"
 
 static int cmp_backend(const void *a, const void *b)
 {
@@ -89,6 +90,60 @@ static int write_backend(struct zdd *z, __u32 id, const struct zdd_backend_val *
 	return bpf_map_update_elem(z->fd[ZDD_MAP_BACKENDS], &id, val, BPF_ANY) ? -errno : 0;
 }
 
+/* The next hop MAC for a backend: the operator's gateway, else the neighbour on the attached
+ * interface; zero before attach (attach resolves every backend then). */
+static int next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6])
+{
+	static const __u8 zero[6];
+	char host[ZDD_ADDR_STRLEN];
+	struct zdd_config c;
+	int err = zdd_config_get(z, &c);
+
+	if (err)
+		return err;
+	memset(mac, 0, 6);
+	if (memcmp(c.gw_mac, zero, 6)) {
+		memcpy(mac, c.gw_mac, 6);
+		return 0;
+	}
+	if (!c.ifindex)
+		return 0;
+	err = zdd_nl_next_hop_mac(c.ifindex, addr, mac);
+	if (err) {
+		zdd_addr_format(addr, host, sizeof(host));
+		return log_err(
+			err,
+			"backend %s: no next-hop MAC on ifindex %u (%s); check the route and "
+			"neighbour table, or attach with --gw-mac",
+			host, c.ifindex,
+			err == -EXDEV	       ? "the route leaves through another interface"
+			: err == -EHOSTUNREACH ? "the neighbour does not answer"
+					       : "no route");
+	}
+	return 0;
+}
+
+int zdd_backends_resolve(struct zdd *z)
+{
+	struct zdd_backend_val val;
+	__u8 mac[6];
+	__u32 id;
+	int err;
+
+	for (id = 0; id < z->limits.backends; id++) {
+		if (bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, &val))
+			return -errno;
+		if (val.state == ZDD_BE_EMPTY)
+			continue;
+		err = next_hop(z, val.addr, mac);
+		if (err)
+			return err;
+		if (memcmp(mac, val.mac, 6) && (err = zdd_backend_set_mac(z, id, mac)))
+			return err;
+	}
+	return 0;
+}
+
 int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
 		    enum zdd_pool pool, __u16 weight, const __u8 mac[6], __u32 *id)
 {
@@ -122,6 +177,8 @@ int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8
 	memcpy(val.addr, addr, 16);
 	if (mac)
 		memcpy(val.mac, mac, 6);
+	else if ((err = next_hop(z, addr, val.mac)))
+		return err;
 	val.service = sval.index;
 	err = zdd_percpu_zero(z, ZDD_MAP_BSTATS, free_id) ?: write_backend(z, free_id, &val);
 	if (err)

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tools/zdd-bpfctl/cmd_attach.c - attach / detach: load the balancer (or adopt its pinned
+ * maps), configure the tunnel source from the interface, and pin the XDP link. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "addr.h"
+#include "ctl.h"
+#include "netlink.h"
+#include "xdp.h"
+
+struct attach_opts {
+	bool generic;
+	const char *src4, *src6, *gw_mac;
+	struct zdd_load_opts load;
+};
+
+static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct attach_opts *o)
+{
+	static const struct option opts[] = {
+		{ "generic", no_argument, NULL, 'g' },
+		{ "src", required_argument, NULL, '4' },
+		{ "src6", required_argument, NULL, '6' },
+		{ "gw-mac", required_argument, NULL, 'm' },
+		{ "services", required_argument, NULL, 's' },
+		{ "backends", required_argument, NULL, 'b' },
+		{ "maglev-m", required_argument, NULL, 'M' },
+		{ "flows", required_argument, NULL, 'f' },
+		{ "embryos", required_argument, NULL, 'e' },
+		{ "grace", required_argument, NULL, 'G' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct zdd_limits *l = &o->load.limits;
+	unsigned long v;
+	int c, err = 0;
+
+	while (!err && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			o->generic = true;
+			break;
+		case '4':
+			o->src4 = optarg;
+			break;
+		case '6':
+			o->src6 = optarg;
+			break;
+		case 'm':
+			o->gw_mac = optarg;
+			break;
+		case 's':
+		case 'b':
+		case 'M':
+		case 'f':
+		case 'e':
+			err = ctl_parse_uint(cmd, "size", optarg, UINT_MAX, &v);
+			*(c == 's'   ? &l->services
+			  : c == 'b' ? &l->backends
+			  : c == 'M' ? &l->maglev_m
+			  : c == 'f' ? &l->flows
+				     : &l->embryos) = (__u32)v;
+			break;
+		case 'G':
+			err = ctl_parse_uint(cmd, "grace seconds", optarg, 86400, &v);
+			o->load.grace_ns = v * 1000000000ULL;
+			break;
+		default:
+			return ctl_usage_error(cmd, "unknown option");
+		}
+	}
+	if (!err && optind != argc - 1)
+		return ctl_usage_error(cmd, "want exactly one interface");
+	return err;
+}
+
+/* The tunnel's outer source and the path's MTU come from the interface unless given. */
+static int configure(const struct cmd *cmd, struct zdd *z, const struct attach_opts *o,
+		     const struct zdd_iface *ifc)
+{
+	struct zdd_config c;
+	__u8 a[16];
+	int err = zdd_config_get(z, &c);
+
+	if (err)
+		return EXIT_FAIL;
+	c.ifindex = ifc->ifindex;
+	c.mtu = ifc->mtu;
+	memset(c.gw_mac, 0, sizeof(c.gw_mac));
+	if (o->gw_mac && zdd_mac_parse(o->gw_mac, c.gw_mac))
+		return ctl_usage_error(cmd, "bad MAC '%s'", o->gw_mac);
+	if (o->src4) {
+		if (zdd_addr_parse(o->src4, a) || !zdd_addr_is_v4(a))
+			return ctl_usage_error(cmd, "bad --src '%s': want an IPv4 address",
+					       o->src4);
+		memcpy(c.src4, a + 12, 4);
+	} else {
+		memcpy(c.src4, ifc->addr4, 4);
+	}
+	if (o->src6) {
+		if (zdd_addr_parse(o->src6, a) || zdd_addr_is_v4(a))
+			return ctl_usage_error(cmd, "bad --src6 '%s': want an IPv6 address",
+					       o->src6);
+		memcpy(c.src6, a, 16);
+	} else {
+		memcpy(c.src6, ifc->addr6, 16);
+	}
+	if (!o->src4 && !ifc->has4)
+		fprintf(stderr,
+			"zdd-bpfctl attach: %s has no IPv4 address: IPv4 services will be "
+			"dropped (give --src)\n",
+			ifc->name);
+	if (!o->src6 && !ifc->has6)
+		fprintf(stderr,
+			"zdd-bpfctl attach: %s has no global IPv6 address: IPv6 services "
+			"will be dropped (give --src6)\n",
+			ifc->name);
+	return zdd_config_set(z, &c) ? EXIT_FAIL : EXIT_OK;
+}
+
+int cmd_attach(struct ctl *ctl, int argc, char **argv)
+{
+	const struct cmd *cmd = ctl_find_cmd("attach");
+	struct attach_opts o = {};
+	struct zdd_iface ifc;
+	char path[PATH_MAX];
+	struct zdd *z;
+	bool updated;
+	int err;
+
+	err = parse_attach(cmd, argc, argv, &o);
+	if (err)
+		return err;
+	if (zdd_nl_iface(argv[optind], &ifc)) {
+		fprintf(stderr, "zdd-bpfctl attach: no interface '%s' here\n", argv[optind]);
+		return EXIT_FAIL;
+	}
+	o.load.pin_dir = ctl->pin_dir;
+	if (zdd_open_load(&z, &o.load))
+		return EXIT_FAIL;
+	err = zdd_lock(z);
+	if (!err)
+		err = configure(cmd, z, &o, &ifc);
+	if (!err && zdd_backends_resolve(z))
+		err = EXIT_FAIL;
+	if (!err && (zdd_xdp_link_path(path, sizeof(path), ctl->pin_dir, "lb", ifc.name) ||
+		     zdd_xdp_attach(zdd_lb_prog_fd(z), ifc.ifindex, o.generic, path, &updated)))
+		err = EXIT_FAIL;
+	if (!err)
+		printf("zdd: %s %s (%s maps in %s)\n",
+		       updated ? "upgraded the program on" : "attached to", ifc.name,
+		       zdd_adopted(z) ? "adopted" : "new", ctl->pin_dir);
+	ctl_close(z);
+	return err ? (err == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL) : EXIT_OK;
+}
+
+static int unpin_maps(const char *pin_dir)
+{
+	char path[PATH_MAX];
+	int i, err = 0;
+
+	for (i = 0; i < ZDD_MAP_COUNT; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, zdd_map_name(i));
+		if (unlink(path) && errno != ENOENT)
+			err = -errno;
+	}
+	return err;
+}
+
+int cmd_detach(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "purge", no_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *cmd = ctl_find_cmd("detach");
+	char path[PATH_MAX];
+	bool purge = false;
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'P')
+			return ctl_usage_error(cmd, "unknown option");
+		purge = true;
+	}
+	if (optind != argc - 1)
+		return ctl_usage_error(cmd, "want exactly one interface");
+	if (zdd_xdp_link_path(path, sizeof(path), ctl->pin_dir, "lb", argv[optind]))
+		return EXIT_FAIL;
+	err = zdd_xdp_detach(path);
+	if (err == -ENOENT) {
+		fprintf(stderr, "zdd-bpfctl detach: zdd is not attached to %s (no %s)\n",
+			argv[optind], path);
+		return EXIT_FAIL;
+	}
+	if (!err && purge)
+		err = unpin_maps(ctl->pin_dir);
+	if (err) {
+		fprintf(stderr, "zdd-bpfctl detach: %s: %s\n", path, strerror(-err));
+		return EXIT_FAIL;
+	}
+	printf("zdd: detached from %s%s\n", argv[optind], purge ? ", state removed" : "");
+	return EXIT_OK;
+}

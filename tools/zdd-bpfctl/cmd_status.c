@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tools/zdd-bpfctl/cmd_status.c - status (what is configured, with its main counters) and
+ * stats (every counter; --watch prints rates). Both read one snapshot of the maps. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "addr.h"
+#include "ctl.h"
+
+struct be_snap {
+	struct zdd_backend b;
+	struct zdd_backend_stats st;
+};
+
+struct svc_snap {
+	struct zdd_service s;
+	struct zdd_service_stats st;
+	struct be_snap *be;
+	size_t n_be;
+};
+
+struct snap {
+	struct svc_snap *svc;
+	size_t n_svc;
+	__u64 reasons[ZDD_R_MAX];
+	__u64 embryos, flows;
+};
+
+static void snap_free(struct snap *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_svc; i++)
+		free(s->svc[i].be);
+	free(s->svc);
+	memset(s, 0, sizeof(*s));
+}
+
+/* filter: NULL for every service. */
+static int snap_take(struct zdd *z, const struct zdd_service_key *filter, bool conntrack,
+		     struct snap *s)
+{
+	struct zdd_service *list;
+	struct zdd_backend *bl;
+	size_t n, i, j, nb;
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = zdd_service_list(z, &list, &n);
+	if (err)
+		return err;
+	s->svc = calloc(n ?: 1, sizeof(*s->svc));
+	for (i = 0; s->svc && !err && i < n; i++) {
+		struct svc_snap *ss = &s->svc[s->n_svc];
+
+		if (filter && memcmp(filter, &list[i].key, sizeof(*filter)))
+			continue;
+		ss->s = list[i];
+		err = zdd_service_stats_read(z, list[i].val.index, &ss->st)
+			      ?: zdd_backend_list(z, list[i].val.index, &bl, &nb);
+		if (err)
+			break;
+		ss->be = calloc(nb ?: 1, sizeof(*ss->be));
+		for (j = 0; ss->be && !err && j < nb; j++) {
+			ss->be[j].b = bl[j];
+			err = zdd_backend_stats_read(z, bl[j].id, &ss->be[j].st);
+		}
+		ss->n_be = nb;
+		free(bl);
+		s->n_svc++;
+		if (!ss->be)
+			err = -ENOMEM;
+	}
+	free(list);
+	if (!s->svc)
+		err = -ENOMEM;
+	if (!err)
+		err = zdd_reasons_read(z, s->reasons);
+	if (!err && conntrack)
+		err = zdd_conntrack_count(z, &s->embryos, &s->flows);
+	if (err)
+		snap_free(s);
+	return err;
+}
+
+static struct json_object *backend_json(const struct be_snap *b)
+{
+	struct json_object *o = json_object_new_object();
+	char host[ZDD_ADDR_STRLEN];
+
+	zdd_addr_format(b->b.val.addr, host, sizeof(host));
+	json_object_object_add(o, "address", json_object_new_string(host));
+	json_object_object_add(o, "pool", json_object_new_string(ctl_pool_name(b->b.val.pool)));
+	json_object_object_add(o, "state", json_object_new_string(ctl_state_name(b->b.val.state)));
+	json_object_object_add(o, "weight", json_object_new_int(b->b.val.weight));
+	json_object_object_add(o, "packets", json_object_new_uint64(b->st.packets));
+	json_object_object_add(o, "bytes", json_object_new_uint64(b->st.bytes));
+	json_object_object_add(o, "flows_new", json_object_new_uint64(b->st.flows_new));
+	json_object_object_add(o, "flows_established",
+			       json_object_new_uint64(b->st.flows_established));
+	json_object_object_add(o, "syn_retransmits", json_object_new_uint64(b->st.syn_retransmits));
+	json_object_object_add(o, "client_resets", json_object_new_uint64(b->st.client_resets));
+	return o;
+}
+
+static struct json_object *snap_json(const struct snap *s, bool with_reasons)
+{
+	struct json_object *root = json_object_new_object(), *svcs = json_object_new_array();
+	char name[ZDD_SVC_STRLEN];
+	size_t i, j;
+
+	for (i = 0; i < s->n_svc; i++) {
+		const struct svc_snap *ss = &s->svc[i];
+		struct json_object *o = json_object_new_object(), *bes = json_object_new_array();
+
+		zdd_service_format(&ss->s.key, name, sizeof(name));
+		json_object_object_add(o, "service", json_object_new_string(name));
+		json_object_object_add(o, "generation",
+				       json_object_new_int64(ss->s.val.generation));
+		json_object_object_add(o, "affinity",
+				       json_object_new_string(ss->s.val.affinity == ZDD_AFF_FLOW
+								      ? "flow"
+								      : "client"));
+		json_object_object_add(o, "green_weight_pct",
+				       json_object_new_double(ss->s.val.green_weight / 100.0));
+		json_object_object_add(o, "conntrack_misses",
+				       json_object_new_uint64(ss->st.conntrack_misses));
+		for (j = 0; j < ss->n_be; j++)
+			json_object_array_add(bes, backend_json(&ss->be[j]));
+		json_object_object_add(o, "backends", bes);
+		json_object_array_add(svcs, o);
+	}
+	json_object_object_add(root, "services", svcs);
+	if (with_reasons) {
+		struct json_object *r = json_object_new_object(), *ct = json_object_new_object();
+
+		for (i = 0; i < ZDD_R_MAX; i++)
+			json_object_object_add(r, zdd_reason_name(i),
+					       json_object_new_uint64(s->reasons[i]));
+		json_object_object_add(root, "reasons", r);
+		json_object_object_add(ct, "embryonic", json_object_new_uint64(s->embryos));
+		json_object_object_add(ct, "established", json_object_new_uint64(s->flows));
+		json_object_object_add(root, "conntrack", ct);
+	}
+	return root;
+}
+
+/* Handshakes that never completed, over those started: the failure signal of DESIGN 4. */
+static double unestablished_pct(const struct zdd_backend_stats *st)
+{
+	if (!st->flows_new || st->flows_established >= st->flows_new)
+		return 0;
+	return 100.0 * (st->flows_new - st->flows_established) / st->flows_new;
+}
+
+static void print_status(const struct snap *s)
+{
+	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN], pk[16], by[16], nw[16], es[16];
+	size_t i, j;
+
+	if (!s->n_svc)
+		printf("no services\n");
+	for (i = 0; i < s->n_svc; i++) {
+		const struct svc_snap *ss = &s->svc[i];
+		unsigned int g = ss->s.val.green_weight;
+
+		zdd_service_format(&ss->s.key, name, sizeof(name));
+		printf("%s%s  green %u.%02u%%  blue %u.%02u%%  affinity %s  generation %u  "
+		       "conntrack misses %llu\n",
+		       i ? "\n" : "", name, g / 100, g % 100, (10000 - g) / 100, (10000 - g) % 100,
+		       ss->s.val.affinity == ZDD_AFF_FLOW ? "flow" : "client", ss->s.val.generation,
+		       (unsigned long long)ss->st.conntrack_misses);
+		if (!ss->n_be) {
+			printf("  no backends\n");
+			continue;
+		}
+		printf("  %-5s %-24s %-5s %6s %8s %10s %8s %8s %8s %7s %8s\n", "POOL", "BACKEND",
+		       "STATE", "WEIGHT", "PACKETS", "BYTES", "FLOWS", "ESTAB", "SYN-RETX",
+		       "RESETS", "UNESTAB");
+		for (j = 0; j < ss->n_be; j++) {
+			const struct be_snap *b = &ss->be[j];
+
+			zdd_addr_format(b->b.val.addr, host, sizeof(host));
+			ctl_fmt_count(b->st.packets, pk, sizeof(pk));
+			ctl_fmt_bytes(b->st.bytes, by, sizeof(by));
+			ctl_fmt_count(b->st.flows_new, nw, sizeof(nw));
+			ctl_fmt_count(b->st.flows_established, es, sizeof(es));
+			printf("  %-5s %-24s %-5s %6u %8s %10s %8s %8s %8llu %7llu %7.1f%%\n",
+			       ctl_pool_name(b->b.val.pool), host, ctl_state_name(b->b.val.state),
+			       b->b.val.weight, pk, by, nw, es,
+			       (unsigned long long)b->st.syn_retransmits,
+			       (unsigned long long)b->st.client_resets, unestablished_pct(&b->st));
+		}
+	}
+}
+
+static int parse_filter(const struct cmd *cmd, int argc, char **argv, struct zdd_service_key *key,
+			const struct zdd_service_key **filter)
+{
+	*filter = NULL;
+	if (optind == argc)
+		return 0;
+	if (optind != argc - 1)
+		return ctl_usage_error(cmd, "at most one SVC");
+	if (ctl_parse_service(cmd, argv[optind], key))
+		return EXIT_USAGE;
+	*filter = key;
+	return 0;
+}
+
+int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+	const struct cmd *cmd = ctl_find_cmd("status");
+	const struct zdd_service_key *filter;
+	struct zdd_service_key key;
+	struct snap s;
+	struct zdd *z;
+	int err;
+
+	static const struct option none[] = { { NULL, 0, NULL, 0 } };
+
+	if (getopt_long(argc, argv, "", none, NULL) != -1)
+		return ctl_usage_error(cmd, "unknown option");
+	if (parse_filter(cmd, argc, argv, &key, &filter))
+		return EXIT_USAGE;
+	if (ctl_open(ctl, &z))
+		return EXIT_FAIL;
+	err = snap_take(z, filter, false, &s);
+	zdd_close(z);
+	if (err)
+		return EXIT_FAIL;
+	if (filter && !s.n_svc) {
+		fprintf(stderr, "zdd-bpfctl status: no service %s\n", argv[optind]);
+		snap_free(&s);
+		return EXIT_FAIL;
+	}
+	if (ctl->json)
+		ctl_json_print(snap_json(&s, false));
+	else
+		print_status(&s);
+	snap_free(&s);
+	return EXIT_OK;
+}
+
+static void print_stats(const struct snap *s, const struct snap *prev, double secs)
+{
+	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN];
+	size_t i, j, r;
+	/* With a previous snapshot, per-second rates of the same counters. */
+#define RATE(now, then) (prev ? ((now) - (then)) / secs : (double)(now))
+
+	for (i = 0; i < s->n_svc; i++) {
+		const struct svc_snap *ss = &s->svc[i];
+		const struct svc_snap *ps = prev && i < prev->n_svc ? &prev->svc[i] : NULL;
+
+		zdd_service_format(&ss->s.key, name, sizeof(name));
+		printf("%s\n  %-5s %-24s %12s %12s %10s %10s %10s %10s\n", name, "POOL", "BACKEND",
+		       prev ? "PACKETS/s" : "PACKETS", prev ? "BYTES/s" : "BYTES",
+		       prev ? "FLOWS/s" : "FLOWS", prev ? "ESTAB/s" : "ESTAB",
+		       prev ? "SYNRETX/s" : "SYN-RETX", prev ? "RESETS/s" : "RESETS");
+		for (j = 0; j < ss->n_be; j++) {
+			const struct zdd_backend_stats *st = &ss->be[j].st;
+			const struct zdd_backend_stats *pt = ps && j < ps->n_be ? &ps->be[j].st
+										: st;
+
+			zdd_addr_format(ss->be[j].b.val.addr, host, sizeof(host));
+			printf("  %-5s %-24s %12.0f %12.0f %10.0f %10.0f %10.0f %10.0f\n",
+			       ctl_pool_name(ss->be[j].b.val.pool), host,
+			       RATE(st->packets, pt->packets), RATE(st->bytes, pt->bytes),
+			       RATE(st->flows_new, pt->flows_new),
+			       RATE(st->flows_established, pt->flows_established),
+			       RATE(st->syn_retransmits, pt->syn_retransmits),
+			       RATE(st->client_resets, pt->client_resets));
+		}
+	}
+	printf("verdicts%s:\n", prev ? " per second" : "");
+	for (r = 0; r < ZDD_R_MAX; r++)
+		printf("  %-24s %14.0f\n", zdd_reason_name(r),
+		       RATE(s->reasons[r], prev->reasons[r]));
+	printf("conntrack: %llu embryonic, %llu established\n", (unsigned long long)s->embryos,
+	       (unsigned long long)s->flows);
+#undef RATE
+}
+
+int cmd_stats(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "watch", required_argument, NULL, 'w' },
+		{ "count", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *cmd = ctl_find_cmd("stats");
+	const struct zdd_service_key *filter;
+	unsigned long watch = 0, count = 0, i;
+	struct zdd_service_key key;
+	struct snap s, prev = {};
+	struct timespec ts;
+	struct zdd *z;
+	int c, err = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if ((c == 'w' && ctl_parse_uint(cmd, "interval", optarg, 3600, &watch)) ||
+		    (c == 'c' && ctl_parse_uint(cmd, "count", optarg, 1000000, &count)))
+			return EXIT_USAGE;
+		if (c == '?')
+			return ctl_usage_error(cmd, "unknown option");
+	}
+	if (parse_filter(cmd, argc, argv, &key, &filter))
+		return EXIT_USAGE;
+	if (count && !watch)
+		return ctl_usage_error(cmd, "--count goes with --watch");
+	if (ctl_open(ctl, &z))
+		return EXIT_FAIL;
+	for (i = 0; !err && (i == 0 || (watch && (!count || i <= count))); i++) {
+		if (i) {
+			ts = (struct timespec){ (time_t)watch, 0 };
+			nanosleep(&ts, NULL);
+		}
+		err = snap_take(z, filter, true, &s);
+		if (err)
+			break;
+		if (ctl->json) {
+			ctl_json_print(snap_json(&s, true));
+		} else if (!watch || i) {
+			print_stats(&s, i ? &prev : NULL, (double)watch);
+			fflush(stdout);
+		}
+		snap_free(&prev);
+		prev = s;
+	}
+	snap_free(&prev);
+	zdd_close(z);
+	return err ? EXIT_FAIL : EXIT_OK;
+}

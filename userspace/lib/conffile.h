@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* userspace/lib/conffile.h - zdd.yaml, the one config format of `zdd-bpfctl apply -f` and
+ * `zdd-agent -c`: parsed and validated into plain structs, defaults filled. Touches no map. */
+#ifndef ZDD_CONFFILE_H
+#define ZDD_CONFFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include "zdd_abi.h"
+
+#define ZDD_CONF_MAX_STEPS 32
+#define ZDD_CONF_MAX_ARGV  16
+
+#define ZDD_CONF_DEF_METRICS	    "127.0.0.1:9334"
+#define ZDD_CONF_DEF_CONTROL_SOCKET "/run/zdd/agent.sock"
+#define ZDD_CONF_DEF_STATE_FILE	    "/var/lib/zdd/state.json"
+
+enum zdd_check_type { ZDD_CHECK_NONE, ZDD_CHECK_TCP, ZDD_CHECK_HTTP };
+
+struct zdd_conf_backend {
+	__u8 addr[16]; /* IPv4 mapped, like every address in libzdd */
+	__u8 pool;     /* enum zdd_pool */
+	__u8 state;    /* enum zdd_backend_state: UP, DRAIN or DOWN */
+	__u16 weight;
+	int line; /* 1-based line of the backend's mapping in the file */
+};
+
+/* Defaults are filled even when type is ZDD_CHECK_NONE. */
+struct zdd_conf_check {
+	enum zdd_check_type type;
+	__u16 port; /* host byte order; default: the service port */
+	char path[256];
+	int expect_status;
+	__u32 interval_ms, timeout_ms, rise, fall;
+};
+
+/* NULL-terminated argv vectors (no shell); argv[0] == NULL: no hook. */
+struct zdd_conf_hooks {
+	char *pre_step[ZDD_CONF_MAX_ARGV + 1];
+	char *post_promote[ZDD_CONF_MAX_ARGV + 1];
+	char *post_rollback[ZDD_CONF_MAX_ARGV + 1];
+	__u32 timeout_ms;
+};
+
+/* Defaults are filled even when the section is absent (present == false). */
+struct zdd_conf_rollout {
+	bool present;
+	__u16 steps_bp[ZDD_CONF_MAX_STEPS]; /* strictly increasing, the last is 10000 */
+	int n_steps;
+	__u32 interval_ms, handshake_timeout_ms, min_samples;
+	__u16 max_failure_bp;
+	double max_ratio_to_blue;
+	struct zdd_conf_hooks hooks;
+};
+
+struct zdd_conf_service {
+	struct zdd_service_key key;
+	__u8 affinity;	     /* enum zdd_affinity */
+	__u8 client_prefix4; /* 0..32, default 32 */
+	__u8 client_prefix6; /* 0..128, default 64 */
+	int green_bp;	     /* 0..10000; -1: unset, leave the weight as it is */
+	struct zdd_conf_backend *backends;
+	size_t n_backends;
+	struct zdd_conf_check check;
+	struct zdd_conf_rollout rollout;
+	int line;
+};
+
+/* Filled with defaults even when the file has no agent section; interface "" = unset. */
+struct zdd_conf_agent {
+	char interface[16];
+	char pin_dir[256];
+	char metrics[64]; /* ADDR:PORT, IPv6 in brackets */
+	char control_socket[108];
+	char state_file[256];
+};
+
+struct zdd_conf {
+	struct zdd_conf_agent agent;
+	struct zdd_conf_service *services;
+	size_t n_services;
+};
+
+/*
+ * Returns 0 with *out allocated, or -EINVAL/-ENOENT/-ENOMEM (or another -errno from opening
+ * the file) with err = "FILE:LINE: reason", or "FILE: reason" when no line applies. The whole
+ * file is rejected on the first error. Never prints.
+ */
+int zdd_conf_load(const char *path, struct zdd_conf **out, char *err, size_t errlen);
+/* Same from memory (name is used in messages); for tests and the fuzzer. */
+int zdd_conf_parse(const char *name, const char *data, size_t len, struct zdd_conf **out, char *err,
+		   size_t errlen);
+void zdd_conf_free(struct zdd_conf *c);
+
+/* Percent with at most two decimals ("12.5", "100", "0.01") -> basis points; else -EINVAL. */
+int zdd_percent_parse(const char *s, __u16 *bp);
+/* "500ms", "1.5s", "2m", "3" (seconds) -> milliseconds; -EINVAL on garbage, a fraction of a
+ * millisecond, or more than UINT32_MAX ms. */
+int zdd_duration_parse(const char *s, __u32 *ms);
+
+#endif /* ZDD_CONFFILE_H */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* userspace/lib/netlink.h - what the data path needs to know about the host, from rtnetlink
+ * (libnl): an interface's index, MTU and addresses, and the MAC of the next hop to a backend. */
+#ifndef ZDD_NETLINK_H
+#define ZDD_NETLINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <net/if.h>
+#include <linux/types.h>
+
+struct zdd_iface {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	__u32 mtu;
+	__u8 mac[6];
+	bool has4, has6;
+	__u8 addr4[4];	/* first global IPv4 address */
+	__u8 addr6[16]; /* first global IPv6 address, not tentative or deprecated */
+};
+
+/* Looks the interface up by name in the current network namespace. */
+int zdd_nl_iface(const char *name, struct zdd_iface *out);
+/* Every address on the interface (16-byte form, IPv4 mapped); *n is set to the count. */
+int zdd_nl_iface_addrs(int ifindex, __u8 (*addrs)[16], size_t max, size_t *n);
+/* The MAC to send to for addr: the route's gateway, or addr itself when on-link. The route
+ * must leave through ifindex. A missing neighbour is probed once, then -EHOSTUNREACH. */
+int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6]);
+
+#endif /* ZDD_NETLINK_H */
