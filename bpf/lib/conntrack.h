@@ -16,6 +16,12 @@ struct zdd_ct {
 	enum zdd_reason reason;
 };
 
+/* The first packet of a TCP connection (UDP has no flags: never). */
+static __always_inline int zdd_is_syn(const struct zdd_pkt *pkt)
+{
+	return (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN;
+}
+
 static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					   __u64 now, struct zdd_ct *ct)
 {
@@ -24,8 +30,10 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 	if (!f)
 		return 0;
 	ct->to.be = zdd_backend_of(f->backend, svc);
-	if (!ct->to.be) {
-		bpf_map_delete_elem(&zdd_flows, &pkt->flow); /* backend was deleted */
+	/* A SYN on a known 5-tuple is a new connection reusing the port: it is balanced by the
+	 * weights of now, not pinned to where the previous connection went. */
+	if (!ct->to.be || zdd_is_syn(pkt)) {
+		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
 		return 0;
 	}
 	if (now - f->last_seen_ns > ZDD_LAST_SEEN_RES_NS)
@@ -52,7 +60,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 	ct->to.backend = e->backend;
 	ct->reason = ZDD_R_TX_FLOW;
 	st = zdd_backend_stats(e->backend);
-	if ((pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN) {
+	if (zdd_is_syn(pkt)) {
 		__sync_fetch_and_add(&e->syns, 1);
 		if (st)
 			st->syn_retransmits++;
@@ -74,7 +82,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 				      const struct zdd_config *cfg, __u64 now, struct zdd_ct *ct)
 {
-	int syn = (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN;
+	int syn = zdd_is_syn(pkt);
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
 	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
 	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };

@@ -82,6 +82,18 @@ static void flip_keeps_established_and_embryonic_flows(void **state)
 	assert_true(is_green(send(f, CLIENT, 40003, TH_ACK)));
 }
 
+static void syn_reusing_a_finished_flow_is_balanced_anew(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(is_green(send(f, CLIENT, 40001, TH_SYN)));
+	send(f, CLIENT, 40001, TH_ACK);
+	send(f, CLIENT, 40001, TH_FIN | TH_ACK);
+	set_green(f, SVC4, 10000);
+	assert_true(is_green(send(f, CLIENT, 40001, TH_SYN))); /* same port, next connection */
+	assert_true(is_green(send(f, CLIENT, 40001, TH_ACK)));
+}
+
 static void syn_retransmit_and_reset_are_counted(void **state)
 {
 	struct fixture *f = *state;
@@ -220,6 +232,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(later_packets_follow_the_first),
 		T(flip_keeps_established_and_embryonic_flows),
+		T(syn_reusing_a_finished_flow_is_balanced_anew),
 		T(syn_retransmit_and_reset_are_counted),
 		T(drained_and_down_backends_get_no_new_flows),
 		T(miss_is_routed_and_recorded),

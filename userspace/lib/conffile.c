@@ -919,7 +919,7 @@ static int parse_service(struct ctx *c, const yaml_node_t *n, struct zdd_conf_se
 	if (f[S_CLIENT_PREFIX].val) {
 		bool v4 = zdd_addr_is_v4(s->key.addr);
 
-		if (get_uint(c, &f[S_CLIENT_PREFIX], 0, v4 ? 32 : 128, &prefix))
+		if (get_uint(c, &f[S_CLIENT_PREFIX], 1, v4 ? 32 : 128, &prefix))
 			return -EINVAL;
 		if (v4)
 			s->client_prefix4 = (__u8)prefix;
