@@ -19,19 +19,25 @@ static int cmp_backend(const void *a, const void *b)
 	return memcmp(x->val.addr, y->val.addr, 16);
 }
 
+int zdd_backend_read(struct zdd *z, __u32 id, struct zdd_backend_val *val)
+{
+	return bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, val) ? -errno : 0;
+}
+
 /* Visits every slot; an array lookup per slot is cheap next to a table rebuild. */
 static int scan(struct zdd *z, __u32 service_index, struct zdd_backend *out, size_t *n,
 		__u32 *first_free)
 {
 	struct zdd_backend_val val;
 	__u32 id;
+	int err;
 
 	*n = 0;
 	if (first_free)
 		*first_free = ZDD_NO_BACKEND;
 	for (id = 0; id < z->limits.backends; id++) {
-		if (bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, &val))
-			return -errno;
+		if ((err = zdd_backend_read(z, id, &val)))
+			return err;
 		if (val.state == ZDD_BE_EMPTY) {
 			if (first_free && *first_free == ZDD_NO_BACKEND)
 				*first_free = id;
@@ -85,14 +91,14 @@ int zdd_backend_find(struct zdd *z, const struct zdd_service_key *svc, const __u
 	return err;
 }
 
-static int write_backend(struct zdd *z, __u32 id, const struct zdd_backend_val *val)
+int zdd_backend_write(struct zdd *z, __u32 id, const struct zdd_backend_val *val)
 {
 	return bpf_map_update_elem(z->fd[ZDD_MAP_BACKENDS], &id, val, BPF_ANY) ? -errno : 0;
 }
 
 /* The next hop MAC for a backend: the operator's gateway, else the neighbour on the attached
  * interface; zero before attach (attach resolves every backend then). */
-static int next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6])
+int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6])
 {
 	static const __u8 zero[6];
 	char host[ZDD_ADDR_STRLEN];
@@ -131,17 +137,27 @@ int zdd_backends_resolve(struct zdd *z)
 	int err;
 
 	for (id = 0; id < z->limits.backends; id++) {
-		if (bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, &val))
-			return -errno;
+		if ((err = zdd_backend_read(z, id, &val)))
+			return err;
 		if (val.state == ZDD_BE_EMPTY)
 			continue;
-		err = next_hop(z, val.addr, mac);
+		err = zdd_next_hop(z, val.addr, mac);
 		if (err)
 			return err;
 		if (memcmp(mac, val.mac, 6) && (err = zdd_backend_set_mac(z, id, mac)))
 			return err;
 	}
 	return 0;
+}
+
+int zdd_backend_alloc(struct zdd *z, __u32 *id)
+{
+	size_t n;
+	int err = scan(z, 0, NULL, &n, id);
+
+	if (err)
+		return err;
+	return *id == ZDD_NO_BACKEND ? -ENOSPC : 0;
 }
 
 int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
@@ -153,7 +169,6 @@ int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8
 	struct zdd_service_val sval;
 	struct zdd_backend found;
 	__u32 free_id;
-	size_t n;
 	int err;
 
 	zdd_service_format(svc, name, sizeof(name));
@@ -168,24 +183,24 @@ int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8
 		return log_err(-EINVAL, "backend %s: pool or weight out of range", host);
 	if (!zdd_backend_find(z, svc, addr, &found))
 		return log_err(-EEXIST, "backend %s of %s", host, name);
-	err = scan(z, 0, NULL, &n, &free_id);
+	err = zdd_backend_alloc(z, &free_id);
+	if (err == -ENOSPC)
+		return log_err(err, "backend %s: the backend table is full (%u)", host,
+			       z->limits.backends);
 	if (err)
 		return log_err(err, "read zdd_backends");
-	if (free_id == ZDD_NO_BACKEND)
-		return log_err(-ENOSPC, "backend %s: the backend table is full (%u)", host,
-			       z->limits.backends);
 	memcpy(val.addr, addr, 16);
 	if (mac)
 		memcpy(val.mac, mac, 6);
-	else if ((err = next_hop(z, addr, val.mac)))
+	else if ((err = zdd_next_hop(z, addr, val.mac)))
 		return err;
 	val.service = sval.index;
-	err = zdd_percpu_zero(z, ZDD_MAP_BSTATS, free_id) ?: write_backend(z, free_id, &val);
+	err = zdd_percpu_zero(z, ZDD_MAP_BSTATS, free_id) ?: zdd_backend_write(z, free_id, &val);
 	if (err)
 		return log_err(err, "backend %s: add", host);
 	err = zdd_service_commit(z, svc, -1);
 	if (err) {
-		write_backend(z, free_id, &empty); /* nothing half-applied */
+		zdd_backend_write(z, free_id, &empty); /* nothing half-applied */
 		return err;
 	}
 	if (id)
@@ -198,9 +213,19 @@ static int ct_of_backend(const struct zdd_ct_entry *e, void *ctx)
 	return e->backend == *(__u32 *)ctx;
 }
 
-int zdd_backend_del(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16])
+int zdd_backend_free(struct zdd *z, __u32 id)
 {
 	static const struct zdd_backend_val empty;
+	int err = zdd_backend_write(z, id, &empty);
+
+	/* Forget its flows, so a later owner of the id inherits none. */
+	if (!err)
+		err = zdd_conntrack_walk(z, ct_of_backend, &id);
+	return err < 0 ? err : 0;
+}
+
+int zdd_backend_del(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16])
+{
 	char host[ZDD_ADDR_STRLEN];
 	struct zdd_backend b;
 	int err;
@@ -208,15 +233,11 @@ int zdd_backend_del(struct zdd *z, const struct zdd_service_key *svc, const __u8
 	zdd_addr_format(addr, host, sizeof(host));
 	if (zdd_backend_find(z, svc, addr, &b))
 		return log_err(-ENOENT, "backend %s", host);
-	/* Out of the tables first (down keeps its pinned flows meanwhile), then free the slot,
-	 * then forget its flows so a later owner of the id inherits none. */
+	/* Out of the tables first (down keeps its pinned flows meanwhile), then free the slot. */
 	b.val.state = ZDD_BE_DOWN;
-	err = write_backend(z, b.id, &b.val) ?: zdd_service_commit(z, svc, -1) ?:
-						 write_backend(z, b.id, &empty);
-	if (err)
-		return log_err(err, "backend %s: delete", host);
-	err = zdd_conntrack_walk(z, ct_of_backend, &b.id);
-	return err < 0 ? log_err(err, "backend %s: flush conntrack", host) : 0;
+	err = zdd_backend_write(z, b.id, &b.val) ?: zdd_service_commit(z, svc, -1) ?:
+						 zdd_backend_free(z, b.id);
+	return err ? log_err(err, "backend %s: delete", host) : 0;
 }
 
 int zdd_backend_set(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
@@ -238,12 +259,12 @@ int zdd_backend_set(struct zdd *z, const struct zdd_service_key *svc, const __u8
 		b.val.state = state;
 	if (weight >= 0)
 		b.val.weight = weight;
-	err = write_backend(z, b.id, &b.val);
+	err = zdd_backend_write(z, b.id, &b.val);
 	if (err)
 		return log_err(err, "backend %s: update", host);
 	err = zdd_service_commit(z, svc, -1);
 	if (err)
-		write_backend(z, b.id, &old);
+		zdd_backend_write(z, b.id, &old);
 	return err;
 }
 
@@ -254,5 +275,5 @@ int zdd_backend_set_mac(struct zdd *z, __u32 id, const __u8 mac[6])
 	if (bpf_map_lookup_elem(z->fd[ZDD_MAP_BACKENDS], &id, &val))
 		return -errno;
 	memcpy(val.mac, mac, 6);
-	return write_backend(z, id, &val);
+	return zdd_backend_write(z, id, &val);
 }

@@ -24,4 +24,14 @@ static inline __u32 *zdd_maglev_row(struct zdd *z, __u32 index, int pool, int sl
 	return z->maglev + (size_t)ZDD_MAGLEV_ROW(index, pool, slot) * z->limits.maglev_m;
 }
 
+/* backend.c, for apply.c: the steps of a backend change without the table swap. */
+int zdd_backend_read(struct zdd *z, __u32 id, struct zdd_backend_val *val);
+int zdd_backend_write(struct zdd *z, __u32 id, const struct zdd_backend_val *val);
+int zdd_backend_alloc(struct zdd *z, __u32 *id);
+int zdd_backend_free(struct zdd *z, __u32 id);
+int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6]);
+/* service.c: affinity and client prefix, in place (one update). */
+int zdd_service_set_opts(struct zdd *z, const struct zdd_service_key *key,
+			 const struct zdd_service_opts *o);
+
 #endif /* ZDD_HANDLE_H */

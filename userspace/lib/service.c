@@ -138,6 +138,21 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 	return 0;
 }
 
+int zdd_service_set_opts(struct zdd *z, const struct zdd_service_key *key,
+			 const struct zdd_service_opts *o)
+{
+	struct zdd_service_val val;
+
+	if (zdd_service_get(z, key, &val))
+		return -ENOENT;
+	val.affinity = o->affinity;
+	val.client_prefix4 = o->client_prefix4 ?: 32;
+	val.client_prefix6 = o->client_prefix6 ?: 64;
+	if (bpf_map_update_elem(z->fd[ZDD_MAP_SERVICES], key, &val, BPF_EXIST))
+		return -errno;
+	return 0;
+}
+
 static int ct_of_service(const struct zdd_ct_entry *e, void *ctx)
 {
 	return !memcmp(&e->key.svc, ctx, sizeof(e->key.svc));
