@@ -71,7 +71,7 @@ test: deps
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	@echo "demo: not yet - the lab arrives with the CLI and lab issue"
+	$(Q)OUT=$(OUT) tools/demo/demo.sh
 
 bench: deps all
 	@echo "bench: not yet"
@@ -85,7 +85,7 @@ lint: deps
 		-Ibpf/abi -Iuserspace/lib -D__linux__ \
 		'-DLIBBPF_OPTS(TYPE,NAME,...)=struct TYPE NAME = {.sz = sizeof(struct TYPE), __VA_ARGS__}' \
 		userspace tools tests/unit
-	$(call msg,SHELLCHK,tests)shellcheck -x tests/run tests/integration/*.sh .ci/run
+	$(call msg,SHELLCHK,tests)shellcheck -x tests/run tests/integration/*.sh tools/demo/*.sh .ci/run
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 

@@ -635,3 +635,47 @@ lab_zdd_up()
 			--pool "$(lab_pool "${LAB_BACKENDS[i]}")" >/dev/null || return 1
 	done
 }
+
+# lab_clients_add N: N more client addresses (198.18.1.100 on) on the client's interface, in
+# LAB_CLIENTS. The split is per client address, so canaries need many of them to show.
+lab_clients_add()
+{
+	local i batch=""
+	LAB_CLIENTS=()
+	for ((i = 0; i < $1; i++)); do
+		LAB_CLIENTS+=("198.18.1.$((100 + i))")
+		batch+="addr add ${LAB_CLIENTS[i]}/32 dev $LAB_CLIENT_DEV"$'\n'
+	done
+	ip -n "$LAB_NS_CLIENT" -batch - <<<"$batch"
+}
+
+# lab_load SECS LOOPS FILE: LOOPS shells in the client namespace, each for SECS seconds making
+# one request per new connection (curl) from the next address of LAB_CLIENTS. FILE gets one
+# line per request: "MS ADDR NAME COLOUR" or "MS ADDR FAIL" (MS: milliseconds since the epoch).
+# Runs in the background; wait for $LAB_LOAD_PIDS.
+lab_load()
+{
+	local secs=$1 loops=$2 file=$3 j
+	LAB_LOAD_PIDS=()
+	for ((j = 0; j < loops; j++)); do
+		# shellcheck disable=SC2016 # expanded by the inner shell
+		lab_exec client bash -c '
+			url=$1 end=$((SECONDS + $2)) j=$3 loops=$4 t=$5
+			shift 5
+			for ((i = j; SECONDS < end; i += loops)); do
+				a=${*:i % $# + 1:1}
+				b=$(curl -sS -f --noproxy "*" --connect-timeout "$t" --max-time "$t" \
+					--interface "$a" "$url" 2>/dev/null) || b=FAIL
+				printf "%s %s %s\n" "$(date +%s%3N)" "$a" "$b"
+			done' _ "$(lab_url "$LAB_VIP4")" "$secs" "$j" "$loops" "$LAB_CURL_TIMEOUT" \
+			"${LAB_CLIENTS[@]}" >"$file.$j" &
+		LAB_LOAD_PIDS+=($!)
+	done
+}
+
+# lab_load_collect FILE: merges the loops' files into FILE, sorted by time.
+lab_load_collect()
+{
+	wait "${LAB_LOAD_PIDS[@]}"
+	sort -n "$1".[0-9]* >"$1" && rm -f "$1".[0-9]*
+}
