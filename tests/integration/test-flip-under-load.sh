@@ -4,7 +4,8 @@
 # new-connection HTTP load (wrk), 50 flips and weight changes lose no request, and every
 # long-lived connection opened before them keeps answering from its first backend.
 LAB_PREFIX=${LAB_PREFIX:-zf}
-source "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
 lab_require_cmd wrk
 

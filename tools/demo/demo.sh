@@ -7,7 +7,8 @@
 # no request failed.
 set -u
 LAB_PREFIX=${LAB_PREFIX:-zdemo}
-source "$(dirname "$0")/../../tests/integration/lib.sh"
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../../tests/integration/lib.sh"
 lab_require_root
 lab_require_cmd ip nsenter curl nginx wrk
 STEP_SECS=${STEP_SECS:-6}
