@@ -8,18 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include "addr.h"
+#include "attach.h"
 #include "ctl.h"
-#include "netlink.h"
 #include "xdp.h"
 
-struct attach_opts {
-	bool generic;
-	const char *src4, *src6, *gw_mac;
+struct attach_args {
+	struct zdd_attach_opts attach;
 	struct zdd_load_opts load;
 };
 
-static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct attach_opts *o)
+static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct attach_args *o)
 {
 	static const struct option opts[] = {
 		{ "generic", no_argument, NULL, 'g' },
@@ -34,23 +34,33 @@ static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct att
 		{ "grace", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct zdd_attach_opts *a = &o->attach;
 	struct zdd_limits *l = &o->load.limits;
 	unsigned long v;
+	__u8 addr[16];
 	int c, err = 0;
 
 	while (!err && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'g':
-			o->generic = true;
+			a->generic = true;
 			break;
 		case '4':
-			o->src4 = optarg;
+			if (zdd_addr_parse(optarg, addr) || !zdd_addr_is_v4(addr))
+				return ctl_usage_error(cmd, "bad --src '%s': want IPv4", optarg);
+			memcpy(a->src4, addr + 12, 4);
+			a->has_src4 = true;
 			break;
 		case '6':
-			o->src6 = optarg;
+			if (zdd_addr_parse(optarg, addr) || zdd_addr_is_v4(addr))
+				return ctl_usage_error(cmd, "bad --src6 '%s': want IPv6", optarg);
+			memcpy(a->src6, addr, 16);
+			a->has_src6 = true;
 			break;
 		case 'm':
-			o->gw_mac = optarg;
+			if (zdd_mac_parse(optarg, a->gw_mac))
+				return ctl_usage_error(cmd, "bad MAC '%s'", optarg);
+			a->has_gw_mac = true;
 			break;
 		case 's':
 		case 'b':
@@ -77,56 +87,10 @@ static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct att
 	return err;
 }
 
-/* The tunnel's outer source and the path's MTU come from the interface unless given. */
-static int configure(const struct cmd *cmd, struct zdd *z, const struct attach_opts *o,
-		     const struct zdd_iface *ifc)
-{
-	struct zdd_config c;
-	__u8 a[16];
-	int err = zdd_config_get(z, &c);
-
-	if (err)
-		return EXIT_FAIL;
-	c.ifindex = ifc->ifindex;
-	c.mtu = ifc->mtu;
-	memset(c.gw_mac, 0, sizeof(c.gw_mac));
-	if (o->gw_mac && zdd_mac_parse(o->gw_mac, c.gw_mac))
-		return ctl_usage_error(cmd, "bad MAC '%s'", o->gw_mac);
-	if (o->src4) {
-		if (zdd_addr_parse(o->src4, a) || !zdd_addr_is_v4(a))
-			return ctl_usage_error(cmd, "bad --src '%s': want an IPv4 address",
-					       o->src4);
-		memcpy(c.src4, a + 12, 4);
-	} else {
-		memcpy(c.src4, ifc->addr4, 4);
-	}
-	if (o->src6) {
-		if (zdd_addr_parse(o->src6, a) || zdd_addr_is_v4(a))
-			return ctl_usage_error(cmd, "bad --src6 '%s': want an IPv6 address",
-					       o->src6);
-		memcpy(c.src6, a, 16);
-	} else {
-		memcpy(c.src6, ifc->addr6, 16);
-	}
-	if (!o->src4 && !ifc->has4)
-		fprintf(stderr,
-			"zdd-bpfctl attach: %s has no IPv4 address: IPv4 services will be "
-			"dropped (give --src)\n",
-			ifc->name);
-	if (!o->src6 && !ifc->has6)
-		fprintf(stderr,
-			"zdd-bpfctl attach: %s has no global IPv6 address: IPv6 services "
-			"will be dropped (give --src6)\n",
-			ifc->name);
-	return zdd_config_set(z, &c) ? EXIT_FAIL : EXIT_OK;
-}
-
 int cmd_attach(struct ctl *ctl, int argc, char **argv)
 {
 	const struct cmd *cmd = ctl_find_cmd("attach");
-	struct attach_opts o = {};
-	struct zdd_iface ifc;
-	char path[PATH_MAX];
+	struct attach_args o = {};
 	struct zdd *z;
 	bool updated;
 	int err;
@@ -134,27 +98,20 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 	err = parse_attach(cmd, argc, argv, &o);
 	if (err)
 		return err;
-	if (zdd_nl_iface(argv[optind], &ifc)) {
+	if (!if_nametoindex(argv[optind])) {
 		fprintf(stderr, "zdd-bpfctl attach: no interface '%s' here\n", argv[optind]);
 		return EXIT_FAIL;
 	}
 	o.load.pin_dir = ctl->pin_dir;
 	if (zdd_open_load(&z, &o.load))
 		return EXIT_FAIL;
-	err = zdd_lock(z);
-	if (!err)
-		err = configure(cmd, z, &o, &ifc);
-	if (!err && zdd_backends_resolve(z))
-		err = EXIT_FAIL;
-	if (!err && (zdd_xdp_link_path(path, sizeof(path), ctl->pin_dir, "lb", ifc.name) ||
-		     zdd_xdp_attach(zdd_lb_prog_fd(z), ifc.ifindex, o.generic, path, &updated)))
-		err = EXIT_FAIL;
+	err = zdd_lock(z) ?: zdd_attach(z, ctl->pin_dir, argv[optind], &o.attach, &updated);
 	if (!err)
 		printf("zdd: %s %s (%s maps in %s)\n",
-		       updated ? "upgraded the program on" : "attached to", ifc.name,
+		       updated ? "upgraded the program on" : "attached to", argv[optind],
 		       zdd_adopted(z) ? "adopted" : "new", ctl->pin_dir);
 	ctl_close(z);
-	return err ? (err == EXIT_USAGE ? EXIT_USAGE : EXIT_FAIL) : EXIT_OK;
+	return err ? EXIT_FAIL : EXIT_OK;
 }
 
 static int unpin_maps(const char *pin_dir)
