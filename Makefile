@@ -27,7 +27,7 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 LDFLAGS  += -fsanitize=address,undefined
 endif
 USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -fno-strict-aliasing \
-	-Ibpf/abi -Iuserspace/lib -I$(OUT) $(PKG_CFLAGS) $(CFLAGS)
+	-Ibpf/abi -Iuserspace/lib -Iuserspace/agent -I$(OUT) $(PKG_CFLAGS) $(CFLAGS)
 USER_LIBS   := $(PKG_LIBS) -lelf -lz
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
@@ -35,11 +35,12 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.SECONDARY:
+.PRECIOUS: $(OUT)/%.o $(OUT)/%.skel.h $(OUT)/%.tmp.bpf.o
 .PHONY: all deps test demo bench lint format clean help
 
 include bpf/build.mk
 include userspace/lib/build.mk
+include userspace/agent/build.mk
 include tools/zdd-bpfctl/build.mk
 include tests/build.mk
 
@@ -51,7 +52,7 @@ $(OUT):
 # Debian packages the build, the tests and the demo need. Idempotent; quiet when all present.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
 	libyaml-dev libmicrohttpd-dev libjson-c-dev libcmocka-dev linux-libc-dev pkg-config iproute2 ethtool \
-	clang-format cppcheck valgrind shellcheck nginx-light wrk curl
+	clang-format cppcheck valgrind shellcheck nginx-light wrk curl prometheus
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q '^install ok installed' || echo $$p; done); \
@@ -82,7 +83,7 @@ lint: deps
 	$(call msg,FORMAT,check)clang-format --dry-run --Werror $(FORMAT_SRCS)
 	$(call msg,CPPCHECK,userspace)cppcheck -q --error-exitcode=1 --inline-suppr \
 		--enable=warning,performance,portability --std=c11 \
-		-Ibpf/abi -Iuserspace/lib -D__linux__ \
+		-Ibpf/abi -Iuserspace/lib -Iuserspace/agent -D__linux__ \
 		'-DLIBBPF_OPTS(TYPE,NAME,...)=struct TYPE NAME = {.sz = sizeof(struct TYPE), __VA_ARGS__}' \
 		userspace tools tests/unit
 	$(call msg,SHELLCHK,tests)shellcheck -x tests/run tests/integration/*.sh tools/demo/*.sh .ci/run
