@@ -679,3 +679,53 @@ lab_load_collect()
 	wait "${LAB_LOAD_PIDS[@]}"
 	sort -n "$1".[0-9]* >"$1" && rm -f "$1".[0-9]*
 }
+
+# lab_agent_conf FILE [INTERVAL]: a zdd.yaml for the lab: both services, HTTP health checks,
+# rollouts with INTERVAL (default 2s) per step; sockets and state under this run's LAB_DIR.
+lab_agent_conf()
+{
+	local file=$1 interval=${2:-2s} svc i
+	{
+		printf 'agent:\n  interface: %s\n  pin_dir: %s\n' "$LAB_LB_DEV" "$LAB_PIN_DIR/lb"
+		printf '  metrics: 127.0.0.1:9334\n  control_socket: %s\n  state_file: %s\n' \
+			"$LAB_DIR/agent.sock" "$LAB_DIR/agent-state.json"
+		printf 'services:\n'
+		for svc in "$LAB_SVC4" "$LAB_SVC6"; do
+			printf '  - service: "%s"\n    green_weight: 0\n    backends:\n' "$svc"
+			for i in "${!LAB_BACKENDS[@]}"; do
+				if [[ $svc == "$LAB_SVC4" ]]; then
+					printf '      - { address: %s, pool: %s }\n' "${LAB_BACKENDS4[i]}" \
+						"$(lab_pool "${LAB_BACKENDS[i]}")"
+				else
+					printf '      - { address: %s, pool: %s }\n' "${LAB_BACKENDS6[i]}" \
+						"$(lab_pool "${LAB_BACKENDS[i]}")"
+				fi
+			done
+			printf '    health_check: { type: http, path: /health, interval: 500ms, '
+			printf 'timeout: 300ms, rise: 2, fall: 2 }\n'
+			printf '    rollout: { steps: [10, 50, 100], interval: %s }\n' "$interval"
+		done
+	} >"$file"
+}
+
+# lab_agent_start CONF [ARGS...]: zdd-agent in the lb namespace, log in $LAB_DIR/agent.log;
+# waits (bounded) for its control socket. LAB_AGENT_PID is set.
+lab_agent_start()
+{
+	local conf=$1 i
+	shift
+	lab_nsenter lb "$LAB_OUT/zdd-agent" -c "$conf" "$@" >>"$LAB_DIR/agent.log" 2>&1 &
+	LAB_AGENT_PID=$!
+	lab_defer kill -TERM "$LAB_AGENT_PID"
+	for ((i = 0; i < 50; i++)); do
+		[[ -S $LAB_DIR/agent.sock ]] && return 0
+		kill -0 "$LAB_AGENT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# lab: zdd-agent did not start:" >&2
+	sed 's/^/#   /' "$LAB_DIR/agent.log" >&2
+	return 1
+}
+
+# zdd-bpfctl rollout against the lab's agent.
+lab_rollout() { lab_ctl rollout --socket "$LAB_DIR/agent.sock" "$@"; }

@@ -64,6 +64,7 @@ int cmd_status(struct ctl *ctl, int argc, char **argv);
 int cmd_stats(struct ctl *ctl, int argc, char **argv);
 int cmd_conntrack(struct ctl *ctl, int argc, char **argv);
 int cmd_apply(struct ctl *ctl, int argc, char **argv);
+int cmd_rollout(struct ctl *ctl, int argc, char **argv);
 
 extern const struct cmd ctl_cmds[];
 const struct cmd *ctl_find_cmd(const char *name);

@@ -36,6 +36,10 @@ const struct cmd ctl_cmds[] = {
 	{ "apply", cmd_apply, "-f FILE [--dry-run]",
 	  "make services and backends match a zdd.yaml, all or nothing (--dry-run: show the "
 	  "diff)" },
+	{ "rollout", cmd_rollout,
+	  "start SVC [--steps 1,5,25,50,100] [--interval 10s] | status [SVC] | pause SVC | "
+	  "resume SVC | promote SVC | abort SVC  [--socket PATH]",
+	  "canary rollouts, driven by zdd-agent (through its control socket)" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* tools/zdd-bpfctl/cmd_rollout.c - rollout start|status|pause|resume|promote|abort: the
+ * agent drives rollouts, so these verbs go to its control socket. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "conffile.h"
+#include "ctl.h"
+
+#define ANSWER_MAX (1 << 20)
+
+/* One request, one answer; the agent answers within a second or the socket times out. */
+static struct json_object *ask(const char *path, struct json_object *req)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	static char buf[ANSWER_MAX];
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	ssize_t n, got = 0;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
+		fprintf(stderr, "zdd-bpfctl rollout: cannot reach the agent at %s: %s\n", path,
+			strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	while (got < ANSWER_MAX - 1 && (n = read(fd, buf + got, ANSWER_MAX - 1 - got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	return json_tokener_parse(buf);
+}
+
+static const char *str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static void print_rollouts(struct json_object *arr, const char *only)
+{
+	size_t i, n = json_object_array_length(arr);
+	struct json_object *o, *v, *steps, *r, *w;
+	int shown = 0, step, nsteps;
+
+	for (i = 0; i < n; i++) {
+		o = json_object_array_get_idx(arr, i);
+		if (only && strcmp(only, str(o, "service")))
+			continue;
+		shown++;
+		json_object_object_get_ex(o, "step", &v);
+		step = json_object_get_int(v);
+		json_object_object_get_ex(o, "steps_bp", &steps);
+		nsteps = (int)json_object_array_length(steps);
+		printf("%s  %s", str(o, "service"), str(o, "state"));
+		if (strcmp(str(o, "state"), "idle"))
+			printf("  step %d/%d", step + 1, nsteps);
+		if (json_object_object_get_ex(o, "green_weight_pct", &v))
+			printf("  green %.2f%%", json_object_get_double(v));
+		if (json_object_object_get_ex(o, "rollbacks", &v))
+			printf("  rollbacks %d", json_object_get_int(v));
+		if (json_object_object_get_ex(o, "failure_ratio", &r) &&
+		    json_object_object_get_ex(o, "window_flows", &w)) {
+			json_object_object_get_ex(r, "green", &v);
+			printf("\n  failure ratio: green %.1f%%",
+			       100 * json_object_get_double(v));
+			json_object_object_get_ex(w, "green", &v);
+			printf(" of %d flows", json_object_get_int(v));
+			json_object_object_get_ex(r, "blue", &v);
+			printf(", blue %.1f%%", 100 * json_object_get_double(v));
+			json_object_object_get_ex(w, "blue", &v);
+			printf(" of %d flows", json_object_get_int(v));
+		}
+		if (*str(o, "event"))
+			printf("\n  last: %s", str(o, "event"));
+		printf("\n");
+	}
+	if (!shown)
+		printf("no rollouts\n");
+}
+
+int cmd_rollout(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "steps", required_argument, NULL, 's' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct cmd *cmd = ctl_find_cmd("rollout");
+	static const char *const verbs[] = { "start", "status", "pause", "resume", "promote",
+					     "abort", NULL };
+	struct json_object *req, *steps = NULL, *ans, *v;
+	const char *sock = ZDD_CONF_DEF_CONTROL_SOCKET, *verb;
+	struct zdd_service_key key;
+	char *tok, *save, list[256];
+	__u32 interval_ms = 0;
+	__u16 bp;
+	int c, i, rc;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			snprintf(list, sizeof(list), "%s", optarg);
+			json_object_put(steps);
+			steps = json_object_new_array();
+			for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (zdd_percent_parse(tok, &bp) || !bp) {
+					json_object_put(steps);
+					return ctl_usage_error(cmd, "bad step '%s': a percent 0 < x <= 100",
+							       tok);
+				}
+				json_object_array_add(steps, json_object_new_int(bp));
+			}
+			break;
+		case 'i':
+			if (zdd_duration_parse(optarg, &interval_ms)) {
+				json_object_put(steps);
+				return ctl_usage_error(cmd, "bad interval '%s': e.g. 500ms, 10s, 2m",
+						       optarg);
+			}
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		default:
+			json_object_put(steps);
+			return ctl_usage_error(cmd, "unknown option");
+		}
+	}
+	for (i = 0; verbs[i] && optind < argc && strcmp(verbs[i], argv[optind]); i++)
+		;
+	if (optind >= argc || !verbs[i] || argc - optind > 2 ||
+	    (strcmp(argv[optind], "status") && argc - optind != 2)) {
+		json_object_put(steps);
+		return ctl_usage_error(cmd, "want a verb and SVC (status: SVC optional)");
+	}
+	verb = argv[optind];
+	if (argc - optind == 2 && ctl_parse_service(cmd, argv[optind + 1], &key)) {
+		json_object_put(steps);
+		return EXIT_USAGE;
+	}
+	if ((steps || interval_ms) && strcmp(verb, "start")) {
+		json_object_put(steps);
+		return ctl_usage_error(cmd, "--steps and --interval go with start");
+	}
+	req = json_object_new_object();
+	json_object_object_add(req, "verb", json_object_new_string(verb));
+	if (argc - optind == 2)
+		json_object_object_add(req, "service", json_object_new_string(argv[optind + 1]));
+	if (steps)
+		json_object_object_add(req, "steps", steps);
+	if (interval_ms)
+		json_object_object_add(req, "interval_ms", json_object_new_int64(interval_ms));
+	ans = ask(sock, req);
+	json_object_put(req);
+	if (!ans)
+		return EXIT_FAIL;
+	rc = json_object_object_get_ex(ans, "ok", &v) && json_object_get_boolean(v) ? EXIT_OK :
+										     EXIT_FAIL;
+	if (ctl->json) {
+		ctl_json_print(ans);
+		return rc;
+	}
+	if (rc)
+		fprintf(stderr, "zdd-bpfctl rollout %s: %s\n", verb, str(ans, "error"));
+	else if (!strcmp(verb, "status") && json_object_object_get_ex(ans, "rollouts", &v))
+		print_rollouts(v, argc - optind == 2 ? argv[optind + 1] : NULL);
+	else
+		printf("zdd: %s\n", str(ans, "event"));
+	json_object_put(ans);
+	return rc;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* userspace/agent/agent.h - the agent's state, shared by its main loop, the control socket and
+ * the state file. One thread owns it; the metrics thread reads it under lock. */
+#ifndef ZDD_AGENT_H
+#define ZDD_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include "conffile.h"
+#include "health.h"
+#include "rollout.h"
+#include "zdd.h"
+
+struct agent_service {
+	struct zdd_service_key key;
+	struct zdd_rollout ro;
+};
+
+struct agent {
+	const char *conf_path;
+	const char *pin_dir;
+	struct zdd_conf *conf;
+	struct zdd *z;
+	struct zdd_health *health;
+	struct agent_service *svcs;
+	size_t n_svcs;
+	pthread_mutex_t lock;	/* everything above, against the metrics thread */
+	int ctl_fd;
+};
+
+/* Monotonic milliseconds: the clock of every timer in the agent. */
+__u64 agent_now_ms(void);
+struct agent_service *agent_find(struct agent *a, const struct zdd_service_key *key);
+const struct zdd_conf_service *agent_conf_service(const struct agent *a,
+						  const struct zdd_service_key *key);
+extern const struct zdd_rollout_ops *agent_ro_ops(struct agent *a);
+
+/* state.c: rollouts survive a restart of the agent. */
+int agent_state_save(struct agent *a);
+int agent_state_load(struct agent *a);
+
+/* control.c: the root-only Unix socket of the rollout verbs. */
+int agent_control_open(struct agent *a, const char *path);
+void agent_control_accept(struct agent *a);
+void agent_control_close(struct agent *a, const char *path);
+/* The JSON status of every rollout, also used by the control socket's "status". */
+struct json_object *agent_rollouts_json(struct agent *a);
+
+#endif /* ZDD_AGENT_H */

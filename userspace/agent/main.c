@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* userspace/agent/main.c - zdd-agent: adopts (or loads and attaches) the data path, applies the
+ * config, health-checks the backends, drives rollouts and rolls back on its own, and serves
+ * /metrics. One thread and one epoll loop; /metrics runs on libmicrohttpd's thread under lock.
+ * SIGHUP reloads the config all or nothing; SIGTERM leaves the data path running. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include "addr.h"
+#include "agent.h"
+#include "apply.h"
+#include "attach.h"
+#include "log.h"
+#include "metrics.h"
+
+#define TICK_MS 100	/* rollout analysis: rollback within a tick of the verdict */
+
+static struct agent agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
+
+__u64 agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct agent_service *agent_find(struct agent *a, const struct zdd_service_key *key)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_svcs; i++)
+		if (!memcmp(&a->svcs[i].key, key, sizeof(*key)))
+			return &a->svcs[i];
+	return NULL;
+}
+
+const struct zdd_conf_service *agent_conf_service(const struct agent *a,
+						  const struct zdd_service_key *key)
+{
+	size_t i;
+
+	for (i = 0; i < a->conf->n_services; i++)
+		if (!memcmp(&a->conf->services[i].key, key, sizeof(*key)))
+			return &a->conf->services[i];
+	return NULL;
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld zdd-agent: ", when, ts.tv_nsec / 1000000);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* --- what the rollouts write ------------------------------------------------------------- */
+
+static int ro_set_weight(void *ctx, const struct zdd_service_key *svc, __u16 green_bp)
+{
+	struct agent *a = ctx;
+	int err = zdd_lock(a->z);
+
+	if (!err)
+		err = zdd_service_commit(a->z, svc, green_bp);
+	zdd_unlock(a->z);
+	return err;
+}
+
+static void ro_changed(void *ctx, struct zdd_rollout *ro)
+{
+	struct agent *a = ctx;
+	char name[ZDD_SVC_STRLEN];
+
+	zdd_service_format(&ro->svc, name, sizeof(name));
+	logf_("%s: %s", name, ro->event);
+	agent_state_save(a);
+}
+
+const struct zdd_rollout_ops *agent_ro_ops(struct agent *a)
+{
+	static struct zdd_rollout_ops ops = { ro_set_weight, ro_changed, NULL };
+
+	ops.ctx = a;
+	return &ops;
+}
+
+/* --- health ---------------------------------------------------------------------------------- */
+
+static const struct zdd_conf_backend *conf_backend(const struct zdd_conf_service *cs,
+						   const __u8 addr[16])
+{
+	size_t i;
+
+	for (i = 0; cs && i < cs->n_backends; i++)
+		if (!memcmp(cs->backends[i].addr, addr, 16))
+			return &cs->backends[i];
+	return NULL;
+}
+
+/* A failing backend leaves the tables for new flows; the operator's drain or down wins. */
+static void on_health(void *ctx, const struct zdd_health_target *t, enum zdd_health_state s)
+{
+	struct agent *a = ctx;
+	const struct zdd_conf_backend *cb = conf_backend(agent_conf_service(a, &t->svc), t->addr);
+	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN];
+	struct zdd_backend b;
+	int want = s == ZDD_HEALTH_UP ? ZDD_BE_UP : ZDD_BE_DOWN;
+
+	zdd_service_format(&t->svc, name, sizeof(name));
+	zdd_addr_format(t->addr, host, sizeof(host));
+	logf_("%s: backend %s is %s", name, host, s == ZDD_HEALTH_UP ? "healthy" : "failing");
+	if (!cb || cb->state != ZDD_BE_UP || zdd_backend_find(a->z, &t->svc, t->addr, &b) ||
+	    b.val.state == want)
+		return;
+	if (!zdd_lock(a->z)) {
+		zdd_backend_set(a->z, &t->svc, t->addr, want, -1);
+		zdd_unlock(a->z);
+	}
+}
+
+static int health_targets(struct agent *a)
+{
+	struct zdd_health_target *t;
+	size_t i, j, n = 0;
+	int err;
+
+	for (i = 0; i < a->conf->n_services; i++)
+		n += a->conf->services[i].n_backends;
+	t = calloc(n ?: 1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	n = 0;
+	for (i = 0; i < a->conf->n_services; i++) {
+		const struct zdd_conf_service *cs = &a->conf->services[i];
+
+		for (j = 0; cs->check.type != ZDD_CHECK_NONE && j < cs->n_backends; j++) {
+			t[n].svc = cs->key;
+			memcpy(t[n].addr, cs->backends[j].addr, 16);
+			t[n++].check = cs->check;
+		}
+	}
+	err = zdd_health_set_targets(a->health, t, n);
+	free(t);
+	return err;
+}
+
+/* --- config ---------------------------------------------------------------------------------- */
+
+/*
+ * The file is the operator's intent, with two things the agent knows better: a backend whose
+ * health check fails stays down, and the weight of a service that had a rollout is the
+ * rollout's (a reload must not undo a promotion).
+ */
+static void overlay_runtime(struct agent *a, struct zdd_conf *c)
+{
+	struct agent_service *s;
+	size_t i, j;
+
+	for (i = 0; i < c->n_services; i++) {
+		struct zdd_conf_service *cs = &c->services[i];
+
+		s = agent_find(a, &cs->key);
+		if (s && s->ro.state != ZDD_RO_IDLE)
+			cs->green_bp = -1;
+		for (j = 0; a->health && j < cs->n_backends; j++)
+			if (cs->backends[j].state == ZDD_BE_UP &&
+			    zdd_health_get(a->health, &cs->key, cs->backends[j].addr) ==
+				    ZDD_HEALTH_DOWN)
+				cs->backends[j].state = ZDD_BE_DOWN;
+	}
+}
+
+/* The services of c, keeping the rollouts of those that stay. */
+static int adopt_services(struct agent *a, const struct zdd_conf *c)
+{
+	struct agent_service *svcs = calloc(c->n_services ?: 1, sizeof(*svcs)), *old;
+	size_t i;
+	int err = 0;
+
+	if (!svcs)
+		return -ENOMEM;
+	for (i = 0; i < c->n_services; i++) {
+		svcs[i].key = c->services[i].key;
+		old = agent_find(a, &svcs[i].key);
+		if (old) {
+			/* moved, not copied: the old entry gives up its hooks and strings */
+			svcs[i].ro = old->ro;
+			memset(&old->ro.pol.hooks, 0, sizeof(old->ro.pol.hooks));
+			old->ro.pre.status = old->ro.post.status = ZDD_HOOK_IDLE;
+			zdd_rollout_policy_free(&svcs[i].ro.pol);
+		} else {
+			svcs[i].ro.svc = svcs[i].key;
+			svcs[i].ro.step = -1;
+		}
+		/* The policy follows the file; a running rollout keeps its steps and dwell. */
+		{
+			struct zdd_rollout_policy p;
+
+			err = err ?: zdd_rollout_policy_from_conf(&p, &c->services[i].rollout);
+			if (!err && zdd_rollout_active(&svcs[i].ro)) {
+				memcpy(p.steps_bp, svcs[i].ro.pol.steps_bp, sizeof(p.steps_bp));
+				p.n_steps = svcs[i].ro.pol.n_steps;
+				p.interval_ms = svcs[i].ro.pol.interval_ms;
+			}
+			if (!err)
+				svcs[i].ro.pol = p;
+		}
+	}
+	for (i = 0; i < a->n_svcs; i++) {
+		zdd_hook_kill(&a->svcs[i].ro.pre);
+		zdd_rollout_policy_free(&a->svcs[i].ro.pol);
+	}
+	free(a->svcs);
+	a->svcs = svcs;
+	a->n_svcs = c->n_services;
+	return err;
+}
+
+/* Parse, plan, apply: a bad file or an impossible plan changes nothing. */
+static int load_config(struct agent *a, bool first)
+{
+	struct zdd_plan *plan = NULL;
+	struct zdd_conf *c;
+	char msg[512];
+	size_t n;
+	int err;
+
+	err = zdd_conf_load(a->conf_path, &c, msg, sizeof(msg));
+	if (err) {
+		logf_("config rejected, nothing changed: %s", msg);
+		return err;
+	}
+	pthread_mutex_lock(&a->lock);
+	overlay_runtime(a, c);
+	err = zdd_lock(a->z);
+	if (!err) {
+		err = zdd_plan_make(a->z, c, &plan);
+		n = err ? 0 : zdd_plan_changes(plan);
+		if (!err && n) {
+			zdd_plan_print(plan, stderr);
+			err = zdd_plan_run(a->z, plan);
+		}
+		zdd_unlock(a->z);
+	}
+	zdd_plan_free(plan);
+	if (err) {
+		pthread_mutex_unlock(&a->lock);
+		logf_("config %s not applied: %s", a->conf_path, strerror(-err));
+		zdd_conf_free(c);
+		return err;
+	}
+	if (!first)
+		/* keep agent settings (interface, sockets) of the running agent */
+		c->agent = a->conf->agent;
+	zdd_conf_free(a->conf);
+	a->conf = c;
+	err = adopt_services(a, c) ?: (a->health ? health_targets(a) : 0);
+	pthread_mutex_unlock(&a->lock);
+	logf_("config %s applied (%zu change%s)", a->conf_path, n, n == 1 ? "" : "s");
+	return err;
+}
+
+/* --- rollouts -------------------------------------------------------------------------------- */
+
+static void pool_counters(struct agent *a, const struct agent_service *s,
+			  struct zdd_pool_counters c[ZDD_POOLS])
+{
+	struct zdd_backend_stats st;
+	struct zdd_service_val val;
+	struct zdd_backend *list;
+	enum zdd_health_state hs;
+	size_t n, i;
+
+	memset(c, 0, sizeof(*c) * ZDD_POOLS);
+	if (zdd_service_get(a->z, &s->key, &val) || zdd_backend_list(a->z, val.index, &list, &n))
+		return;
+	for (i = 0; i < n; i++) {
+		struct zdd_pool_counters *p = &c[list[i].val.pool & 1];
+
+		if (!zdd_backend_stats_read(a->z, list[i].id, &st)) {
+			p->flows_new += st.flows_new;
+			p->flows_established += st.flows_established;
+			p->client_resets += st.client_resets;
+		}
+		hs = zdd_health_get(a->health, &s->key, list[i].val.addr);
+		if (hs != ZDD_HEALTH_UNKNOWN) {
+			p->checked++;
+			p->healthy += hs == ZDD_HEALTH_UP;
+		}
+	}
+	free(list);
+}
+
+static void tick(struct agent *a)
+{
+	struct zdd_pool_counters c[ZDD_POOLS];
+	__u64 now = agent_now_ms();
+	size_t i;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_svcs; i++) {
+		struct agent_service *s = &a->svcs[i];
+
+		if (!zdd_rollout_active(&s->ro) && s->ro.post.status != ZDD_HOOK_RUNNING)
+			continue;
+		pool_counters(a, s, c);
+		zdd_rollout_tick(&s->ro, agent_ro_ops(a), c, now);
+	}
+	pthread_mutex_unlock(&a->lock);
+}
+
+/* --- metrics --------------------------------------------------------------------------------- */
+
+static int render_metrics(void *ctx, char **buf, size_t *len)
+{
+	struct agent *a = ctx;
+	struct zdd_metrics_rollout *ro;
+	struct zdd_metrics_health *hl;
+	struct zdd_metrics_view v = {};
+	size_t i, j, nb = 0;
+	int err = -ENOMEM;
+
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->conf->n_services; i++)
+		nb += a->conf->services[i].n_backends;
+	ro = calloc(a->n_svcs ?: 1, sizeof(*ro));
+	hl = calloc(nb ?: 1, sizeof(*hl));
+	if (ro && hl) {
+		for (i = 0; i < a->n_svcs; i++) {
+			const struct zdd_rollout *r = &a->svcs[i].ro;
+
+			ro[i].svc = a->svcs[i].key;
+			ro[i].step = r->state == ZDD_RO_IDLE ? 0 : (unsigned int)(r->step + 1);
+			ro[i].state = zdd_ro_state_names[r->state];
+			ro[i].rollbacks = r->rollbacks;
+		}
+		for (i = 0; i < a->conf->n_services; i++) {
+			const struct zdd_conf_service *cs = &a->conf->services[i];
+			enum zdd_health_state hs;
+
+			for (j = 0; j < cs->n_backends; j++) {
+				hs = zdd_health_get(a->health, &cs->key, cs->backends[j].addr);
+				if (hs == ZDD_HEALTH_UNKNOWN)
+					continue;
+				hl[v.n_health].svc = cs->key;
+				memcpy(hl[v.n_health].addr, cs->backends[j].addr, 16);
+				hl[v.n_health++].up = hs == ZDD_HEALTH_UP;
+			}
+		}
+		v.rollouts = ro;
+		v.n_rollouts = a->n_svcs;
+		v.health = hl;
+		err = zdd_metrics_render(a->z, &v, buf, len);
+	}
+	pthread_mutex_unlock(&a->lock);
+	free(ro);
+	free(hl);
+	return err;
+}
+
+/* --- main ------------------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: zdd-agent -c FILE [--metrics ADDR:PORT] [-p PIN_DIR] [-v]\n\n"
+		   "Runs zdd: applies FILE (zdd.yaml), health-checks backends, drives rollouts\n"
+		   "and rolls back on its own, serves /metrics (default %s).\n"
+		   "SIGHUP reloads FILE all or nothing; SIGTERM exits and leaves the data path\n"
+		   "running. Exit status: 0 after SIGTERM, 1 on failure, 2 on usage errors.\n",
+		ZDD_CONF_DEF_METRICS);
+}
+
+static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server **srv)
+{
+	struct zdd_load_opts lo = { .pin_dir = a->pin_dir };
+	struct zdd_attach_opts ao = {};
+	bool updated = false;
+	int err;
+
+	err = zdd_open_load(&a->z, &lo);
+	if (err)
+		return err;
+	logf_("%s the data path's maps in %s", zdd_adopted(a->z) ? "adopted" : "created",
+	      a->pin_dir);
+	if (a->conf->agent.interface[0]) {
+		err = zdd_lock(a->z) ?: zdd_attach(a->z, a->pin_dir, a->conf->agent.interface, &ao,
+						   &updated);
+		zdd_unlock(a->z);
+		if (err)
+			return err;
+		logf_("%s %s", updated ? "program replaced in place on" : "attached to",
+		      a->conf->agent.interface);
+	}
+	err = adopt_services(a, a->conf) ?: agent_state_load(a) ?: load_config(a, true);
+	if (err)
+		return err;
+	err = zdd_health_new(&a->health, on_health, a) ?: health_targets(a);
+	if (err)
+		return log_err(err, "health checks");
+	err = agent_control_open(a, a->conf->agent.control_socket);
+	if (err)
+		return err;
+	err = zdd_metrics_serve(srv, metrics ?: a->conf->agent.metrics, render_metrics, a);
+	if (err)
+		return log_err(err, "serve /metrics on %s", metrics ?: a->conf->agent.metrics);
+	logf_("serving /metrics on %s, control socket %s", metrics ?: a->conf->agent.metrics,
+	      a->conf->agent.control_socket);
+	return 0;
+}
+
+static int epoll_add(int ep, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int run(struct agent *a)
+{
+	struct itimerspec its = { { 0, TICK_MS * 1000000 }, { 0, TICK_MS * 1000000 } };
+	struct signalfd_siginfo si;
+	struct epoll_event ev[8];
+	int ep, tfd, sfd, n, i, err;
+	sigset_t mask;
+	__u64 ticks;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ep < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL))
+		return log_err(-errno, "event loop");
+	err = epoll_add(ep, tfd) ?: epoll_add(ep, sfd) ?: epoll_add(ep, a->ctl_fd) ?:
+	      epoll_add(ep, zdd_health_fd(a->health));
+	while (!err) {
+		n = epoll_wait(ep, ev, 8, zdd_health_timeout_ms(a->health));
+		if (n < 0 && errno != EINTR)
+			err = -errno;
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.fd == tfd) {
+				if (read(tfd, &ticks, sizeof(ticks)) > 0)
+					tick(a);
+			} else if (ev[i].data.fd == sfd) {
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGHUP) {
+					logf_("SIGHUP: reloading %s", a->conf_path);
+					load_config(a, false);
+					continue;
+				}
+				logf_("signal %u: exiting; the data path keeps running", si.ssi_signo);
+				goto out;
+			} else if (ev[i].data.fd == a->ctl_fd) {
+				agent_control_accept(a);
+			}
+		}
+		pthread_mutex_lock(&a->lock);
+		zdd_health_run(a->health);
+		pthread_mutex_unlock(&a->lock);
+	}
+out:
+	close(ep);
+	close(tfd);
+	close(sfd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "metrics", required_argument, NULL, 'm' },
+		{ "pin-dir", required_argument, NULL, 'p' }, { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
+	};
+	struct zdd_metrics_server *srv = NULL;
+	struct agent *a = &agent;
+	const char *metrics = NULL, *pin_dir = NULL;
+	char msg[512];
+	int c, verbose = 0, err;
+	size_t i;
+
+	while ((c = getopt_long(argc, argv, "c:m:p:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			a->conf_path = optarg;
+			break;
+		case 'm':
+			metrics = optarg;
+			break;
+		case 'p':
+			pin_dir = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!a->conf_path || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	zdd_log_set_level(verbose >= 2 ? ZDD_LOG_DEBUG : verbose ? ZDD_LOG_INFO : ZDD_LOG_WARN);
+	if (zdd_conf_load(a->conf_path, &a->conf, msg, sizeof(msg))) {
+		fprintf(stderr, "zdd-agent: %s\n", msg);
+		return 1;
+	}
+	a->pin_dir = pin_dir ?: a->conf->agent.pin_dir;
+	err = setup(a, metrics, &srv);
+	if (!err)
+		err = run(a);
+	zdd_metrics_stop(srv);
+	agent_control_close(a, a->conf->agent.control_socket);
+	for (i = 0; i < a->n_svcs; i++) {
+		zdd_hook_kill(&a->svcs[i].ro.pre);
+		zdd_rollout_policy_free(&a->svcs[i].ro.pol);
+	}
+	free(a->svcs);
+	zdd_health_free(a->health);
+	zdd_close(a->z);
+	zdd_conf_free(a->conf);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* userspace/agent/rollout.h - one service's canary: steps of candidate weight, a dwell per
+ * step, analysis of the candidate pool against the stable one on every tick, and automatic
+ * rollback. The stable pool is the one serving before the rollout: blue at first, green after
+ * a promotion, so the next release goes out on blue the same way. */
+#ifndef ZDD_ROLLOUT_H
+#define ZDD_ROLLOUT_H
+
+#include <stdbool.h>
+#include "conffile.h"
+#include "hooks.h"
+#include "zdd.h"
+
+enum zdd_ro_state {
+	ZDD_RO_IDLE,
+	ZDD_RO_RUNNING,
+	ZDD_RO_PAUSED,
+	ZDD_RO_PROMOTED,
+	ZDD_RO_ROLLED_BACK,
+	ZDD_RO_ABORTED,
+	ZDD_RO_STATES
+};
+extern const char *const zdd_ro_state_names[ZDD_RO_STATES];
+
+#define ZDD_RO_RING 128		/* counter snapshots: one per tick, over the analysis window */
+#define ZDD_RO_ALLOWANCE 0.01	/* failure ratio below which green is never compared to blue */
+
+/* One pool's counters, summed over its backends (cumulative, as in the maps). */
+struct zdd_pool_counters {
+	__u64 flows_new, flows_established, client_resets;
+	int checked, healthy;	/* backends with a health check, and those of them up */
+};
+
+struct zdd_rollout_policy {
+	__u16 steps_bp[ZDD_CONF_MAX_STEPS];	/* candidate's share per step; the last is 10000 */
+	int n_steps;
+	__u32 interval_ms;	/* dwell per step */
+	__u32 window_ms;	/* analysis window (the handshake timeout) */
+	__u32 min_samples;	/* candidate flows in the window before judging */
+	__u16 max_failure_bp;	/* absolute ceiling of the candidate's failure ratio */
+	double max_ratio_to_blue;
+	struct zdd_conf_hooks hooks;	/* argv strings owned by the rollout (copied) */
+};
+
+struct zdd_ro_sample {
+	__u64 t_ms;
+	struct zdd_pool_counters c[ZDD_POOLS];
+};
+
+struct zdd_rollout {
+	struct zdd_service_key svc;
+	struct zdd_rollout_policy pol;
+	enum zdd_ro_state state;
+	int step;		/* current step index; -1 while the first pre-step hook runs */
+	__u8 stable;		/* enum zdd_pool */
+	__u64 step_started_ms;	/* monotonic; with a step pending, when it was requested */
+	__u64 rollbacks;
+	__u64 changed_ms;	/* last state change */
+	bool step_pending;	/* the pre-step hook of step + 1 runs */
+	struct zdd_hook pre, post;
+	char event[256];	/* the last thing that happened, for logs and status */
+	double last_ratio[ZDD_POOLS];	/* failure ratios of the last judged window */
+	__u64 last_samples[ZDD_POOLS];
+	struct zdd_ro_sample ring[ZDD_RO_RING];
+	unsigned int ring_len, ring_head;
+};
+
+struct zdd_rollout_ops {
+	/* Moves new clients: green_bp of them to green. The only write to the data path. */
+	int (*set_weight)(void *ctx, const struct zdd_service_key *svc, __u16 green_bp);
+	/* Something happened (ro->event says what): log it, persist the state. */
+	void (*changed)(void *ctx, struct zdd_rollout *ro);
+	void *ctx;
+};
+
+/* The policy of a service's config section, with the hooks' strings copied. */
+int zdd_rollout_policy_from_conf(struct zdd_rollout_policy *p, const struct zdd_conf_rollout *c);
+void zdd_rollout_policy_free(struct zdd_rollout_policy *p);
+
+/* The verbs. current_green_bp: the service's weight now (it decides the stable pool).
+ * Each returns 0, or -errno with ro->event saying why (nothing changed then). */
+int zdd_rollout_start(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
+		      __u16 current_green_bp, __u64 now_ms);
+int zdd_rollout_pause(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
+int zdd_rollout_resume(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
+int zdd_rollout_promote(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
+int zdd_rollout_abort(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
+
+/* Every tick: analysis (and rollback), hooks, and the next step when the dwell is over. */
+void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
+		      const struct zdd_pool_counters c[ZDD_POOLS], __u64 now_ms);
+
+/* The candidate's green weight at step i (the stable pool's share when i < 0). */
+__u16 zdd_rollout_weight(const struct zdd_rollout *ro, int step);
+bool zdd_rollout_active(const struct zdd_rollout *ro);
+
+#endif /* ZDD_ROLLOUT_H */
