@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* userspace/agent/metrics.h - the agent's /metrics: every series of DESIGN.md section 6 in the
+ * Prometheus text format, and the small HTTP server that answers scrapes with it. */
+#ifndef ZDD_METRICS_H
+#define ZDD_METRICS_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "zdd.h"
+
+/* What only the agent knows, for the metrics that are not in the maps. */
+struct zdd_metrics_rollout {
+	struct zdd_service_key svc;
+	unsigned int step; /* 1-based index of the current step; 0: no rollout */
+	const char *state; /* one of zdd_rollout_states[] */
+	__u64 rollbacks;   /* rollbacks of this service since the agent's state began */
+};
+
+struct zdd_metrics_health {
+	struct zdd_service_key svc;
+	__u8 addr[16];
+	int up; /* 1 up, 0 down (health check verdict) */
+};
+
+struct zdd_metrics_view {
+	const struct zdd_metrics_rollout *rollouts;
+	size_t n_rollouts;
+	const struct zdd_metrics_health *health; /* backends with a check */
+	size_t n_health;
+};
+
+/* NULL-terminated: "idle", "running", "paused", "promoted", "rolled_back", "aborted". */
+extern const char *const zdd_rollout_states[];
+
+/*
+ * Renders every metric of DESIGN.md section 6 in the Prometheus text format 0.0.4 into a
+ * malloc'd buffer (NUL-terminated; *len excludes the NUL). Series exist for the services in
+ * the maps; view may be NULL (no rollouts, no health checks). A rollout whose state is not in
+ * zdd_rollout_states[] is -EINVAL.
+ */
+int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **buf, size_t *len);
+
+/*
+ * An HTTP server (libmicrohttpd, its own internal polling thread) answering GET /metrics with
+ * the text the callback returns (a malloc'd buffer the server frees; the callback runs on the
+ * server's thread and must do its own locking; an error from it is a 500), 404 elsewhere, 405
+ * for other methods. listen is "ADDR:PORT", a numeric IPv4 address or an IPv6 one in brackets
+ * ("127.0.0.1:9334", "[::1]:9334"); port 0 picks a free port (zdd_metrics_port tells which).
+ * A malformed listen is -EINVAL; a bind failure its -errno.
+ */
+typedef int (*zdd_metrics_fn)(void *ctx, char **buf, size_t *len);
+struct zdd_metrics_server;
+
+int zdd_metrics_serve(struct zdd_metrics_server **out, const char *listen, zdd_metrics_fn fn,
+		      void *ctx);
+unsigned short zdd_metrics_port(const struct zdd_metrics_server *s);
+/* Stops the server (waits for its thread) and frees it; NULL is a no-op. */
+void zdd_metrics_stop(struct zdd_metrics_server *s);
+
+#endif /* ZDD_METRICS_H */
