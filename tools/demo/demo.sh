@@ -1,64 +1,104 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-# tools/demo/demo.sh - `make demo`: the lab story on one machine. Network namespaces (client,
-# router, the LB, two blue and two green nginx backends), real HTTP load from many client
-# addresses, and a canary of green 10% -> 50% -> 100% done live with zdd-bpfctl while the
-# clients keep connecting. Ends with one line that starts with "demo:"; exit status 0 only if
-# no request failed.
+# tools/demo/demo.sh - `make demo`: the whole story on one machine, in network namespaces
+# (client, router, the LB, two blue and two green nginx backends), under steady HTTP load from
+# many client addresses:
+#   1. zdd-agent rolls a good green out step by step and promotes it: no request fails;
+#   2. the next release breaks (its servers refuse connections) in the middle of its rollout;
+#      the agent sees it and rolls back on its own.
+# Ends with one line that starts with "demo:"; exit status 0 when the story went as told.
 set -u
 LAB_PREFIX=${LAB_PREFIX:-zdemo}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../../tests/integration/lib.sh"
 lab_require_root
 lab_require_cmd ip nsenter curl nginx wrk
-STEP_SECS=${STEP_SECS:-6}
 CLIENTS=${CLIENTS:-64}
+STEP=${STEP:-3s}
+LOAD_SECS=${LOAD_SECS:-75}
 
 say() { printf '\n== %s\n' "$*"; }
 now_ms() { date +%s%3N; }
+die() { echo "demo: failed: $*"; exit 1; }
+
+# wait_state SVC STATE SECS: until the agent reports the rollout in STATE (bounded).
+wait_state()
+{
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		lab_rollout status "$1" | grep -q "^$1  $2" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# count FROM TO [PATTERN]: requests of the load log in [FROM, TO) ms (matching PATTERN).
+count() { awk -v f="$1" -v t="$2" -v p="${3:-.}" '$1 >= f && $1 < t && $0 ~ p' "$run/load" | wc -l; }
 
 say "building the lab: client -> router -> zdd (XDP) -> blue b1 b2 / green g1 g2"
-lab_up || { echo "demo: lab setup failed"; exit 1; }
-lab_zdd_up || { echo "demo: zdd setup failed"; exit 1; }
-lab_clients_add "$CLIENTS" || { echo "demo: client addresses failed"; exit 1; }
-echo "service $LAB_SVC4: blue ${LAB_BLUE4[*]}, green ${LAB_GREEN4[*]}; $CLIENTS client addresses"
+lab_up || die "lab setup"
+mkdir -p "$LAB_PIN_DIR"
+for b in "${LAB_BACKENDS[@]}"; do
+	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || die "decap on $b"
+done
+lab_clients_add "$CLIENTS" || die "client addresses"
+lab_agent_conf "$LAB_DIR/zdd.yaml" "$STEP"
+lab_agent_start "$LAB_DIR/zdd.yaml" || die "zdd-agent"
+sleep 1.5	# health checks rise
+echo "zdd-agent runs the LB; service $LAB_SVC4; $CLIENTS client addresses"
 echo "one request: $(lab_curl "$LAB_VIP4")"
 
 run=$LAB_DIR/demo
 mkdir -p "$run"
-secs=$((STEP_SECS * 4 + 1))
-say "load for ${secs}s: new connections from $CLIENTS clients, and keep-alive sessions (wrk)"
-lab_load "$secs" 6 "$run/load"
-lab_exec client wrk -t1 -c8 -d"${secs}s" --timeout 3s "http://$LAB_VIP4/" >"$run/ka" 2>&1 &
+say "load: new connections from $CLIENTS clients for ${LOAD_SECS}s, plus keep-alive sessions"
+lab_load "$LOAD_SECS" 6 "$run/load"
+lab_exec client wrk -t1 -c8 -d"${LOAD_SECS}s" --timeout 3s "http://$LAB_VIP4/" >"$run/ka" 2>&1 &
 ka=$!
-marks=("$(now_ms) 0")
-sleep "$STEP_SECS"
-for pct in 10 50 100; do
-	say "canary: green $pct%"
-	marks+=("$(now_ms) $pct")
-	lab_ctl weight "$LAB_SVC4" "green=$pct"
-	sleep "$STEP_SECS"
-	lab_ctl status "$LAB_SVC4"
-done
-marks+=("$(now_ms) end")
+sleep 3
+
+say "release 2 on green: rollout 10% -> 50% -> 100%, $STEP per step"
+t_good=$(now_ms)
+lab_rollout start "$LAB_SVC4"
+wait_state "$LAB_SVC4" promoted 60 || die "the good rollout was not promoted"
+t_promoted=$(now_ms)
+lab_rollout status "$LAB_SVC4"
+lab_ctl status "$LAB_SVC4"
+
+say "release 3 goes to blue next: every new client back on blue first"
+lab_ctl flip "$LAB_SVC4" --to blue
+sleep 3
+say "release 3 on green: rollout starts; 2 s in, green's servers start refusing connections"
+lab_rollout start "$LAB_SVC4"
+sleep 2
+t_onset=$(now_ms)
+for b in "${LAB_GREEN[@]}"; do lab_backend_stop "$b"; done
+echo "green broken at $(date +%T.%3N)"
+wait_state "$LAB_SVC4" rolled_back 30 || die "the bad rollout was not rolled back"
+lab_rollout status "$LAB_SVC4"
+rb=$(grep -m1 'rolled back' "$LAB_DIR/agent.log" | cut -d' ' -f1)
+t_rollback=$(date -d "today $rb" +%s%3N)
+sleep 4
+t_bad_end=$(now_ms)
+lab_ctl status "$LAB_SVC4"
+
 lab_load_collect "$run/load"
 wait "$ka"
-
-say "what the clients saw (new connections, by step)"
-for ((i = 0; i + 1 < ${#marks[@]}; i++)); do
-	read -r from pct <<<"${marks[i]}"
-	read -r to _ <<<"${marks[i + 1]}"
-	awk -v from="$from" -v to="$to" -v pct="$pct" '$1 >= from && $1 < to {
-			n++; if ($4 == "green") g++; if ($3 == "FAIL") f++ }
-		END { printf "  green %3s%%: %5d requests, %5.1f%% answered by green, %d failed\n",
-			pct, n, n ? 100 * g / n : 0, f }' "$run/load"
-done
-new=$(wc -l <"$run/load")
-new_failed=$(grep -c ' FAIL$' "$run/load")
+say "what the clients saw"
+good=$(count "$t_good" "$t_promoted")
+good_failed=$(count "$t_good" "$t_promoted" FAIL)
+bad=$(count "$t_promoted" "$t_bad_end")
+bad_failed=$(count "$t_promoted" "$t_bad_end" FAIL)
+# Every failure falls between green breaking and the rollback (plus one client timeout).
+late=$(awk -v t=$((t_rollback + 2500)) '$1 >= t && / FAIL$/' "$run/load" | wc -l)
+early=$(awk -v t="$t_onset" '$1 < t && / FAIL$/' "$run/load" | wc -l)
+total=$(wc -l <"$run/load")
 ka_reqs=$(awk '/requests in/ {print $1}' "$run/ka")
-ka_failed=$(grep -cE 'Socket errors|Non-2xx' "$run/ka")
-echo "  keep-alive sessions: ${ka_reqs:-0} requests, $ka_failed wrk error lines"
-total=$((new + ${ka_reqs:-0}))
-failed=$((new_failed + ka_failed))
-echo "demo: canary green 10% -> 50% -> 100% under load, $total requests, $failed failed"
-[[ $failed -eq 0 && $total -gt 0 ]]
+ka_err=$(grep -cE 'Socket errors|Non-2xx' "$run/ka")
+secs=$(awk -v a="$t_onset" -v b="$t_rollback" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+printf '  all new-connection requests: %d, failed: %d\n' "$total" "$(grep -c ' FAIL$' "$run/load")"
+printf '  keep-alive sessions: %s requests, %d wrk error lines\n' "${ka_reqs:-0}" "$ka_err"
+printf '  failures before green broke: %d; after the rollback (+2.5 s): %d\n' "$early" "$late"
+echo "demo: rollout promoted, $good requests, $good_failed failed;" \
+	"bad rollout rolled back in $secs s, $bad requests, $bad_failed failed" \
+	"(all on green before rollback)"
+[[ $good_failed -eq 0 && $early -eq 0 && $late -eq 0 && $ka_err -eq 0 ]]

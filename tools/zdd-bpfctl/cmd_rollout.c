@@ -28,8 +28,8 @@ static struct json_object *ask(const char *path, struct json_object *req)
 	if (fd < 0)
 		return NULL;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, text, strlen(text)) < 0 ||
+	    write(fd, "\n", 1) < 0) {
 		fprintf(stderr, "zdd-bpfctl rollout: cannot reach the agent at %s: %s\n", path,
 			strerror(errno));
 		close(fd);
@@ -74,8 +74,7 @@ static void print_rollouts(struct json_object *arr, const char *only)
 		if (json_object_object_get_ex(o, "failure_ratio", &r) &&
 		    json_object_object_get_ex(o, "window_flows", &w)) {
 			json_object_object_get_ex(r, "green", &v);
-			printf("\n  failure ratio: green %.1f%%",
-			       100 * json_object_get_double(v));
+			printf("\n  failure ratio: green %.1f%%", 100 * json_object_get_double(v));
 			json_object_object_get_ex(w, "green", &v);
 			printf(" of %d flows", json_object_get_int(v));
 			json_object_object_get_ex(r, "blue", &v);
@@ -100,8 +99,8 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const struct cmd *cmd = ctl_find_cmd("rollout");
-	static const char *const verbs[] = { "start", "status", "pause", "resume", "promote",
-					     "abort", NULL };
+	static const char *const verbs[] = { "start",	"status", "pause", "resume",
+					     "promote", "abort",  NULL };
 	struct json_object *req, *steps = NULL, *ans, *v;
 	const char *sock = ZDD_CONF_DEF_CONTROL_SOCKET, *verb;
 	struct zdd_service_key key;
@@ -116,11 +115,12 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 			snprintf(list, sizeof(list), "%s", optarg);
 			json_object_put(steps);
 			steps = json_object_new_array();
-			for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			for (tok = strtok_r(list, ",", &save); tok;
+			     tok = strtok_r(NULL, ",", &save)) {
 				if (zdd_percent_parse(tok, &bp) || !bp) {
 					json_object_put(steps);
-					return ctl_usage_error(cmd, "bad step '%s': a percent 0 < x <= 100",
-							       tok);
+					return ctl_usage_error(
+						cmd, "bad step '%s': a percent 0 < x <= 100", tok);
 				}
 				json_object_array_add(steps, json_object_new_int(bp));
 			}
@@ -128,8 +128,8 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 		case 'i':
 			if (zdd_duration_parse(optarg, &interval_ms)) {
 				json_object_put(steps);
-				return ctl_usage_error(cmd, "bad interval '%s': e.g. 500ms, 10s, 2m",
-						       optarg);
+				return ctl_usage_error(
+					cmd, "bad interval '%s': e.g. 500ms, 10s, 2m", optarg);
 			}
 			break;
 		case 'S':
@@ -168,8 +168,8 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 	json_object_put(req);
 	if (!ans)
 		return EXIT_FAIL;
-	rc = json_object_object_get_ex(ans, "ok", &v) && json_object_get_boolean(v) ? EXIT_OK :
-										     EXIT_FAIL;
+	rc = json_object_object_get_ex(ans, "ok", &v) && json_object_get_boolean(v) ? EXIT_OK
+										    : EXIT_FAIL;
 	if (ctl->json) {
 		ctl_json_print(ans);
 		return rc;

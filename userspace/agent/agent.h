@@ -24,7 +24,7 @@ struct agent {
 	struct zdd_health *health;
 	struct agent_service *svcs;
 	size_t n_svcs;
-	pthread_mutex_t lock;	/* everything above, against the metrics thread */
+	pthread_mutex_t lock; /* everything above, against the metrics thread */
 	int ctl_fd;
 };
 

@@ -45,7 +45,7 @@ int agent_control_open(struct agent *a, const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return log_err(-errno, "control socket");
-	unlink(path);	/* a previous agent's; a live one would hold the pins' lock */
+	unlink(path); /* a previous agent's; a live one would hold the pins' lock */
 	/* Root only: the socket is created 0600 (umask) before anyone can connect. */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) || listen(fd, 8)) {
 		err = log_err(-errno, "control socket %s", path);
@@ -92,7 +92,8 @@ static int override_policy(struct zdd_rollout_policy *p, struct json_object *req
 		for (i = 0; i < n; i++) {
 			bp = json_object_get_int(json_object_array_get_idx(v, i));
 			if (bp <= prev || bp > ZDD_MAX_WEIGHT_BP) {
-				snprintf(err, len, "steps must rise strictly within 0 < step <= 100");
+				snprintf(err, len,
+					 "steps must rise strictly within 0 < step <= 100");
 				return -EINVAL;
 			}
 			prev = bp;

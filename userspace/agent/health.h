@@ -13,8 +13,8 @@
 enum zdd_health_state { ZDD_HEALTH_UNKNOWN, ZDD_HEALTH_UP, ZDD_HEALTH_DOWN };
 
 struct zdd_health_target {
-	struct zdd_service_key svc; /* identifies the target together with addr */
-	__u8 addr[16];		    /* backend address (IPv4-mapped for IPv4) */
+	struct zdd_service_key svc;  /* identifies the target together with addr */
+	__u8 addr[16];		     /* backend address (IPv4-mapped for IPv4) */
 	struct zdd_conf_check check; /* port 0: the service port */
 };
 

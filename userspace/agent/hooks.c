@@ -49,7 +49,8 @@ enum zdd_hook_status zdd_hook_poll(struct zdd_hook *h, __u64 now_ms)
 	if (r == h->pid) {
 		h->status = WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ZDD_HOOK_OK : ZDD_HOOK_FAILED;
 		if (WIFEXITED(st))
-			snprintf(h->what, sizeof(h->what), "%s exited with %d", cmd, WEXITSTATUS(st));
+			snprintf(h->what, sizeof(h->what), "%s exited with %d", cmd,
+				 WEXITSTATUS(st));
 		else
 			snprintf(h->what, sizeof(h->what), "%s killed by signal %d", cmd,
 				 WTERMSIG(st));

@@ -14,8 +14,8 @@ struct zdd_hook {
 	pid_t pid;
 	__u64 deadline_ms;
 	enum zdd_hook_status status;
-	char cmd[96];		/* argv[0], for messages */
-	char what[192];		/* how it ended, for the event log */
+	char cmd[96];	/* argv[0], for messages */
+	char what[192]; /* how it ended, for the event log */
 };
 
 /* Starts argv (argv[0] an absolute path). No argv (NULL or argv[0] NULL): ZDD_HOOK_OK at once. */

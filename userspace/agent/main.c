@@ -22,7 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 
-#define TICK_MS 100	/* rollout analysis: rollback within a tick of the verdict */
+#define TICK_MS 100 /* rollout analysis: rollback within a tick of the verdict */
 
 static struct agent agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
 
@@ -351,7 +351,7 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 
 			ro[i].svc = a->svcs[i].key;
 			ro[i].step = r->state == ZDD_RO_IDLE ? 0 : (unsigned int)(r->step + 1);
-			ro[i].state = zdd_ro_state_names[r->state];
+			ro[i].state = zdd_rollout_states[r->state];
 			ro[i].rollbacks = r->rollbacks;
 		}
 		for (i = 0; i < a->conf->n_services; i++) {
@@ -382,11 +382,12 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: zdd-agent -c FILE [--metrics ADDR:PORT] [-p PIN_DIR] [-v]\n\n"
-		   "Runs zdd: applies FILE (zdd.yaml), health-checks backends, drives rollouts\n"
-		   "and rolls back on its own, serves /metrics (default %s).\n"
-		   "SIGHUP reloads FILE all or nothing; SIGTERM exits and leaves the data path\n"
-		   "running. Exit status: 0 after SIGTERM, 1 on failure, 2 on usage errors.\n",
+	fprintf(f,
+		"Usage: zdd-agent -c FILE [--metrics ADDR:PORT] [-p PIN_DIR] [-v]\n\n"
+		"Runs zdd: applies FILE (zdd.yaml), health-checks backends, drives rollouts\n"
+		"and rolls back on its own, serves /metrics (default %s).\n"
+		"SIGHUP reloads FILE all or nothing; SIGTERM exits and leaves the data path\n"
+		"running. Exit status: 0 after SIGTERM, 1 on failure, 2 on usage errors.\n",
 		ZDD_CONF_DEF_METRICS);
 }
 
@@ -403,8 +404,9 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	logf_("%s the data path's maps in %s", zdd_adopted(a->z) ? "adopted" : "created",
 	      a->pin_dir);
 	if (a->conf->agent.interface[0]) {
-		err = zdd_lock(a->z) ?: zdd_attach(a->z, a->pin_dir, a->conf->agent.interface, &ao,
-						   &updated);
+		err = zdd_lock(a->z)
+			      ?: zdd_attach(a->z, a->pin_dir, a->conf->agent.interface, &ao,
+					    &updated);
 		zdd_unlock(a->z);
 		if (err)
 			return err;
@@ -472,7 +474,8 @@ static int run(struct agent *a)
 					load_config(a, false);
 					continue;
 				}
-				logf_("signal %u: exiting; the data path keeps running", si.ssi_signo);
+				logf_("signal %u: exiting; the data path keeps running",
+				      si.ssi_signo);
 				goto out;
 			} else if (ev[i].data.fd == a->ctl_fd) {
 				agent_control_accept(a);
@@ -492,9 +495,12 @@ out:
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "metrics", required_argument, NULL, 'm' },
-		{ "pin-dir", required_argument, NULL, 'p' }, { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
+		{ "config", required_argument, NULL, 'c' },
+		{ "metrics", required_argument, NULL, 'm' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct zdd_metrics_server *srv = NULL;
 	struct agent *a = &agent;

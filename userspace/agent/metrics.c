@@ -15,10 +15,7 @@
 #include "addr.h"
 #include "log.h"
 #include "metrics.h"
-
-const char *const zdd_rollout_states[] = {
-	"idle", "running", "paused", "promoted", "rolled_back", "aborted", NULL,
-};
+#include "rollout.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

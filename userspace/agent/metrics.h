@@ -29,8 +29,7 @@ struct zdd_metrics_view {
 	size_t n_health;
 };
 
-/* NULL-terminated: "idle", "running", "paused", "promoted", "rolled_back", "aborted". */
-extern const char *const zdd_rollout_states[];
+/* The state names are the rollout controller's: zdd_rollout_states[] in rollout.h. */
 
 /*
  * Renders every metric of DESIGN.md section 6 in the Prometheus text format 0.0.4 into a

@@ -19,15 +19,15 @@
 #include "addr.h"
 #include "rollout.h"
 
-const char *const zdd_ro_state_names[ZDD_RO_STATES] = {
-	"idle", "running", "paused", "promoted", "rolled_back", "aborted",
+const char *const zdd_rollout_states[ZDD_RO_STATES + 1] = {
+	"idle", "running", "paused", "promoted", "rolled_back", "aborted", NULL,
 };
 
 static int copy_argv(char *dst[], char *const src[])
 {
 	int i;
 
-	for (i = 0; src[i] && i < ZDD_CONF_MAX_ARGV; i++) {
+	for (i = 0; i < ZDD_CONF_MAX_ARGV && src[i]; i++) {
 		dst[i] = strdup(src[i]);
 		if (!dst[i])
 			return -ENOMEM;
@@ -161,7 +161,7 @@ static void promote(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, _
 	__u8 candidate = !ro->stable;
 
 	finish(ro, ZDD_RO_PROMOTED);
-	ro->stable = candidate;	/* the next rollout moves clients back the other way */
+	ro->stable = candidate; /* the next rollout moves clients back the other way */
 	zdd_hook_start(&ro->post, ro->pol.hooks.post_promote, ro->pol.hooks.timeout_ms, now_ms);
 	event(ro, ops, now_ms, "promoted: %s serves every new flow",
 	      candidate == ZDD_GREEN ? "green" : "blue");
@@ -172,7 +172,7 @@ int zdd_rollout_start(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 {
 	if (zdd_rollout_active(ro)) {
 		snprintf(ro->event, sizeof(ro->event), "a rollout is already %s",
-			 zdd_ro_state_names[ro->state]);
+			 zdd_rollout_states[ro->state]);
 		return -EBUSY;
 	}
 	if (current_green_bp != 0 && current_green_bp != ZDD_MAX_WEIGHT_BP) {
@@ -199,7 +199,7 @@ int zdd_rollout_start(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 static int not_active(struct zdd_rollout *ro)
 {
 	snprintf(ro->event, sizeof(ro->event), "no rollout in progress (%s)",
-		 zdd_ro_state_names[ro->state]);
+		 zdd_rollout_states[ro->state]);
 	return -ENOENT;
 }
 
@@ -293,8 +293,8 @@ static double failure_ratio(const struct zdd_pool_counters *now,
 }
 
 /* Returns true (with why filled) when the candidate must be rolled back. */
-static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_POOLS],
-		  __u64 now_ms, char *why, size_t len)
+static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_POOLS], __u64 now_ms,
+		  char *why, size_t len)
 {
 	const struct zdd_ro_sample *from = window_start(ro, now_ms);
 	__u8 cand = !ro->stable;
@@ -312,9 +312,10 @@ static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_P
 	ro->last_ratio[cand] = rc;
 	ro->last_ratio[ro->stable] = rs;
 	if (ro->last_samples[cand] < ro->pol.min_samples)
-		return false;	/* too few flows to tell a failure from chance */
+		return false; /* too few flows to tell a failure from chance */
 	if (rc * ZDD_MAX_WEIGHT_BP > ro->pol.max_failure_bp) {
-		snprintf(why, len, "%.1f%% of %llu new %s flows failed in %u ms (ceiling %u.%02u%%)",
+		snprintf(why, len,
+			 "%.1f%% of %llu new %s flows failed in %u ms (ceiling %u.%02u%%)",
 			 rc * 100, (unsigned long long)ro->last_samples[cand],
 			 cand == ZDD_GREEN ? "green" : "blue", ro->pol.window_ms,
 			 ro->pol.max_failure_bp / 100, ro->pol.max_failure_bp % 100);
@@ -322,7 +323,8 @@ static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_P
 	}
 	if (rc > ZDD_RO_ALLOWANCE && ro->last_samples[ro->stable] >= ro->pol.min_samples &&
 	    rc > rs * ro->pol.max_ratio_to_blue) {
-		snprintf(why, len, "%s failure ratio %.1f%% is over %.1f x the stable pool's %.1f%%",
+		snprintf(why, len,
+			 "%s failure ratio %.1f%% is over %.1f x the stable pool's %.1f%%",
 			 cand == ZDD_GREEN ? "green" : "blue", rc * 100, ro->pol.max_ratio_to_blue,
 			 rs * 100);
 		return true;
@@ -337,7 +339,7 @@ void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	char why[192];
 
 	if (zdd_hook_poll(&ro->post, now_ms) == ZDD_HOOK_FAILED && ro->post.pid) {
-		ro->post.pid = 0;	/* report once */
+		ro->post.pid = 0; /* report once */
 		event(ro, ops, now_ms, "hook failed: %s", ro->post.what);
 	}
 	if (!zdd_rollout_active(ro))

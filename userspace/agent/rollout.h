@@ -20,26 +20,27 @@ enum zdd_ro_state {
 	ZDD_RO_ABORTED,
 	ZDD_RO_STATES
 };
-extern const char *const zdd_ro_state_names[ZDD_RO_STATES];
+/* Names of the states, by enum zdd_ro_state, NULL-terminated (also the metrics labels). */
+extern const char *const zdd_rollout_states[ZDD_RO_STATES + 1];
 
-#define ZDD_RO_RING 128		/* counter snapshots: one per tick, over the analysis window */
-#define ZDD_RO_ALLOWANCE 0.01	/* failure ratio below which green is never compared to blue */
+#define ZDD_RO_RING	 128  /* counter snapshots: one per tick, over the analysis window */
+#define ZDD_RO_ALLOWANCE 0.01 /* failure ratio below which green is never compared to blue */
 
 /* One pool's counters, summed over its backends (cumulative, as in the maps). */
 struct zdd_pool_counters {
 	__u64 flows_new, flows_established, client_resets;
-	int checked, healthy;	/* backends with a health check, and those of them up */
+	int checked, healthy; /* backends with a health check, and those of them up */
 };
 
 struct zdd_rollout_policy {
-	__u16 steps_bp[ZDD_CONF_MAX_STEPS];	/* candidate's share per step; the last is 10000 */
+	__u16 steps_bp[ZDD_CONF_MAX_STEPS]; /* candidate's share per step; the last is 10000 */
 	int n_steps;
-	__u32 interval_ms;	/* dwell per step */
-	__u32 window_ms;	/* analysis window (the handshake timeout) */
-	__u32 min_samples;	/* candidate flows in the window before judging */
-	__u16 max_failure_bp;	/* absolute ceiling of the candidate's failure ratio */
+	__u32 interval_ms;    /* dwell per step */
+	__u32 window_ms;      /* analysis window (the handshake timeout) */
+	__u32 min_samples;    /* candidate flows in the window before judging */
+	__u16 max_failure_bp; /* absolute ceiling of the candidate's failure ratio */
 	double max_ratio_to_blue;
-	struct zdd_conf_hooks hooks;	/* argv strings owned by the rollout (copied) */
+	struct zdd_conf_hooks hooks; /* argv strings owned by the rollout (copied) */
 };
 
 struct zdd_ro_sample {
@@ -51,15 +52,15 @@ struct zdd_rollout {
 	struct zdd_service_key svc;
 	struct zdd_rollout_policy pol;
 	enum zdd_ro_state state;
-	int step;		/* current step index; -1 while the first pre-step hook runs */
-	__u8 stable;		/* enum zdd_pool */
-	__u64 step_started_ms;	/* monotonic; with a step pending, when it was requested */
+	int step;	       /* current step index; -1 while the first pre-step hook runs */
+	__u8 stable;	       /* enum zdd_pool */
+	__u64 step_started_ms; /* monotonic; with a step pending, when it was requested */
 	__u64 rollbacks;
-	__u64 changed_ms;	/* last state change */
-	bool step_pending;	/* the pre-step hook of step + 1 runs */
+	__u64 changed_ms;  /* last state change */
+	bool step_pending; /* the pre-step hook of step + 1 runs */
 	struct zdd_hook pre, post;
-	char event[256];	/* the last thing that happened, for logs and status */
-	double last_ratio[ZDD_POOLS];	/* failure ratios of the last judged window */
+	char event[256];	      /* the last thing that happened, for logs and status */
+	double last_ratio[ZDD_POOLS]; /* failure ratios of the last judged window */
 	__u64 last_samples[ZDD_POOLS];
 	struct zdd_ro_sample ring[ZDD_RO_RING];
 	unsigned int ring_len, ring_head;

@@ -25,7 +25,7 @@ static struct json_object *rollout_json(const struct agent_service *s, __u64 now
 	in_step = ro->state == ZDD_RO_PAUSED ? ro->step_started_ms : now_ms - ro->step_started_ms;
 	zdd_service_format(&s->key, name, sizeof(name));
 	json_object_object_add(o, "service", json_object_new_string(name));
-	json_object_object_add(o, "state", json_object_new_string(zdd_ro_state_names[ro->state]));
+	json_object_object_add(o, "state", json_object_new_string(zdd_rollout_states[ro->state]));
 	json_object_object_add(o, "step", json_object_new_int(ro->step));
 	json_object_object_add(o, "step_pending", json_object_new_boolean(ro->step_pending));
 	json_object_object_add(o, "stable", json_object_new_int(ro->stable));
@@ -82,7 +82,7 @@ static void restore(struct agent *a, struct json_object *o, __u64 now_ms)
 	ro = &s->ro;
 	state = json_object_object_get_ex(o, "state", &v) ? json_object_get_string(v) : "";
 	for (i = 0; i < ZDD_RO_STATES; i++)
-		if (!strcmp(state, zdd_ro_state_names[i]))
+		if (!strcmp(state, zdd_rollout_states[i]))
 			ro->state = i;
 	ro->step = (int)get_u64(o, "step");
 	ro->stable = get_u64(o, "stable") ? ZDD_GREEN : ZDD_BLUE;
@@ -93,20 +93,20 @@ static void restore(struct agent *a, struct json_object *o, __u64 now_ms)
 	    json_object_array_length(steps) <= ZDD_CONF_MAX_STEPS) {
 		ro->pol.n_steps = (int)json_object_array_length(steps);
 		for (i = 0; i < ro->pol.n_steps; i++)
-			ro->pol.steps_bp[i] =
-				(__u16)json_object_get_int(json_object_array_get_idx(steps, i));
+			ro->pol.steps_bp[i] = (__u16)json_object_get_int(
+				json_object_array_get_idx(steps, i));
 	}
 	if (get_u64(o, "interval_ms"))
 		ro->pol.interval_ms = (__u32)get_u64(o, "interval_ms");
 	if (ro->step < -1 || ro->step >= ro->pol.n_steps)
-		ro->state = ZDD_RO_IDLE;	/* a state file that does not fit: start over */
+		ro->state = ZDD_RO_IDLE; /* a state file that does not fit: start over */
 	/* The dwell left in the step carries over; a pending step asks its hook again. */
-	ro->step_started_ms = ro->state == ZDD_RO_PAUSED ? get_u64(o, "in_step_ms") :
-							  now_ms - get_u64(o, "in_step_ms");
+	ro->step_started_ms = ro->state == ZDD_RO_PAUSED ? get_u64(o, "in_step_ms")
+							 : now_ms - get_u64(o, "in_step_ms");
 	if (ro->step_pending && ro->state == ZDD_RO_RUNNING)
 		zdd_hook_start(&ro->pre, ro->pol.hooks.pre_step, ro->pol.hooks.timeout_ms, now_ms);
 	snprintf(ro->event, sizeof(ro->event), "restored: %s at step %d",
-		 zdd_ro_state_names[ro->state], ro->step + 1);
+		 zdd_rollout_states[ro->state], ro->step + 1);
 }
 
 int agent_state_load(struct agent *a)
@@ -117,7 +117,7 @@ int agent_state_load(struct agent *a)
 	size_t i, n;
 
 	if (access(path, F_OK))
-		return 0;	/* first start */
+		return 0; /* first start */
 	root = json_object_from_file(path);
 	if (!root || !json_object_is_type(root, json_type_array)) {
 		json_object_put(root);
@@ -150,7 +150,8 @@ struct json_object *agent_rollouts_json(struct agent *a)
 				       json_object_new_double(ro->last_ratio[ZDD_GREEN]));
 		json_object_object_add(o, "failure_ratio", r);
 		r = json_object_new_object();
-		json_object_object_add(r, "blue", json_object_new_uint64(ro->last_samples[ZDD_BLUE]));
+		json_object_object_add(r, "blue",
+				       json_object_new_uint64(ro->last_samples[ZDD_BLUE]));
 		json_object_object_add(r, "green",
 				       json_object_new_uint64(ro->last_samples[ZDD_GREEN]));
 		json_object_object_add(o, "window_flows", r);
