@@ -11,7 +11,7 @@ LAB_PREFIX=${LAB_PREFIX:-zd}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 lab_require
-tap_plan 24
+tap_plan 25
 
 KA_REQUESTS=20		# keep-alive requests on one connection, one every KA_GAP s: about 4 s
 KA_GAP=0.2
@@ -162,7 +162,10 @@ drain_cycle()
 
 lab_require_cmd jq timeout
 lab_up || tap_bail "lab setup"
-tap_check "zdd attached, services added (all new flows on blue)" lab_zdd_up || tap_bail "zdd setup"
+# A 1 s grace window (default 30 s): past it a flow that lost its conntrack entry would follow the
+# new table, so the keep-alive connection (4 s) proves conntrack pinning, not the fallback.
+tap_check "zdd attached (--grace 1), services added (all new flows on blue)" lab_zdd_up --grace 1 ||
+	tap_bail "zdd setup"
 fresh "$LAB_DIR/before"
 tap_check "before: new connections reach b1" fresh_reach "$LAB_DIR/before" b1
 tap_check "before: new connections reach b2" fresh_reach "$LAB_DIR/before" b2
@@ -170,4 +173,6 @@ KA_MARK=0
 drain_cycle drain
 drain_cycle down
 tap_check "at weight 0 throughout, the green backends got no flow" green_untouched
+tap_is "no conntrack miss: the pinned connections were found in conntrack" \
+	"$(lab_ctl status "$LAB_SVC4" -j | jq -r '.services[0].conntrack_misses')" 0
 tap_done

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 #define MAX_CONN      64
 #define ID_BASE	      1000  /* target id i is the service port ID_BASE + i */
 #define RUN_MAX_US    50000 /* one zdd_health_run(); a blocking call would take a timeout */
+#define WATCHDOG_S    20    /* a checker that blocks hangs a case: SIGALRM ends it, failed */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 enum mode {
@@ -307,6 +309,15 @@ static void on_change(void *ctx, const struct zdd_health_target *t, enum zdd_hea
 		f->reenter_err = zdd_health_set_targets(f->h, NULL, 0);
 }
 
+static void watchdog(int sig)
+{
+	static const char msg[] = "not ok - watchdog: a case blocked, the checker must not\n";
+
+	(void)sig;
+	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -321,6 +332,8 @@ static int setup(void **state)
 	if (zdd_health_new(&f->h, on_change, f))
 		return -1;
 	f->t0 = now_ms();
+	signal(SIGALRM, watchdog);
+	alarm(WATCHDOG_S);
 	return 0;
 }
 
@@ -338,6 +351,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	alarm(0);
 	if (f)
 		release(f);
 	free(f);
@@ -774,6 +788,26 @@ static void set_targets_keeps_unchanged(void **state)
 	finish(f);
 }
 
+static void stalled_loop_does_not_burst(void **state)
+{
+	struct fixture *f = *state;
+	struct server *s = server_start(f, AF_INET, M_ANSWER, 200);
+	struct timespec stall = { 0, 400 * 1000 * 1000 };
+	int before;
+
+	target(f, 0, "127.0.0.1", ZDD_CHECK_HTTP, s->port)->check.rise = 1;
+	apply(f);
+	want(f, 0, 1, ZDD_HEALTH_UP);
+	assert_in_range(drive(f, 500), 0, 500);
+	/* Eight intervals missed (the agent was busy): resume the cadence, do not catch up. */
+	nanosleep(&stall, NULL);
+	before = atomic_load(&s->accepts);
+	want(f, 0, 0, -1);
+	drive(f, 120);
+	assert_in_range(atomic_load(&s->accepts) - before, 2, 4);
+	finish(f);
+}
+
 static void ipv6_loopback(void **state)
 {
 	static const char want_req[] = "GET /healthz HTTP/1.0\r\nHost: [::1]\r\n"
@@ -818,6 +852,7 @@ int main(void)
 		T(black_hole_does_not_stall_others),
 		T(connect_that_hangs_times_out),
 		T(set_targets_keeps_unchanged),
+		T(stalled_loop_does_not_burst),
 		T(ipv6_loopback),
 	};
 

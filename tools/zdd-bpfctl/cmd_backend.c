@@ -37,8 +37,11 @@ static int parse_backend(const struct cmd *cmd, int argc, char **argv, const cha
 	memset(a, 0, sizeof(*a));
 	a->pool = a->state = a->weight = -1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == '?' || !strchr(allowed, c))
-			return ctl_usage_error(cmd, "option not valid for backend %s", argv[0]);
+		if (c == '?')
+			return ctl_usage_error(cmd, "unknown option");
+		if (!strchr(allowed, c))
+			return ctl_usage_error(cmd, "option '%s' is not valid for backend %s",
+					       argv[optind - 1], argv[0]);
 		if (c == 'P' && ctl_parse_pool(cmd, optarg, &pool))
 			return EXIT_USAGE;
 		if (c == 'S' && ctl_parse_state(cmd, optarg, &state))
@@ -170,6 +173,7 @@ int cmd_backend(struct ctl *ctl, int argc, char **argv)
 	argc--;
 	argv++;
 	optind = 0; /* glibc: 0 re-initialises getopt, argv changed */
+	ctl_argv = argv;
 	if (!strcmp(argv[0], "add") || !strcmp(argv[0], "del") || !strcmp(argv[0], "set"))
 		return backend_change(ctl, cmd, argc, argv);
 	if (!strcmp(argv[0], "list"))

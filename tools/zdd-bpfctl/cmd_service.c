@@ -133,6 +133,7 @@ int cmd_service(struct ctl *ctl, int argc, char **argv)
 	argc--;
 	argv++;
 	optind = 0; /* glibc: 0 re-initialises getopt, argv changed */
+	ctl_argv = argv;
 	if (!strcmp(argv[0], "add"))
 		return service_add(ctl, cmd, argc, argv);
 	if (!strcmp(argv[0], "del"))

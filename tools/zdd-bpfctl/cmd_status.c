@@ -322,6 +322,12 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 		err = snap_take(z, filter, true, &s);
 		if (err)
 			break;
+		if (filter && !s.n_svc) {
+			fprintf(stderr, "zdd-bpfctl stats: no service %s\n", argv[optind]);
+			snap_free(&s);
+			err = -ENOENT;
+			break;
+		}
 		if (ctl->json) {
 			ctl_json_print(snap_json(&s, true));
 		} else if (!watch || i) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tools/zdd-bpfctl/ctl.c - see ctl.h. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,15 @@
 #include "addr.h"
 #include "ctl.h"
 
+char **ctl_argv;
+
 int ctl_usage_error(const struct cmd *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* getopt's "unknown option" is ours: name the option that was not understood */
+	if (!strcmp(fmt, "unknown option") && optind > 0 && ctl_argv && ctl_argv[optind - 1])
+		return ctl_usage_error(cmd, "unknown option '%s'", ctl_argv[optind - 1]);
 	fprintf(stderr, "zdd-bpfctl %s: ", cmd->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

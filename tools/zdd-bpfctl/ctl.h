@@ -23,6 +23,9 @@ struct cmd {
 	const char *help;  /* one line */
 };
 
+/* The argv getopt is working on, to name an option it did not know. */
+extern char **ctl_argv;
+
 /* Prints "zdd-bpfctl CMD: reason" and the command's usage; returns EXIT_USAGE. */
 int ctl_usage_error(const struct cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -108,6 +108,7 @@ int main(int argc, char **argv)
 	int c;
 
 	argc = take_anywhere(&ctl, argc, argv);
+	opterr = 0; /* our usage errors name the command and the option */
 	while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
@@ -117,6 +118,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		default:
+			fprintf(stderr, "zdd-bpfctl: unknown option '%s'\n\n", argv[optind - 1]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -137,6 +139,7 @@ int main(int argc, char **argv)
 	argv += optind;
 	argc -= optind;
 	optind = 0; /* glibc: 0 re-initialises getopt, argv changed */
+	ctl_argv = argv;
 	if (ctl_wants_help(cmd, argc, argv))
 		return EXIT_OK;
 	return cmd->run(&ctl, argc, argv);

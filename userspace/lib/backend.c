@@ -96,32 +96,29 @@ int zdd_backend_write(struct zdd *z, __u32 id, const struct zdd_backend_val *val
 	return bpf_map_update_elem(z->fd[ZDD_MAP_BACKENDS], &id, val, BPF_ANY) ? -errno : 0;
 }
 
-/* The next hop MAC for a backend: the operator's gateway, else the neighbour on the attached
- * interface; zero before attach (attach resolves every backend then). */
-int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6])
+/* The next hop MAC for a backend under config c: the operator's gateway, else the neighbour
+ * on the attached interface; zero before attach (attach resolves every backend then). */
+int zdd_next_hop_for(const struct zdd_config *c, const __u8 addr[16], __u8 mac[6])
 {
 	static const __u8 zero[6];
 	char host[ZDD_ADDR_STRLEN];
-	struct zdd_config c;
-	int err = zdd_config_get(z, &c);
+	int err;
 
-	if (err)
-		return err;
 	memset(mac, 0, 6);
-	if (memcmp(c.gw_mac, zero, 6)) {
-		memcpy(mac, c.gw_mac, 6);
+	if (memcmp(c->gw_mac, zero, 6)) {
+		memcpy(mac, c->gw_mac, 6);
 		return 0;
 	}
-	if (!c.ifindex)
+	if (!c->ifindex)
 		return 0;
-	err = zdd_nl_next_hop_mac(c.ifindex, addr, mac);
+	err = zdd_nl_next_hop_mac(c->ifindex, addr, mac);
 	if (err) {
 		zdd_addr_format(addr, host, sizeof(host));
 		return log_err(
 			err,
 			"backend %s: no next-hop MAC on ifindex %u (%s); check the route and "
 			"neighbour table, or attach with --gw-mac",
-			host, c.ifindex,
+			host, c->ifindex,
 			err == -EXDEV	       ? "the route leaves through another interface"
 			: err == -EHOSTUNREACH ? "the neighbour does not answer"
 					       : "no route");
@@ -129,25 +126,11 @@ int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6])
 	return 0;
 }
 
-int zdd_backends_resolve(struct zdd *z)
+int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6])
 {
-	struct zdd_backend_val val;
-	__u8 mac[6];
-	__u32 id;
-	int err;
+	struct zdd_config c;
 
-	for (id = 0; id < z->limits.backends; id++) {
-		if ((err = zdd_backend_read(z, id, &val)))
-			return err;
-		if (val.state == ZDD_BE_EMPTY)
-			continue;
-		err = zdd_next_hop(z, val.addr, mac);
-		if (err)
-			return err;
-		if (memcmp(mac, val.mac, 6) && (err = zdd_backend_set_mac(z, id, mac)))
-			return err;
-	}
-	return 0;
+	return zdd_config_get(z, &c) ?: zdd_next_hop_for(&c, addr, mac);
 }
 
 int zdd_backend_alloc(struct zdd *z, __u32 *id)

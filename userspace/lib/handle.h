@@ -30,6 +30,7 @@ int zdd_backend_write(struct zdd *z, __u32 id, const struct zdd_backend_val *val
 int zdd_backend_alloc(struct zdd *z, __u32 *id);
 int zdd_backend_free(struct zdd *z, __u32 id);
 int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6]);
+int zdd_next_hop_for(const struct zdd_config *c, const __u8 addr[16], __u8 mac[6]);
 /* service.c: affinity and client prefix, in place (one update). */
 int zdd_service_set_opts(struct zdd *z, const struct zdd_service_key *key,
 			 const struct zdd_service_opts *o);

@@ -81,8 +81,7 @@ struct zdd_backend {
 /* mac NULL: the next hop is resolved (zdd_config's gateway, or the neighbour table). */
 int zdd_backend_add(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
 		    enum zdd_pool pool, __u16 weight, const __u8 mac[6], __u32 *id);
-/* Re-resolves every backend's next-hop MAC (after attach, or a change of gateway). */
-int zdd_backends_resolve(struct zdd *z);
+
 int zdd_backend_del(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16]);
 /* state < 0 or weight < 0: leave as is. */
 int zdd_backend_set(struct zdd *z, const struct zdd_service_key *svc, const __u8 addr[16],
