@@ -42,6 +42,7 @@ include bpf/build.mk
 include userspace/lib/build.mk
 include userspace/agent/build.mk
 include tools/zdd-bpfctl/build.mk
+include tools/bench/build.mk
 include tests/build.mk
 
 all: $(BPF_OBJS) $(LIBZDD) $(BINS) $(TEST_BINS)

@@ -714,7 +714,11 @@ lab_agent_start()
 {
 	local conf=$1 i
 	shift
-	lab_nsenter lb "$LAB_OUT/zdd-agent" -c "$conf" "$@" >>"$LAB_DIR/agent.log" 2>&1 &
+	rm -f "$LAB_DIR/agent.sock"	# a killed agent's: wait for the new one's
+	# Not through lab_nsenter: a function in the background is a subshell, and its pid would
+	# not be the agent's. nsenter execs the agent in place.
+	nsenter --net="/run/netns/$LAB_NS_LB" -- "$LAB_OUT/zdd-agent" -c "$conf" "$@" \
+		>>"$LAB_DIR/agent.log" 2>&1 &
 	LAB_AGENT_PID=$!
 	lab_defer kill -TERM "$LAB_AGENT_PID"
 	for ((i = 0; i < 50; i++)); do

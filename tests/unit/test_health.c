@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "addr.h"
@@ -788,6 +789,34 @@ static void set_targets_keeps_unchanged(void **state)
 	finish(f);
 }
 
+static void out_of_fds_is_not_a_backend_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct rlimit saved, low;
+	__u16 port;
+	int lowest;
+
+	keep_fd(f, tcp_socket(AF_INET, SOMAXCONN, &port));
+	target(f, 0, "127.0.0.1", ZDD_CHECK_TCP, port)->check.fall = 1;
+	apply(f);
+	/* The next fd would be the lowest free number: a limit there makes socket() fail. */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	low = saved;
+	low.rlim_cur = (rlim_t)lowest;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	drive(f, 200);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+	/* Four intervals without a probe, and yet not DOWN: the agent was short, not the backend. */
+	assert_int_equal(f->n_ev, 0);
+	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UNKNOWN);
+	want(f, 0, 1, ZDD_HEALTH_UP);
+	assert_in_range(drive(f, 500), 0, 500);
+	finish(f);
+}
+
 static void stalled_loop_does_not_burst(void **state)
 {
 	struct fixture *f = *state;
@@ -852,6 +881,7 @@ int main(void)
 		T(black_hole_does_not_stall_others),
 		T(connect_that_hangs_times_out),
 		T(set_targets_keeps_unchanged),
+		T(out_of_fds_is_not_a_backend_failure),
 		T(stalled_loop_does_not_burst),
 		T(ipv6_loopback),
 	};

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,12 +39,19 @@
 enum kind { K_OK, K_REFUSED, K_CTIMEOUT, K_RESET, K_TIMEOUT, K_STATUS, K_BAD, K_LOCAL, K_NR };
 
 static const char *const kind_name[K_NR] = {
-	[K_OK] = "ok",		    [K_REFUSED] = "refused", [K_CTIMEOUT] = "connect-timeout",
-	[K_RESET] = "reset",	    [K_TIMEOUT] = "timeout", [K_STATUS] = "status",
-	[K_BAD] = "bad-response", [K_LOCAL] = "local",
+	[K_OK] = "ok",
+	[K_REFUSED] = "refused",
+	[K_CTIMEOUT] = "connect-timeout",
+	[K_RESET] = "reset",
+	[K_TIMEOUT] = "timeout",
+	[K_STATUS] = "status",
+	[K_BAD] = "bad-response",
+	[K_LOCAL] = "local",
 };
 
-enum conn_state { C_FREE, C_CONNECTING, C_SENDING, C_READING, C_IDLE };
+/* C_CLOSING: the response is logged, the server's close is awaited (it then holds TIME_WAIT, not
+ * this side's ports). C_IDLE: keep-alive, waiting for a token. */
+enum conn_state { C_FREE, C_CONNECTING, C_SENDING, C_READING, C_CLOSING, C_IDLE };
 enum body_mode { B_NONE, B_LENGTH, B_CHUNKED, B_EOF };
 enum chunk_state { CH_SIZE, CH_EXT, CH_DATA, CH_DATA_END, CH_TRAILER };
 
@@ -114,33 +122,36 @@ static volatile sig_atomic_t got_signal;
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: zdd-httpload -u HOST:PORT -s SRC1,SRC2,... | -S FILE [-c CONCURRENCY] "
-		"[-d SECONDS]\n"
-		"                    [-t TIMEOUT_MS] [-r MAX_RATE_PER_S] [-o LOGFILE] [-k]\n"
-		"HTTP/1.1 GET load on TARGET (198.19.0.10:80, [fd00:5a::10]:80, or\n"
-		"http://HOST:PORT/PATH), one new TCP connection per request, each bound to the next\n"
-		"source address (round robin).\n"
-		"  -u TARGET      the server: IPv4 or [IPv6] address, port (default 80)\n"
-		"  -s LIST        client source addresses, comma separated\n"
-		"  -S FILE        client source addresses, one per line ('#' comments)\n"
-		"  -c N           connections in flight (default 32)\n"
-		"  -d SECONDS     run time (default 10, at most %d); then in-flight requests finish\n"
-		"  -t MS          timeout of a whole request, connect included (default 2000)\n"
-		"  -r N           at most N requests per second\n"
-		"  -o FILE        log one line per request: END_MS SRC RESULT, where RESULT is the\n"
-		"                 body's first line or FAIL:KIND, KIND one of refused, connect-timeout,\n"
-		"                 reset, timeout, status-NNN, bad-response, local (no socket, address\n"
-		"                 or port on this side)\n"
-		"  -k             keep-alive: each connection sends requests back to back\n"
-		"Prints a summary; p50/p99 are over successful requests.\n"
+		"Usage: zdd-httpload -u HOST:PORT -s SRC1,SRC2,... | -S FILE [-c CONCURRENCY]\n"
+		"         [-d SECONDS] [-t TIMEOUT_MS] [-r MAX_RATE_PER_S] [-o LOGFILE] [-k]\n"
+		"HTTP/1.1 GET load, one new TCP connection per request, each connection bound to\n"
+		"the next source address (round robin).\n"
+		"  -u TARGET   IPv4 or [IPv6] address and port (default 80), e.g. 198.19.0.10:80,\n"
+		"              [fd00:5a::10]:80; http://TARGET/PATH also works\n"
+		"  -s LIST     client source addresses, comma separated\n"
+		"  -S FILE     client source addresses, one per line ('#' starts a comment)\n"
+		"  -c N        connections in flight (default 32)\n"
+		"  -d SECONDS  run time (default 10, at most %d); in-flight requests then finish\n"
+		"  -t MS       timeout of a whole request, connect included (default 2000)\n"
+		"  -r N        at most N requests per second\n"
+		"  -o FILE     one line per request: END_MS SRC RESULT; RESULT is the body's\n"
+		"              first line, or FAIL:KIND with KIND refused, connect-timeout,\n"
+		"              reset, timeout, status-NNN, bad-response or local (no\n"
+		"              descriptor, address or port on this side)\n"
+		"  -k          keep-alive: each connection sends requests back to back\n"
+		"Prints a summary; p50 and p99 are over the successful requests.\n"
 		"Exit status: 0 ran (even with failed requests), 1 setup failure, 2 usage error.\n",
 		MAX_DURATION_S);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "zdd-httpload: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n");
 	usage(stderr);
 	return EXIT_USAGE;
@@ -310,10 +321,8 @@ static int add_source_list(struct load *ld, char *list)
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		err = add_source(ld, tok);
 		if (err)
-			return usage_error(err == -EINVAL ? "bad source address '%s' (the target's "
-							    "address family is needed)" :
-							    "too many sources at '%s'",
-					   tok);
+			return usage_error("%s source address '%s' (in the target's family)",
+					   err == -EINVAL ? "bad" : "too many at", tok);
 	}
 	return 0;
 }
@@ -342,8 +351,7 @@ static int add_source_file(struct load *ld, const char *path)
 		if (!*s)
 			continue;
 		if (add_source(ld, s)) {
-			fprintf(stderr, "zdd-httpload: %s: bad or too many source addresses at '%s'\n",
-				path, s);
+			fprintf(stderr, "zdd-httpload: %s: bad source address '%s'\n", path, s);
 			err = 1;
 		}
 	}
@@ -423,10 +431,11 @@ static void record(struct load *ld, struct conn *c, enum kind kind)
 		return;
 	if (kind == K_OK) {
 		/* One line per request: the body's line loses its CR and any control byte. */
-		for (i = 0; i < c->first_len && c->first[i] != '\r'; i++)
-			result[i] = (unsigned char)c->first[i] < 0x20 || c->first[i] == 0x7f ?
-					    '?' :
-					    c->first[i];
+		for (i = 0; i < c->first_len && c->first[i] != '\r'; i++) {
+			unsigned char ch = c->first[i];
+
+			result[i] = ch < 0x20 || ch == 0x7f ? '?' : ch;
+		}
 		if (!i)
 			result[i++] = '-';
 		result[i] = '\0';
@@ -446,8 +455,8 @@ static void record_local(struct load *ld, struct conn *c, const char *op, int er
 {
 	if (!ld->local_warned) {
 		ld->local_warned = true;
-		fprintf(stderr, "zdd-httpload: %s from %s: %s (logged as FAIL:local; not repeated)\n",
-			op, ld->srcs[c->src].name, strerror(err));
+		fprintf(stderr, "zdd-httpload: %s from %s: %s (FAIL:local; not repeated)\n", op,
+			ld->srcs[c->src].name, strerror(err));
 	}
 	record(ld, c, K_LOCAL);
 }
@@ -756,7 +765,11 @@ static void ka_done(struct load *ld, struct conn *c)
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
 	record(ld, c, K_OK);
-	if (ld->stopping || c->srv_close || c->body == B_EOF) {
+	if (c->srv_close) {
+		c->state = C_CLOSING;
+		return;
+	}
+	if (ld->stopping) {
 		conn_close(ld, c);
 		return;
 	}
@@ -769,13 +782,11 @@ static void ka_done(struct load *ld, struct conn *c)
 	list_add_tail(&ld->idle, c);
 }
 
-/* The server closed (or reset) a connection-close request: the response is complete or not. */
+/* The server closed (or reset) the connection before the response was complete. */
 static void conn_end(struct load *ld, struct conn *c, int err)
 {
 	if (c->hdr_done && c->body == B_EOF && !err)
-		c->complete = true;
-	if (c->complete)
-		finish(ld, c, K_OK); /* logs ok or status-NNN, and closes */
+		finish(ld, c, K_OK); /* the close ends the body; logs ok or status-NNN */
 	else if (err || !c->resp_bytes)
 		finish(ld, c, K_RESET); /* also a close without any answer */
 	else
@@ -792,8 +803,11 @@ static void conn_readable(struct load *ld, struct conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
-		if (c->state == C_IDLE) {
-			/* the server ended an idle keep-alive connection: no request is lost */
+		if (c->state == C_CLOSING && n > 0)
+			continue; /* the response is logged: only its end matters */
+		if (c->state == C_IDLE || c->state == C_CLOSING) {
+			/* the server's close after a logged response, or of an idle keep-alive
+			 * connection: no request is lost */
 			conn_close(ld, c);
 			return;
 		}
@@ -807,11 +821,15 @@ static void conn_readable(struct load *ld, struct conn *c)
 			finish(ld, c, K_BAD);
 			return;
 		}
-		if (ld->keepalive && c->complete) {
+		if (c->complete && ld->keepalive) {
 			ka_done(ld, c);
-			if (c->state != C_SENDING && c->state != C_READING)
-				return;
+		} else if (c->complete) {
+			/* logged now, so END_MS and the latency do not wait for the server's FIN */
+			record(ld, c, K_OK);
+			c->state = C_CLOSING;
 		}
+		if (c->state == C_FREE || c->state == C_IDLE)
+			return;
 	}
 }
 
@@ -847,11 +865,13 @@ static void conn_event(struct load *ld, struct conn *c, uint32_t ev)
 			conn_send(ld, c);
 		break;
 	case C_READING:
+	case C_CLOSING:
 	case C_IDLE:
 	case C_FREE:
 		break;
 	}
-	if ((c->state == C_READING || c->state == C_IDLE) && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+	if ((c->state == C_READING || c->state == C_CLOSING || c->state == C_IDLE) &&
+	    (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 		conn_readable(ld, c);
 }
 
@@ -969,8 +989,8 @@ static void expire(struct load *ld, uint64_t now)
 	struct conn *c;
 
 	while ((c = ld->flight.head) && c->deadline <= now) {
-		if (c->complete) /* the response is all there; only the server's close is late */
-			finish(ld, c, K_OK);
+		if (c->state == C_CLOSING) /* logged; only the server's close is late */
+			conn_close(ld, c);
 		else
 			finish(ld, c, c->state == C_CONNECTING ? K_CTIMEOUT : K_TIMEOUT);
 	}
@@ -998,7 +1018,7 @@ static int run(struct load *ld, const sigset_t *waitmask)
 		expire(ld, now);
 		err = fill(ld, now);
 		if (err)
-			return err;
+			break;
 		if (ld->stopping && !ld->active)
 			return 0;
 		if (ld->log && now >= ld->t_flush + FLUSH_NS) {
@@ -1007,8 +1027,9 @@ static int run(struct load *ld, const sigset_t *waitmask)
 		}
 		n = epoll_pwait(ld->epfd, evs, EVENTS, wait_ms(ld, now), waitmask);
 		if (n < 0 && errno != EINTR) {
+			err = -errno;
 			fprintf(stderr, "zdd-httpload: epoll_wait: %s\n", strerror(errno));
-			return -errno;
+			break;
 		}
 		/* No connection starts while a batch is handled: a freed slot is never reused
 		 * under a stale event of the same batch. */
@@ -1019,6 +1040,10 @@ static int run(struct load *ld, const sigset_t *waitmask)
 				conn_event(ld, c, evs[i].events);
 		}
 	}
+	/* A failure midway: the summary still covers what ran. */
+	if (!ld->stopping)
+		ld->t_stop = now;
+	return err;
 }
 
 static void on_signal(int sig)
@@ -1048,10 +1073,9 @@ static int setup(struct load *ld, char *host, const char *path)
 	 * back off on EMFILE. */
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
 	    ld->concurrency + 16 > rl.rlim_cur) {
-		fprintf(stderr, "zdd-httpload: %u connections need more descriptors than %llu: using %llu\n",
-			ld->concurrency, (unsigned long long)rl.rlim_cur,
-			(unsigned long long)(rl.rlim_cur > 32 ? rl.rlim_cur - 16 : 16));
 		ld->concurrency = rl.rlim_cur > 32 ? rl.rlim_cur - 16 : 16;
+		fprintf(stderr, "zdd-httpload: descriptor limit %llu: -c lowered to %u\n",
+			(unsigned long long)rl.rlim_cur, ld->concurrency);
 	}
 	n = snprintf(NULL, 0, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host,
 		     ld->keepalive ? "" : "Connection: close\r\n");
@@ -1098,8 +1122,7 @@ static void summary(const struct load *ld)
 	       hist_pct(ld, 50), hist_pct(ld, 99));
 	if (ld->backoffs)
 		fprintf(stderr,
-			"zdd-httpload: out of file descriptors %llu times: backed off (raise ulimit "
-			"-n or lower -c)\n",
+			"zdd-httpload: out of descriptors %llu times: backed off (ulimit -n, -c)\n",
 			(unsigned long long)ld->backoffs);
 }
 
@@ -1146,7 +1169,7 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			if (parse_num(optarg, 0.001, MAX_DURATION_S, &v))
-				rc = usage_error("bad duration '%s' (seconds, at most 3600)", optarg);
+				rc = usage_error("bad duration '%s' (seconds, <= 3600)", optarg);
 			ld->duration_ns = v * NSEC_PER_SEC;
 			break;
 		case 't':
@@ -1179,14 +1202,16 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		rc = usage_error("unexpected argument '%s'", argv[optind]);
 	else if (!target)
-		rc = usage_error("a target is needed (-u)%s", "");
+		rc = usage_error("a target is needed (-u)");
 	else if (parse_target(ld, target, host, sizeof(host), path, sizeof(path)))
 		rc = usage_error("bad target '%s'", target);
 	for (i = 0; !rc && i < nsrcargs; i++)
-		rc = srcargs[i].file ? add_source_file(ld, srcargs[i].arg) :
-				       add_source_list(ld, srcargs[i].arg);
+		if (srcargs[i].file)
+			rc = add_source_file(ld, srcargs[i].arg);
+		else
+			rc = add_source_list(ld, srcargs[i].arg);
 	if (!rc && !ld->nsrc)
-		rc = usage_error("source addresses are needed (-s or -S)%s", "");
+		rc = usage_error("source addresses are needed (-s or -S)");
 	if (rc)
 		goto out;
 

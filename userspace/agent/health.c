@@ -55,6 +55,7 @@ struct zdd_health {
 	struct target **tg; /* sorted by (svc, addr), for lookups and set replacement */
 	size_t n;
 	bool in_cb;
+	int local_err; /* last errno logged for a probe that could not start, 0 after one did */
 };
 
 static __u64 now_ns(void)
@@ -183,6 +184,15 @@ static void probe_close(struct zdd_health *h, struct target *tg)
 	tg->phase = P_IDLE;
 }
 
+/* Out of fds or ports, every target would say so at every interval: once per errno is enough. */
+static void local_failure(struct zdd_health *h, const char *what, int err)
+{
+	if (h->local_err == err)
+		return;
+	h->local_err = err;
+	pr_warn("health: %s: %s (probes skipped, not failed)\n", what, strerror(err));
+}
+
 static void log_failure(const struct target *tg)
 {
 	char addr[ZDD_ADDR_STRLEN], svc[ZDD_SVC_STRLEN];
@@ -251,7 +261,7 @@ static enum outcome wait_for(struct zdd_health *h, struct target *tg, __u32 even
 		return O_PENDING;
 	if (epoll_ctl(h->epfd, tg->events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, tg->fd, &ev)) {
 		tg->err = errno;
-		pr_warn("health: epoll_ctl: %s\n", strerror(errno));
+		local_failure(h, "epoll_ctl", errno);
 		return O_ABORTED;
 	}
 	tg->events = events;
@@ -396,7 +406,7 @@ static void start_probe(struct zdd_health *h, struct target *tg, __u64 now)
 	tg->off = 0;
 	tg->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (tg->fd < 0) {
-		pr_warn("health: socket: %s\n", strerror(errno));
+		local_failure(h, "socket", errno);
 		return;
 	}
 	tg->phase = P_CONNECT;
@@ -407,11 +417,13 @@ static void start_probe(struct zdd_health *h, struct target *tg, __u64 now)
 	} else if (errno == EADDRNOTAVAIL || errno == EAGAIN || errno == ENOBUFS ||
 		   errno == ENOMEM) {
 		/* Out of local ports or memory: ours to fix, no reason to fail the backend. */
-		pr_warn("health: connect: %s\n", strerror(errno));
+		local_failure(h, "connect", errno);
 		o = O_ABORTED;
 	} else {
 		o = fail(tg, errno); /* ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ... */
 	}
+	if (o != O_ABORTED)
+		h->local_err = 0;
 	if (o != O_PENDING)
 		finish(h, tg, o);
 }

@@ -430,6 +430,18 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	return 0;
 }
 
+/* Blocked from the start, in every thread (libmicrohttpd's inherits the mask): they arrive
+ * only through the signalfd of the main loop. */
+static void agent_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGHUP);
+	sigaddset(mask, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, mask, NULL);
+}
+
 static int epoll_add(int ep, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -446,11 +458,7 @@ static int run(struct agent *a)
 	sigset_t mask;
 	__u64 ticks;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	agent_signals(&mask);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -505,6 +513,7 @@ int main(int argc, char **argv)
 	struct zdd_metrics_server *srv = NULL;
 	struct agent *a = &agent;
 	const char *metrics = NULL, *pin_dir = NULL;
+	sigset_t mask;
 	char msg[512];
 	int c, verbose = 0, err;
 	size_t i;
@@ -535,6 +544,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	agent_signals(&mask);
 	zdd_log_set_level(verbose >= 2 ? ZDD_LOG_DEBUG : verbose ? ZDD_LOG_INFO : ZDD_LOG_WARN);
 	if (zdd_conf_load(a->conf_path, &a->conf, msg, sizeof(msg))) {
 		fprintf(stderr, "zdd-agent: %s\n", msg);
