@@ -43,8 +43,35 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 	return 1;
 }
 
+/*
+ * A SYN again: the backend has not answered for a whole retransmit timeout. If the tables
+ * changed since the first SYN (a rollback, a backend taken down), the retransmit follows them:
+ * no connection exists yet, so nothing is lost, and a client caught by a bad release gets
+ * through on its next try instead of retrying into the same hole.
+ */
+static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+					   const struct zdd_config *cfg, struct zdd_embryo_val *e,
+					   struct zdd_ct *ct)
+{
+	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
+	struct zdd_backend_stats *st;
+	struct zdd_choice to;
+
+	if (e->generation == svc->generation || zdd_select(pkt, svc, cur, cfg->maglev_m, &to) ||
+	    to.backend == e->backend)
+		return;
+	e->backend = to.backend;
+	e->pool = to.pool;
+	e->generation = svc->generation;
+	ct->to = to;
+	st = zdd_backend_stats(to.backend);
+	if (st)
+		st->flows_new++;
+}
+
 static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
-					     __u64 now, struct zdd_ct *ct)
+					     const struct zdd_config *cfg, __u64 now,
+					     struct zdd_ct *ct)
 {
 	struct zdd_embryo_val *e = bpf_map_lookup_elem(&zdd_embryo, &pkt->flow);
 	struct zdd_backend_stats *st;
@@ -64,6 +91,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 		__sync_fetch_and_add(&e->syns, 1);
 		if (st)
 			st->syn_retransmits++;
+		zdd_ct_resteer(pkt, svc, cfg, e, ct);
 	} else if ((pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK | ZDD_TCP_RST)) == ZDD_TCP_ACK) {
 		/* Handshake done: the flow now lives where a SYN flood cannot evict it. */
 		f.backend = e->backend;
@@ -146,7 +174,7 @@ static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_s
 
 	if (zdd_ct_flow_hit(pkt, svc, now, ct))
 		return 0;
-	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, now, ct))
+	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, cfg, now, ct))
 		return 0;
 	return zdd_ct_new(pkt, svc, cfg, now, ct);
 }

@@ -649,35 +649,25 @@ lab_clients_add()
 	ip -n "$LAB_NS_CLIENT" -batch - <<<"$batch"
 }
 
-# lab_load SECS LOOPS FILE: LOOPS shells in the client namespace, each for SECS seconds making
-# one request per new connection (curl) from the next address of LAB_CLIENTS. FILE gets one
-# line per request: "MS ADDR NAME COLOUR" or "MS ADDR FAIL" (MS: milliseconds since the epoch).
-# Runs in the background; wait for $LAB_LOAD_PIDS.
+# lab_load SECS CONC FILE [RATE]: zdd-httpload in the client namespace for SECS seconds, CONC
+# connections in flight, each request on a new connection from the next address of
+# LAB_CLIENTS, at most RATE requests a second (default 1000: load without starving the lab).
+# FILE gets one line per request: "MS ADDR NAME COLOUR" or "MS ADDR FAIL:KIND" (MS: wall-clock
+# milliseconds at completion). Runs in the background; lab_load_collect waits for it.
 lab_load()
 {
-	local secs=$1 loops=$2 file=$3 j
-	LAB_LOAD_PIDS=()
-	for ((j = 0; j < loops; j++)); do
-		# shellcheck disable=SC2016 # expanded by the inner shell
-		lab_exec client bash -c '
-			url=$1 end=$((SECONDS + $2)) j=$3 loops=$4 t=$5
-			shift 5
-			for ((i = j; SECONDS < end; i += loops)); do
-				a=${*:i % $# + 1:1}
-				b=$(curl -sS -f --noproxy "*" --connect-timeout "$t" --max-time "$t" \
-					--interface "$a" "$url" 2>/dev/null) || b=FAIL
-				printf "%s %s %s\n" "$(date +%s%3N)" "$a" "$b"
-			done' _ "$(lab_url "$LAB_VIP4")" "$secs" "$j" "$loops" "$LAB_CURL_TIMEOUT" \
-			"${LAB_CLIENTS[@]}" >"$file.$j" &
-		LAB_LOAD_PIDS+=($!)
-	done
+	local secs=$1 conc=$2 file=$3 rate=${4:-1000}
+	printf '%s\n' "${LAB_CLIENTS[@]}" >"$file.sources"
+	lab_exec client "$LAB_OUT/zdd-httpload" -u "$(lab_url "$LAB_VIP4")" -S "$file.sources" \
+		-c "$conc" -d "$secs" -r "$rate" -t 2000 -o "$file" >"$file.summary" 2>&1 &
+	LAB_LOAD_PIDS=($!)
 }
 
-# lab_load_collect FILE: merges the loops' files into FILE, sorted by time.
+# lab_load_collect FILE: waits for the load and sorts FILE by time.
 lab_load_collect()
 {
 	wait "${LAB_LOAD_PIDS[@]}"
-	sort -n "$1".[0-9]* >"$1" && rm -f "$1".[0-9]*
+	sort -n -o "$1" "$1"
 }
 
 # lab_agent_conf FILE [INTERVAL]: a zdd.yaml for the lab: both services, HTTP health checks,

@@ -59,7 +59,7 @@ tap_diag "refusing green: rolled back ${took} ms after the onset: $(grep -m1 'ro
 tap_check "refusing green: rolled back within ${BOUND_MS} ms (${took} ms)" test "$took" -le "$BOUND_MS"
 tap_check "refusing green: new clients back on blue" weight_is 0.00
 lab_load_collect "$run/refuse"
-late=$(awk -v t=$((onset + took + 2500)) '$1 >= t && / FAIL$/' "$run/refuse" | wc -l)
+late=$(awk -v t=$((onset + took + 2500)) '$1 >= t && / FAIL:/' "$run/refuse" | wc -l)
 tap_is "refusing green: no failure after the rollback" "$late" 0
 for b in "${LAB_GREEN[@]}"; do lab_backend_start "$b"; done
 sleep 1.5

@@ -94,6 +94,21 @@ static void syn_reusing_a_finished_flow_is_balanced_anew(void **state)
 	assert_true(is_green(send(f, CLIENT, 40001, TH_ACK)));
 }
 
+static void syn_retransmit_follows_a_rollback(void **state)
+{
+	struct fixture *f = *state;
+	char first[ZDD_ADDR_STRLEN];
+
+	set_green(f, SVC4, 10000);
+	strcpy(first, send(f, CLIENT, 40001, TH_SYN));
+	assert_true(is_green(first));
+	assert_string_equal(send(f, CLIENT, 40001, TH_SYN), first); /* same tables: same */
+	set_green(f, SVC4, 0); /* green is rolled back before it ever answered */
+	assert_false(is_green(send(f, CLIENT, 40001, TH_SYN)));
+	assert_false(is_green(send(f, CLIENT, 40001, TH_ACK))); /* and the flow stays there */
+	assert_int_equal(backend_stats(f, SVC4, first).syn_retransmits, 2);
+}
+
 static void syn_retransmit_and_reset_are_counted(void **state)
 {
 	struct fixture *f = *state;
@@ -233,6 +248,7 @@ int main(void)
 		T(later_packets_follow_the_first),
 		T(flip_keeps_established_and_embryonic_flows),
 		T(syn_reusing_a_finished_flow_is_balanced_anew),
+		T(syn_retransmit_follows_a_rollback),
 		T(syn_retransmit_and_reset_are_counted),
 		T(drained_and_down_backends_get_no_new_flows),
 		T(miss_is_routed_and_recorded),

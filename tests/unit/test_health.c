@@ -541,7 +541,7 @@ static void tcp_listener_up_closed_port_down(void **state)
 	assert_true(e->ms >= 80);
 	/* Settled: no flapping afterwards. */
 	want(f, 0, 0, -1);
-	drive(f, 200);
+	drive(f, 100);
 	assert_int_equal(events_of(f, 0), 1);
 	assert_int_equal(events_of(f, 1), 1);
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UP);
@@ -715,12 +715,12 @@ static void connect_that_hangs_times_out(void **state)
 	}
 	t = target(f, 0, "127.0.0.1", ZDD_CHECK_TCP, port);
 	t->check.interval_ms = 1000;
-	t->check.timeout_ms = 300;
+	t->check.timeout_ms = 200;
 	t->check.fall = 1;
 	apply(f);
 	want(f, 0, 1, ZDD_HEALTH_DOWN);
 	ms = drive(f, 2000);
-	assert_in_range(ms, 290, 800);
+	assert_in_range(ms, 190, 700);
 	assert_true(f->max_run_us < RUN_MAX_US);
 	finish(f);
 }
@@ -807,9 +807,9 @@ static void out_of_fds_is_not_a_backend_failure(void **state)
 	low = saved;
 	low.rlim_cur = (rlim_t)lowest;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	drive(f, 200);
+	drive(f, 160);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
-	/* Four intervals without a probe, and yet not DOWN: the agent was short, not the backend. */
+	/* Three intervals without a probe, and yet not DOWN: the agent was short, not the backend. */
 	assert_int_equal(f->n_ev, 0);
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UNKNOWN);
 	want(f, 0, 1, ZDD_HEALTH_UP);
@@ -821,18 +821,18 @@ static void stalled_loop_does_not_burst(void **state)
 {
 	struct fixture *f = *state;
 	struct server *s = server_start(f, AF_INET, M_ANSWER, 200);
-	struct timespec stall = { 0, 400 * 1000 * 1000 };
+	struct timespec stall = { 0, 250 * 1000 * 1000 };
 	int before;
 
 	target(f, 0, "127.0.0.1", ZDD_CHECK_HTTP, s->port)->check.rise = 1;
 	apply(f);
 	want(f, 0, 1, ZDD_HEALTH_UP);
 	assert_in_range(drive(f, 500), 0, 500);
-	/* Eight intervals missed (the agent was busy): resume the cadence, do not catch up. */
+	/* Five intervals missed (the agent was busy): resume the cadence, do not catch up. */
 	nanosleep(&stall, NULL);
 	before = atomic_load(&s->accepts);
 	want(f, 0, 0, -1);
-	drive(f, 120);
+	drive(f, 100);
 	assert_in_range(atomic_load(&s->accepts) - before, 2, 4);
 	finish(f);
 }

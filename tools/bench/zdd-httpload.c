@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -471,6 +470,7 @@ static void conn_close(struct load *ld, struct conn *c)
 		close(c->fd);
 		c->fd = -1;
 		ld->active--;
+		ld->backoff_until = 0; /* after EMFILE: a descriptor is free again */
 	}
 	c->state = C_FREE;
 	list_add_tail(&ld->free, c);

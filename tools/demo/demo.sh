@@ -51,7 +51,7 @@ echo "one request: $(lab_curl "$LAB_VIP4")"
 run=$LAB_DIR/demo
 mkdir -p "$run"
 say "load: new connections from $CLIENTS clients for ${LOAD_SECS}s, plus keep-alive sessions"
-lab_load "$LOAD_SECS" 6 "$run/load"
+lab_load "$LOAD_SECS" 16 "$run/load"
 lab_exec client wrk -t1 -c8 -d"${LOAD_SECS}s" --timeout 3s "http://$LAB_VIP4/" >"$run/ka" 2>&1 &
 ka=$!
 sleep 3
@@ -89,13 +89,13 @@ good_failed=$(count "$t_good" "$t_promoted" FAIL)
 bad=$(count "$t_promoted" "$t_bad_end")
 bad_failed=$(count "$t_promoted" "$t_bad_end" FAIL)
 # Every failure falls between green breaking and the rollback (plus one client timeout).
-late=$(awk -v t=$((t_rollback + 2500)) '$1 >= t && / FAIL$/' "$run/load" | wc -l)
-early=$(awk -v t="$t_onset" '$1 < t && / FAIL$/' "$run/load" | wc -l)
+late=$(awk -v t=$((t_rollback + 2500)) '$1 >= t && / FAIL:/' "$run/load" | wc -l)
+early=$(awk -v t="$t_onset" '$1 < t && / FAIL:/' "$run/load" | wc -l)
 total=$(wc -l <"$run/load")
 ka_reqs=$(awk '/requests in/ {print $1}' "$run/ka")
 ka_err=$(grep -cE 'Socket errors|Non-2xx' "$run/ka")
 secs=$(awk -v a="$t_onset" -v b="$t_rollback" 'BEGIN {printf "%.1f", (b - a) / 1000}')
-printf '  all new-connection requests: %d, failed: %d\n' "$total" "$(grep -c ' FAIL$' "$run/load")"
+printf '  all new-connection requests: %d, failed: %d\n' "$total" "$(grep -c ' FAIL:' "$run/load")"
 printf '  keep-alive sessions: %s requests, %d wrk error lines\n' "${ka_reqs:-0}" "$ka_err"
 printf '  failures before green broke: %d; after the rollback (+2.5 s): %d\n' "$early" "$late"
 echo "demo: rollout promoted, $good requests, $good_failed failed;" \
