@@ -37,7 +37,7 @@ weight_is() { lab_ctl status "$LAB_SVC4" | grep -q "green $1%"; }
 log_ms() { date -d "today $(grep -m1 "$1" "$LAB_DIR/agent.log" | cut -d' ' -f1)" +%s%3N; }
 
 # 1. A good rollout under load: promoted, no failure.
-lab_load 8 6 "$run/good"
+lab_load 8 64 "$run/good"
 lab_rollout start "$LAB_SVC4" --steps 20,50,100 --interval 1s >/dev/null
 tap_check "good rollout: promoted" wait_state promoted 15
 lab_load_collect "$run/good"
@@ -48,7 +48,7 @@ tap_check "good rollout: answers come from green" bash -c "grep -q 'green' '$run
 
 # 2. Back to blue for the next release; then green refuses connections mid-rollout.
 lab_ctl flip "$LAB_SVC4" --to blue >/dev/null
-lab_load 10 6 "$run/refuse"
+lab_load 10 64 "$run/refuse"
 lab_rollout start "$LAB_SVC4" --steps 50,100 --interval 5s >/dev/null
 sleep 1.5
 onset=$(date +%s%3N)
@@ -66,7 +66,7 @@ sleep 1.5
 
 # 3. Green black-holes tunnelled packets (health checks to its own address still pass).
 lines=$(wc -l <"$LAB_DIR/agent.log")
-lab_load 10 6 "$run/hole"
+lab_load 10 64 "$run/hole"
 lab_rollout start "$LAB_SVC4" --steps 50,100 --interval 5s >/dev/null
 sleep 1.5
 onset=$(date +%s%3N)

@@ -51,7 +51,7 @@ echo "one request: $(lab_curl "$LAB_VIP4")"
 run=$LAB_DIR/demo
 mkdir -p "$run"
 say "load: new connections from $CLIENTS clients for ${LOAD_SECS}s, plus keep-alive sessions"
-lab_load "$LOAD_SECS" 16 "$run/load"
+lab_load "$LOAD_SECS" 64 "$run/load"
 lab_exec client wrk -t1 -c8 -d"${LOAD_SECS}s" --timeout 3s "http://$LAB_VIP4/" >"$run/ka" 2>&1 &
 ka=$!
 sleep 3

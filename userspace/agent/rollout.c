@@ -251,19 +251,25 @@ int zdd_rollout_abort(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	return 0;
 }
 
-/* Counters at the start of the window (the oldest sample not older than it). */
-static const struct zdd_ro_sample *window_start(const struct zdd_rollout *ro, __u64 now_ms)
+/* The newest sample taken at or before t, or NULL. */
+static const struct zdd_ro_sample *sample_before(const struct zdd_rollout *ro, __u64 t)
 {
-	const struct zdd_ro_sample *s, *best = NULL;
+	const struct zdd_ro_sample *s;
 	unsigned int i;
 
 	for (i = 0; i < ro->ring_len; i++) {
 		s = &ro->ring[(ro->ring_head + ZDD_RO_RING - 1 - i) % ZDD_RO_RING];
-		if (now_ms - s->t_ms > ro->pol.window_ms)
-			break;
-		best = s;
+		if (s->t_ms <= t)
+			return s;
 	}
-	return best;
+	return NULL;
+}
+
+static const struct zdd_ro_sample *oldest(const struct zdd_rollout *ro)
+{
+	if (!ro->ring_len)
+		return NULL;
+	return &ro->ring[(ro->ring_head + ZDD_RO_RING - ro->ring_len) % ZDD_RO_RING];
 }
 
 static void record(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_POOLS],
@@ -278,12 +284,18 @@ static void record(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_
 		ro->ring_len++;
 }
 
-static double failure_ratio(const struct zdd_pool_counters *now,
-			    const struct zdd_pool_counters *then, __u64 *samples)
+/*
+ * Flows started in [t - W - lag, t - lag] against handshakes completed in [t - W, t]: both
+ * windows are W long, so in a steady state they match whatever the rate, and a handshake
+ * that takes up to `lag` is counted complete. A failure shows after lag.
+ */
+static double failure_ratio(const struct zdd_ro_sample *n0, const struct zdd_ro_sample *n1,
+			    const struct zdd_ro_sample *e0, const struct zdd_pool_counters *now,
+			    int pool, __u64 *samples)
 {
-	__u64 n = now->flows_new - then->flows_new;
-	__u64 est = now->flows_established - then->flows_established;
-	__u64 rst = now->client_resets - then->client_resets;
+	__u64 n = n1->c[pool].flows_new - n0->c[pool].flows_new;
+	__u64 est = now->flows_established - e0->c[pool].flows_established;
+	__u64 rst = now->client_resets - e0->c[pool].client_resets;
 	__u64 failed = (n > est ? n - est : 0) + rst;
 
 	*samples = n;
@@ -296,7 +308,11 @@ static double failure_ratio(const struct zdd_pool_counters *now,
 static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_POOLS], __u64 now_ms,
 		  char *why, size_t len)
 {
-	const struct zdd_ro_sample *from = window_start(ro, now_ms);
+	__u64 w = ro->pol.window_ms;
+	const struct zdd_ro_sample *e0 = sample_before(ro, now_ms - w) ?: oldest(ro);
+	const struct zdd_ro_sample *n0 = sample_before(ro, now_ms - w - ZDD_RO_LAG_MS)
+						 ?: oldest(ro);
+	const struct zdd_ro_sample *n1 = sample_before(ro, now_ms - ZDD_RO_LAG_MS);
 	__u8 cand = !ro->stable;
 	double rc, rs;
 
@@ -305,10 +321,10 @@ static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_P
 			 cand == ZDD_GREEN ? "green" : "blue");
 		return true;
 	}
-	if (!from)
+	if (!e0 || !n1 || n1->t_ms <= n0->t_ms)
 		return false;
-	rc = failure_ratio(&c[cand], &from->c[cand], &ro->last_samples[cand]);
-	rs = failure_ratio(&c[ro->stable], &from->c[ro->stable], &ro->last_samples[ro->stable]);
+	rc = failure_ratio(n0, n1, e0, &c[cand], cand, &ro->last_samples[cand]);
+	rs = failure_ratio(n0, n1, e0, &c[ro->stable], ro->stable, &ro->last_samples[ro->stable]);
 	ro->last_ratio[cand] = rc;
 	ro->last_ratio[ro->stable] = rs;
 	if (ro->last_samples[cand] < ro->pol.min_samples)

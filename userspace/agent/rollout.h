@@ -25,6 +25,7 @@ extern const char *const zdd_rollout_states[ZDD_RO_STATES + 1];
 
 #define ZDD_RO_RING	 128  /* counter snapshots: one per tick, over the analysis window */
 #define ZDD_RO_ALLOWANCE 0.01 /* failure ratio below which green is never compared to blue */
+#define ZDD_RO_LAG_MS	 250  /* a handshake this slow still counts as complete */
 
 /* One pool's counters, summed over its backends (cumulative, as in the maps). */
 struct zdd_pool_counters {
