@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <bpf/libbpf.h>
+#include "decap.h"
 #include "fixture.h"
 
 static char pin_dir[64];
@@ -114,15 +116,43 @@ static void bad_limits_are_refused(void **state)
 	assert_int_equal(zdd_open_load(&z, &o), -EINVAL);
 }
 
+static int warnings;
+
+static int count_warnings(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_WARN) {
+		warnings++;
+		vfprintf(stderr, fmt, ap);
+	}
+	return 0;
+}
+
+/* libbpf reports verifier complaints and map or BTF trouble as warnings: there must be none. */
+static void programs_load_without_warnings(void **state)
+{
+	struct zdd_load_opts o = {};
+	libbpf_print_fn_t old = libbpf_set_print(count_warnings);
+	struct zdd_decap *d;
+	struct zdd *z;
+
+	(void)state;
+	warnings = 0;
+	assert_int_equal(zdd_open_load(&z, &o), 0);
+	assert_int_equal(zdd_decap_open_load(&d, NULL), 0);
+	zdd_decap_close(d);
+	zdd_close(z);
+	libbpf_set_print(old);
+	assert_int_equal(warnings, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(reload_adopts_pinned_state),
-		T(other_sizes_are_refused),
-		T(missing_pins_are_a_clear_error),
-		T(bad_limits_are_refused),
+		T(reload_adopts_pinned_state),	   T(other_sizes_are_refused),
+		T(missing_pins_are_a_clear_error), T(bad_limits_are_refused),
+		T(programs_load_without_warnings),
 	};
 
 	return cmocka_run_group_tests_name("handle", tests, NULL, NULL);
