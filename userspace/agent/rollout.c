@@ -349,7 +349,7 @@ static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_P
 }
 
 void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
-		      const struct zdd_pool_counters c[ZDD_POOLS], __u64 now_ms)
+		      const struct zdd_pool_counters *c, __u64 now_ms)
 {
 	enum zdd_hook_status hs;
 	char why[192];

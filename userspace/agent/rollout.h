@@ -88,9 +88,10 @@ int zdd_rollout_resume(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops
 int zdd_rollout_promote(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
 int zdd_rollout_abort(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
 
-/* Every tick: analysis (and rollback), hooks, and the next step when the dwell is over. */
+/* Every tick: analysis (and rollback), hooks, and the next step when the dwell is over.
+ * c: the counters of each pool, c[ZDD_BLUE] and c[ZDD_GREEN]. */
 void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
-		      const struct zdd_pool_counters c[ZDD_POOLS], __u64 now_ms);
+		      const struct zdd_pool_counters *c, __u64 now_ms);
 
 /* The candidate's green weight at step i (the stable pool's share when i < 0). */
 __u16 zdd_rollout_weight(const struct zdd_rollout *ro, int step);
