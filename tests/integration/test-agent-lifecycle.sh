@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/prom.sh"
 lab_require
 lab_require_cmd promtool prometheus
 
-tap_plan 16
+tap_plan 18
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
@@ -105,4 +105,10 @@ PROM_NETNS=$LAB_NS_LB
 prom_start 127.0.0.1:9334 || tap_bail "prometheus"
 tap_check "Prometheus reads zdd series back" prom_wait_series "zdd_backend_flows_new_total{pool=\"blue\"}" 30
 tap_check "Prometheus: the rollout step is there" prom_wait_series "zdd_rollout_step{service=\"$LAB_SVC4\"}" 10
+
+# 6. SIGTERM: the agent exits cleanly and the data path keeps forwarding.
+kill -TERM "$LAB_AGENT_PID"
+wait "$LAB_AGENT_PID"
+tap_is "SIGTERM: the agent exits with 0" "$?" 0
+tap_check "SIGTERM: the data path still forwards" lab_curl "$LAB_VIP4"
 tap_done
