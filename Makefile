@@ -36,7 +36,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
 .PRECIOUS: $(OUT)/%.o $(OUT)/%.skel.h $(OUT)/%.tmp.bpf.o
-.PHONY: all deps test demo bench lint format clean help
+.PHONY: all deps test demo bench fuzz install lint format clean help
 
 include bpf/build.mk
 include userspace/lib/build.mk
@@ -44,6 +44,8 @@ include userspace/agent/build.mk
 include tools/zdd-bpfctl/build.mk
 include tools/bench/build.mk
 include tests/build.mk
+# Fragments that bring their own targets (bench, fuzz, install).
+-include tests/fuzz/build.mk tools/ops/build.mk
 
 all: $(BPF_OBJS) $(LIBZDD) $(BINS) $(TEST_BINS)
 
@@ -74,9 +76,6 @@ test: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)OUT=$(OUT) tools/demo/demo.sh
-
-bench: deps all
-	@echo "bench: not yet"
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 # cppcheck does not read system headers: it is told what libbpf's option macro expands to.
