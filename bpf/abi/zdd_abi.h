@@ -28,6 +28,13 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_DEF_GRACE_NS       (30ULL * 1000000000ULL)
 #define ZDD_DEF_OUTER_TTL      64
 
+/*
+ * Bumped whenever a pinned map's layout or meaning changes. Pinned maps of another version
+ * are refused, never misread: a layout change that keeps the sizes would pass libbpf's reuse
+ * check and corrupt state silently. (Maps whose layout changes also get a new name.)
+ */
+#define ZDD_ABI_VERSION 1
+
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
 
@@ -97,8 +104,10 @@ struct zdd_config {
 	__u8 gw_mac[6]; /* the operator's next hop for every backend; zero: resolve each */
 	__u8 outer_ttl;
 	__u8 pad;
+	__u32 abi_version; /* ZDD_ABI_VERSION of whoever created the maps */
+	__u32 pad2;
 };
-ZDD_ABI_SIZE(struct zdd_config, 48);
+ZDD_ABI_SIZE(struct zdd_config, 56);
 
 /*
  * A flow's 5-tuple. It starts with the service key (destination address, port, protocol), so

@@ -98,6 +98,22 @@ static void other_sizes_are_refused(void **state)
 	assert_int_equal(zdd_open_load(&z, &bigger), -EEXIST);
 }
 
+static void other_abi_is_refused(void **state)
+{
+	struct zdd_config c;
+	struct zdd *z;
+
+	(void)state;
+	assert_int_equal(zdd_open_load(&z, &small), 0);
+	assert_int_equal(zdd_config_get(z, &c), 0);
+	assert_int_equal(c.abi_version, ZDD_ABI_VERSION);
+	c.abi_version = ZDD_ABI_VERSION + 1; /* as a future zdd would leave them */
+	assert_int_equal(zdd_config_set(z, &c), 0);
+	zdd_close(z);
+	assert_int_equal(zdd_open_load(&z, &small), -EPROTO);
+	assert_int_equal(zdd_open_pinned(&z, pin_dir), -EPROTO);
+}
+
 static void missing_pins_are_a_clear_error(void **state)
 {
 	struct zdd *z;
@@ -150,9 +166,9 @@ static void programs_load_without_warnings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(reload_adopts_pinned_state),	   T(other_sizes_are_refused),
-		T(missing_pins_are_a_clear_error), T(bad_limits_are_refused),
-		T(programs_load_without_warnings),
+		T(reload_adopts_pinned_state), T(other_sizes_are_refused),
+		T(other_abi_is_refused),       T(missing_pins_are_a_clear_error),
+		T(bad_limits_are_refused),     T(programs_load_without_warnings),
 	};
 
 	return cmocka_run_group_tests_name("handle", tests, NULL, NULL);

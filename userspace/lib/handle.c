@@ -287,12 +287,29 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 	return 0;
 }
 
+/* Adopted maps must speak this zdd's ABI. */
+static int check_abi(struct zdd *z, const char *pin_dir)
+{
+	struct zdd_config c;
+	int err = zdd_config_get(z, &c);
+
+	if (err)
+		return err;
+	if (c.abi_version != ZDD_ABI_VERSION)
+		return log_err(-EPROTO,
+			       "the maps pinned in %s are of zdd ABI %u, this zdd speaks %u: run the "
+			       "matching version, or detach --purge to start afresh (drops every flow)",
+			       pin_dir, c.abi_version, ZDD_ABI_VERSION);
+	return 0;
+}
+
 static int init_config(struct zdd *z, __u64 grace_ns)
 {
 	struct zdd_config c = {
 		.grace_ns = grace_ns ?: ZDD_DEF_GRACE_NS,
 		.maglev_m = z->limits.maglev_m,
 		.outer_ttl = ZDD_DEF_OUTER_TTL,
+		.abi_version = ZDD_ABI_VERSION,
 	};
 
 	return zdd_config_set(z, &c);
@@ -329,8 +346,8 @@ int zdd_open_load(struct zdd **out, const struct zdd_load_opts *o)
 	for (i = 0; i < ZDD_MAP_COUNT; i++)
 		z->fd[i] = bpf_map__fd(bpf_object__find_map_by_name(z->skel->obj, map_names[i]));
 	err = map_mmap(z);
-	if (!err && !z->adopted)
-		err = init_config(z, o->grace_ns);
+	if (!err)
+		err = z->adopted ? check_abi(z, o->pin_dir) : init_config(z, o->grace_ns);
 	if (err)
 		goto fail;
 	pr_debug("zdd: loaded, %s maps\n", z->adopted ? "adopted pinned" : "new");
@@ -359,7 +376,7 @@ int zdd_open_pinned(struct zdd **out, const char *pin_dir)
 		goto fail;
 	}
 	z->adopted = true;
-	err = limits_from_fds(z->fd, &z->limits) ?: map_mmap(z);
+	err = limits_from_fds(z->fd, &z->limits) ?: check_abi(z, pin_dir) ?: map_mmap(z);
 	if (err)
 		goto fail;
 	*out = z;
