@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/prom.sh"
 lab_require
 lab_require_cmd promtool prometheus
 
-tap_plan 18
+tap_plan 22
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
@@ -32,6 +32,15 @@ tap_is "bad config at start: file and line named" "$(grep -o 'bad.yaml:4: unknow
 
 lab_agent_start "$conf" || tap_bail "zdd-agent"
 sleep 1.5
+# Least privilege: after setup only CAP_BPF (bit 39) is left, in the bounding set too.
+caps=$(awk '/^Cap(Eff|Prm|Bnd):/ {printf "%s=%s ", $1, $2}' "/proc/$LAB_AGENT_PID/status")
+tap_is "the agent keeps CAP_BPF alone" "$caps" \
+	"CapPrm:=0000008000000000 CapEff:=0000008000000000 CapBnd:=0000008000000000 "
+tap_is "the pins are root's alone" "$(stat -c '%U %a' "$LAB_PIN_DIR/lb" "$LAB_PIN_DIR/lb/zdd_flows" | tr '\n' ' ')" \
+	"root 700 root 600 "
+tap_is "the control socket is root's alone" "$(stat -c '%U %a' "$LAB_DIR/agent.sock")" "root 600"
+tap_check "/metrics listens on loopback only" bash -c \
+	"ip netns exec '$LAB_NS_LB' ss -Hltn 'sport = :9334' | grep -q '127.0.0.1:9334'"
 backend_state() { lab_ctl -j backend list "$LAB_SVC4" | jq -r ".[] | select(.address == \"$1\") | .state"; }
 wait_backend()
 {

@@ -35,6 +35,9 @@ const struct zdd_conf_service *agent_conf_service(const struct agent *a,
 						  const struct zdd_service_key *key);
 extern const struct zdd_rollout_ops *agent_ro_ops(struct agent *a);
 
+/* privs.c: after setup, only CAP_BPF stays. */
+int agent_drop_privileges(void);
+
 /* state.c: rollouts survive a restart of the agent. */
 int agent_state_save(struct agent *a);
 int agent_state_load(struct agent *a);

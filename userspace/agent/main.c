@@ -551,7 +551,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	a->pin_dir = pin_dir ?: a->conf->agent.pin_dir;
-	err = setup(a, metrics, &srv);
+	err = setup(a, metrics, &srv) ?: agent_drop_privileges();
 	if (!err)
 		err = run(a);
 	zdd_metrics_stop(srv);
