@@ -672,6 +672,7 @@ lab_load_collect()
 
 # lab_agent_conf FILE [INTERVAL]: a zdd.yaml for the lab: both services, HTTP health checks,
 # rollouts with INTERVAL (default 2s) per step; sockets and state under this run's LAB_DIR.
+# With LAB_ANNOUNCE=DEV, the agent keeps the service addresses on the dummy interface DEV.
 lab_agent_conf()
 {
 	local file=$1 interval=${2:-2s} svc i
@@ -679,6 +680,7 @@ lab_agent_conf()
 		printf 'agent:\n  interface: %s\n  pin_dir: %s\n' "$LAB_LB_DEV" "$LAB_PIN_DIR/lb"
 		printf '  metrics: 127.0.0.1:9334\n  control_socket: %s\n  state_file: %s\n' \
 			"$LAB_DIR/agent.sock" "$LAB_DIR/agent-state.json"
+		[[ -z ${LAB_ANNOUNCE:-} ]] || printf '  announce_interface: %s\n' "$LAB_ANNOUNCE"
 		printf 'services:\n'
 		for svc in "$LAB_SVC4" "$LAB_SVC6"; do
 			printf '  - service: "%s"\n    green_weight: 0\n    backends:\n' "$svc"

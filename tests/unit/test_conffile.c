@@ -403,7 +403,8 @@ static const struct bad_case bad_cases[] = {
 	{ "agent:\n  interface: \"eth\\0\"\nservices: []\n", 2, "NUL byte" },
 	/* Agent. */
 	{ "agent:\n  interface: a-very-long-name\nservices: []\n", 2, "too long" },
-	{ "agent:\n  interface: eth/0\nservices: []\n", 2, "not a valid name" },
+	{ "agent:\n  interface: eth/0\nservices: []\n", 2, "not a valid interface name" },
+	{ "agent:\n  announce_interface: a:b\nservices: []\n", 2, "not a valid interface name" },
 	{ "agent:\n  interface:\nservices: []\n", 2, "interface: missing value" },
 	{ "agent:\n  pin_dir: sys/fs/bpf\nservices: []\n", 2, "not an absolute path" },
 	{ "agent:\n  metrics: 198.18.0.1\nservices: []\n", 2, "not ADDR:PORT" },

@@ -5,42 +5,8 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 #include "conffile.h"
 #include "ctl.h"
-
-#define ANSWER_MAX (1 << 20)
-
-/* One request, one answer; the agent answers within a second or the socket times out. */
-static struct json_object *ask(const char *path, struct json_object *req)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 5 };
-	static char buf[ANSWER_MAX];
-	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	ssize_t n, got = 0;
-	int fd;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, text, strlen(text)) < 0 ||
-	    write(fd, "\n", 1) < 0) {
-		fprintf(stderr, "zdd-bpfctl rollout: cannot reach the agent at %s: %s\n", path,
-			strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	while (got < ANSWER_MAX - 1 && (n = read(fd, buf + got, ANSWER_MAX - 1 - got)) > 0)
-		got += n;
-	close(fd);
-	buf[got] = '\0';
-	return json_tokener_parse(buf);
-}
 
 static const char *str(struct json_object *o, const char *key)
 {
@@ -164,7 +130,7 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(req, "steps", steps);
 	if (interval_ms)
 		json_object_object_add(req, "interval_ms", json_object_new_int64(interval_ms));
-	ans = ask(sock, req);
+	ans = ctl_agent_ask(sock, req);
 	json_object_put(req);
 	if (!ans)
 		return EXIT_FAIL;

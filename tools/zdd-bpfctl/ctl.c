@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include "addr.h"
 #include "ctl.h"
 
@@ -163,4 +166,35 @@ void ctl_fmt_bytes(__u64 v, char *buf, size_t len)
 	static const char *const units[] = { " B", " KiB", " MiB", " GiB", " TiB", NULL };
 
 	fmt_scaled((double)v, units, 1024, buf, len);
+}
+
+#define ANSWER_MAX (1 << 20)
+
+/* One request, one answer; the agent answers within a second or the socket times out. */
+struct json_object *ctl_agent_ask(const char *path, struct json_object *req)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 5 };
+	static char buf[ANSWER_MAX];
+	const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	ssize_t n, got = 0;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) || write(fd, text, strlen(text)) < 0 ||
+	    write(fd, "\n", 1) < 0) {
+		fprintf(stderr, "zdd-bpfctl: cannot reach the agent at %s: %s\n", path,
+			strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	while (got < ANSWER_MAX - 1 && (n = read(fd, buf + got, ANSWER_MAX - 1 - got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	return json_tokener_parse(buf);
 }

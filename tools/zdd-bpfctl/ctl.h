@@ -48,6 +48,9 @@ int ctl_parse_uint(const struct cmd *cmd, const char *what, const char *s, unsig
 const char *ctl_pool_name(int pool);
 const char *ctl_state_name(int state);
 
+/* One JSON request to the agent's control socket, its JSON answer (NULL, said why, if none). */
+struct json_object *ctl_agent_ask(const char *path, struct json_object *req);
+
 /* Prints a JSON value to stdout and frees it; returns EXIT_OK. */
 int ctl_json_print(struct json_object *o);
 
@@ -68,6 +71,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv);
 int cmd_conntrack(struct ctl *ctl, int argc, char **argv);
 int cmd_apply(struct ctl *ctl, int argc, char **argv);
 int cmd_rollout(struct ctl *ctl, int argc, char **argv);
+int cmd_node(struct ctl *ctl, int argc, char **argv);
 
 extern const struct cmd ctl_cmds[];
 const struct cmd *ctl_find_cmd(const char *name);

@@ -40,6 +40,9 @@ const struct cmd ctl_cmds[] = {
 	  "start SVC [--steps 1,5,25,50,100] [--interval 10s] | status [SVC] | pause SVC | "
 	  "resume SVC | promote SVC | abort SVC  [--socket PATH]",
 	  "canary rollouts, driven by zdd-agent (through its control socket)" },
+	{ "node", cmd_node, "drain|undrain [--socket PATH]",
+	  "withdraw this node's service addresses from the routers (ECMP), or announce them again; "
+	  "through zdd-agent" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -26,6 +26,9 @@ struct agent {
 	size_t n_svcs;
 	pthread_mutex_t lock; /* everything above, against the metrics thread */
 	int ctl_fd;
+	bool drained;	       /* the operator withdrew this node */
+	__u8 (*announced)[16]; /* addresses now on agent.announce_interface */
+	size_t n_announced;
 };
 
 /* Monotonic milliseconds: the clock of every timer in the agent. */
@@ -35,8 +38,12 @@ const struct zdd_conf_service *agent_conf_service(const struct agent *a,
 						  const struct zdd_service_key *key);
 extern const struct zdd_rollout_ops *agent_ro_ops(struct agent *a);
 
-/* privs.c: after setup, only CAP_BPF stays. */
-int agent_drop_privileges(void);
+/* privs.c: after setup, only CAP_BPF stays (and CAP_NET_ADMIN when announcing). */
+int agent_drop_privileges(bool keep_net_admin);
+
+/* announce.c: on, the service addresses are on the announce interface (none while drained);
+ * off, they are gone, and the routers stop sending this node new flows. */
+int agent_announce(struct agent *a, bool on);
 
 /* state.c: rollouts survive a restart of the agent. */
 int agent_state_save(struct agent *a);

@@ -132,6 +132,22 @@ static struct json_object *handle(struct agent *a, struct json_object *req)
 	if (!json_object_object_get_ex(req, "verb", &v))
 		return answer(false, "no verb");
 	verb = json_object_get_string(v);
+	if (!strcmp(verb, "drain-node") || !strcmp(verb, "undrain-node")) {
+		if (!a->conf->agent.announce_interface[0])
+			return answer(false,
+				      "this agent announces nothing: no agent.announce_interface");
+		a->drained = !strcmp(verb, "drain-node");
+		if (agent_announce(a, !a->drained))
+			return answer(false,
+				      "the addresses could not be changed (see the agent's log)");
+		out = answer(true, NULL);
+		json_object_object_add(
+			out, "event",
+			json_object_new_string(
+				a->drained ? "node drained: service addresses withdrawn"
+					   : "node serving: service addresses announced"));
+		return out;
+	}
 	if (!strcmp(verb, "status")) {
 		out = answer(true, NULL);
 		json_object_object_add(out, "rollouts", agent_rollouts_json(a));

@@ -275,6 +275,8 @@ static int load_config(struct agent *a, bool first)
 	zdd_conf_free(a->conf);
 	a->conf = c;
 	err = adopt_services(a, c) ?: (a->health ? health_targets(a) : 0);
+	if (!err && !first)
+		err = agent_announce(a, true);
 	pthread_mutex_unlock(&a->lock);
 	logf_("config %s applied (%zu change%s)", a->conf_path, n, n == 1 ? "" : "s");
 	return err;
@@ -419,6 +421,9 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	err = zdd_health_new(&a->health, on_health, a) ?: health_targets(a);
 	if (err)
 		return log_err(err, "health checks");
+	err = agent_announce(a, true);
+	if (err)
+		return err;
 	err = agent_control_open(a, a->conf->agent.control_socket);
 	if (err)
 		return err;
@@ -484,6 +489,7 @@ static int run(struct agent *a)
 				}
 				logf_("signal %u: exiting; the data path keeps running",
 				      si.ssi_signo);
+				agent_announce(a, false);
 				goto out;
 			} else if (ev[i].data.fd == a->ctl_fd) {
 				agent_control_accept(a);
@@ -551,7 +557,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	a->pin_dir = pin_dir ?: a->conf->agent.pin_dir;
-	err = setup(a, metrics, &srv) ?: agent_drop_privileges();
+	err = setup(a, metrics, &srv)
+		      ?: agent_drop_privileges(a->conf->agent.announce_interface[0] != '\0');
 	if (!err)
 		err = run(a);
 	zdd_metrics_stop(srv);
@@ -561,6 +568,7 @@ int main(int argc, char **argv)
 		zdd_rollout_policy_free(&a->svcs[i].ro.pol);
 	}
 	free(a->svcs);
+	free(a->announced);
 	zdd_health_free(a->health);
 	zdd_close(a->z);
 	zdd_conf_free(a->conf);

@@ -454,11 +454,11 @@ static int find_dup(const void *base, size_t stride, size_t keylen, size_t n, si
 
 /* Sections */
 
-enum { A_INTERFACE, A_PIN_DIR, A_METRICS, A_CONTROL_SOCKET, A_STATE_FILE, A_MAX };
+enum { A_INTERFACE, A_PIN_DIR, A_METRICS, A_CONTROL_SOCKET, A_STATE_FILE, A_ANNOUNCE, A_MAX };
 static const char *const agent_keys[A_MAX] = {
 	[A_INTERFACE] = "interface",   [A_PIN_DIR] = "pin_dir",
 	[A_METRICS] = "metrics",       [A_CONTROL_SOCKET] = "control_socket",
-	[A_STATE_FILE] = "state_file",
+	[A_STATE_FILE] = "state_file", [A_ANNOUNCE] = "announce_interface",
 };
 
 static void agent_defaults(struct zdd_conf_agent *a)
@@ -467,6 +467,17 @@ static void agent_defaults(struct zdd_conf_agent *a)
 	snprintf(a->metrics, sizeof(a->metrics), "%s", ZDD_CONF_DEF_METRICS);
 	snprintf(a->control_socket, sizeof(a->control_socket), "%s", ZDD_CONF_DEF_CONTROL_SOCKET);
 	snprintf(a->state_file, sizeof(a->state_file), "%s", ZDD_CONF_DEF_STATE_FILE);
+}
+
+/* An interface name as the kernel's dev_valid_name() accepts it. */
+static int get_ifname(struct ctx *c, const struct field *f, char name[16])
+{
+	if (get_str(c, f, name, 16))
+		return -EINVAL;
+	if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/: \t\n\r\f\v"))
+		return fail(c, f->val, "%s: '%s' is not a valid interface name", f->name,
+			    shown(c, name));
+	return 0;
 }
 
 static int parse_agent(struct ctx *c, const struct field *sec, struct zdd_conf_agent *a)
@@ -478,16 +489,10 @@ static int parse_agent(struct ctx *c, const struct field *sec, struct zdd_conf_a
 	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
 	    map_fields(c, sec->val, sec->name, agent_keys, f, A_MAX))
 		return -EINVAL;
-	if (f[A_INTERFACE].val) {
-		const char *name = a->interface;
-
-		if (get_str(c, &f[A_INTERFACE], a->interface, sizeof(a->interface)))
-			return -EINVAL;
-		/* The kernel's dev_valid_name(). */
-		if (!strcmp(name, ".") || !strcmp(name, "..") || strpbrk(name, "/: \t\n\r\f\v"))
-			return fail(c, f[A_INTERFACE].val, "interface: '%s' is not a valid name",
-				    shown(c, name));
-	}
+	if (f[A_INTERFACE].val && get_ifname(c, &f[A_INTERFACE], a->interface))
+		return -EINVAL;
+	if (f[A_ANNOUNCE].val && get_ifname(c, &f[A_ANNOUNCE], a->announce_interface))
+		return -EINVAL;
 	if (f[A_PIN_DIR].val && get_path(c, &f[A_PIN_DIR], a->pin_dir, sizeof(a->pin_dir)))
 		return -EINVAL;
 	if (f[A_METRICS].val) {

@@ -70,6 +70,7 @@ struct zdd_conf_service {
 /* Filled with defaults even when the file has no agent section; interface "" = unset. */
 struct zdd_conf_agent {
 	char interface[16];
+	char announce_interface[16]; /* "" = none; else the service addresses live there */
 	char pin_dir[256];
 	char metrics[64]; /* ADDR:PORT, IPv6 in brackets */
 	char control_socket[108];

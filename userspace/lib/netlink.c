@@ -282,3 +282,61 @@ int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6])
 	nl_socket_free(sk);
 	return err;
 }
+
+int zdd_nl_dummy_up(const char *name)
+{
+	struct nl_sock *sk = nl_open();
+	struct rtnl_link *link = NULL, *change = NULL;
+	int err;
+
+	if (!sk)
+		return -ENOMEM;
+	err = rtnl_link_get_kernel(sk, 0, name, &link);
+	if (err) {
+		link = rtnl_link_alloc();
+		err = link ? 0 : -NLE_NOMEM;
+		if (!err) {
+			rtnl_link_set_name(link, name);
+			err = rtnl_link_set_type(link, "dummy")
+				      ?: rtnl_link_add(sk, link, NLM_F_CREATE);
+		}
+		rtnl_link_put(link);
+		link = NULL;
+		err = err ?: rtnl_link_get_kernel(sk, 0, name, &link);
+	}
+	change = err ? NULL : rtnl_link_alloc();
+	if (change) {
+		rtnl_link_set_flags(change, IFF_UP);
+		err = rtnl_link_change(sk, link, change, 0);
+		rtnl_link_put(change);
+	}
+	if (link)
+		rtnl_link_put(link);
+	nl_socket_free(sk);
+	return err ? nl_errno(err) : 0;
+}
+
+int zdd_nl_host_addr(const char *ifname, const __u8 addr[16], bool add)
+{
+	bool v4 = zdd_addr_is_v4(addr);
+	struct nl_sock *sk = nl_open();
+	struct rtnl_addr *a = rtnl_addr_alloc();
+	struct nl_addr *local = nl_addr_build(v4 ? AF_INET : AF_INET6, v4 ? addr + 12 : addr,
+					      v4 ? 4 : 16);
+	int ifindex = if_nametoindex(ifname), err;
+
+	err = !sk || !a || !local ? -NLE_NOMEM : !ifindex ? -NLE_NODEV : 0;
+	if (!err) {
+		nl_addr_set_prefixlen(local, v4 ? 32 : 128);
+		rtnl_addr_set_ifindex(a, ifindex);
+		rtnl_addr_set_local(a, local);
+		rtnl_addr_set_flags(a, IFA_F_NODAD);
+		err = add ? rtnl_addr_add(sk, a, NLM_F_REPLACE) : rtnl_addr_delete(sk, a, 0);
+		if (!add && (err == -NLE_NOADDR || err == -NLE_OBJ_NOTFOUND))
+			err = 0; /* already gone */
+	}
+	nl_addr_put(local);
+	rtnl_addr_put(a);
+	nl_socket_free(sk);
+	return err ? nl_errno(err) : 0;
+}

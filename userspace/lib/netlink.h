@@ -27,4 +27,11 @@ int zdd_nl_iface_addrs(int ifindex, __u8 (*addrs)[16], size_t max, size_t *n);
  * must leave through ifindex. A missing neighbour is probed once, then -EHOSTUNREACH. */
 int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6]);
 
+/* The interface where announced addresses live, up: an existing one (lo, say) as it is, else
+ * a dummy interface created under that name (where the kernel has the dummy driver). */
+int zdd_nl_dummy_up(const char *name);
+/* Adds (or removes) addr as a host address (/32, /128, no DAD) on the interface. Adding an
+ * address that is there, or removing one that is not, is not an error. */
+int zdd_nl_host_addr(const char *ifname, const __u8 addr[16], bool add);
+
 #endif /* ZDD_NETLINK_H */
