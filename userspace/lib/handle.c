@@ -296,10 +296,11 @@ static int check_abi(struct zdd *z, const char *pin_dir)
 	if (err)
 		return err;
 	if (c.abi_version != ZDD_ABI_VERSION)
-		return log_err(-EPROTO,
-			       "the maps pinned in %s are of zdd ABI %u, this zdd speaks %u: run the "
-			       "matching version, or detach --purge to start afresh (drops every flow)",
-			       pin_dir, c.abi_version, ZDD_ABI_VERSION);
+		return log_err(
+			-EPROTO,
+			"the maps pinned in %s are of zdd ABI %u, this zdd speaks %u: run the "
+			"matching version, or detach --purge to start afresh (drops every flow)",
+			pin_dir, c.abi_version, ZDD_ABI_VERSION);
 	return 0;
 }
 
