@@ -9,111 +9,37 @@
 #include <time.h>
 #include "addr.h"
 #include "ctl.h"
+#include "snapshot.h"
 
-struct be_snap {
-	struct zdd_backend b;
-	struct zdd_backend_stats st;
-};
-
-struct svc_snap {
-	struct zdd_service s;
-	struct zdd_service_stats st;
-	struct be_snap *be;
-	size_t n_be;
-};
-
-struct snap {
-	struct svc_snap *svc;
-	size_t n_svc;
-	__u64 reasons[ZDD_R_MAX];
-	__u64 embryos, flows;
-};
-
-static void snap_free(struct snap *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_svc; i++)
-		free(s->svc[i].be);
-	free(s->svc);
-	memset(s, 0, sizeof(*s));
-}
-
-/* filter: NULL for every service. */
-static int snap_take(struct zdd *z, const struct zdd_service_key *filter, bool conntrack,
-		     struct snap *s)
-{
-	struct zdd_service *list;
-	struct zdd_backend *bl;
-	size_t n, i, j, nb;
-	int err;
-
-	memset(s, 0, sizeof(*s));
-	err = zdd_service_list(z, &list, &n);
-	if (err)
-		return err;
-	s->svc = calloc(n ?: 1, sizeof(*s->svc));
-	for (i = 0; s->svc && !err && i < n; i++) {
-		struct svc_snap *ss = &s->svc[s->n_svc];
-
-		if (filter && memcmp(filter, &list[i].key, sizeof(*filter)))
-			continue;
-		ss->s = list[i];
-		err = zdd_service_stats_read(z, list[i].val.index, &ss->st)
-			      ?: zdd_backend_list(z, list[i].val.index, &bl, &nb);
-		if (err)
-			break;
-		ss->be = calloc(nb ?: 1, sizeof(*ss->be));
-		for (j = 0; ss->be && !err && j < nb; j++) {
-			ss->be[j].b = bl[j];
-			err = zdd_backend_stats_read(z, bl[j].id, &ss->be[j].st);
-		}
-		ss->n_be = nb;
-		free(bl);
-		s->n_svc++;
-		if (!ss->be)
-			err = -ENOMEM;
-	}
-	free(list);
-	if (!s->svc)
-		err = -ENOMEM;
-	if (!err)
-		err = zdd_reasons_read(z, s->reasons);
-	if (!err && conntrack)
-		err = zdd_conntrack_count(z, &s->embryos, &s->flows);
-	if (err)
-		snap_free(s);
-	return err;
-}
-
-static struct json_object *backend_json(const struct be_snap *b)
+static struct json_object *backend_json(const struct zdd_backend_val *b,
+					const struct zdd_backend_stats *st)
 {
 	struct json_object *o = json_object_new_object();
 	char host[ZDD_ADDR_STRLEN];
 
-	zdd_addr_format(b->b.val.addr, host, sizeof(host));
+	zdd_addr_format(b->addr, host, sizeof(host));
 	json_object_object_add(o, "address", json_object_new_string(host));
-	json_object_object_add(o, "pool", json_object_new_string(ctl_pool_name(b->b.val.pool)));
-	json_object_object_add(o, "state", json_object_new_string(ctl_state_name(b->b.val.state)));
-	json_object_object_add(o, "weight", json_object_new_int(b->b.val.weight));
-	json_object_object_add(o, "packets", json_object_new_uint64(b->st.packets));
-	json_object_object_add(o, "bytes", json_object_new_uint64(b->st.bytes));
-	json_object_object_add(o, "flows_new", json_object_new_uint64(b->st.flows_new));
+	json_object_object_add(o, "pool", json_object_new_string(ctl_pool_name(b->pool)));
+	json_object_object_add(o, "state", json_object_new_string(ctl_state_name(b->state)));
+	json_object_object_add(o, "weight", json_object_new_int(b->weight));
+	json_object_object_add(o, "packets", json_object_new_uint64(st->packets));
+	json_object_object_add(o, "bytes", json_object_new_uint64(st->bytes));
+	json_object_object_add(o, "flows_new", json_object_new_uint64(st->flows_new));
 	json_object_object_add(o, "flows_established",
-			       json_object_new_uint64(b->st.flows_established));
-	json_object_object_add(o, "syn_retransmits", json_object_new_uint64(b->st.syn_retransmits));
-	json_object_object_add(o, "client_resets", json_object_new_uint64(b->st.client_resets));
+			       json_object_new_uint64(st->flows_established));
+	json_object_object_add(o, "syn_retransmits", json_object_new_uint64(st->syn_retransmits));
+	json_object_object_add(o, "client_resets", json_object_new_uint64(st->client_resets));
 	return o;
 }
 
-static struct json_object *snap_json(const struct snap *s, bool with_reasons)
+static struct json_object *snap_json(const struct zdd_snap *s, bool with_reasons)
 {
 	struct json_object *root = json_object_new_object(), *svcs = json_object_new_array();
 	char name[ZDD_SVC_STRLEN];
 	size_t i, j;
 
 	for (i = 0; i < s->n_svc; i++) {
-		const struct svc_snap *ss = &s->svc[i];
+		const struct zdd_snap_service *ss = &s->svc[i];
 		struct json_object *o = json_object_new_object(), *bes = json_object_new_array();
 
 		zdd_service_format(&ss->s.key, name, sizeof(name));
@@ -129,7 +55,7 @@ static struct json_object *snap_json(const struct snap *s, bool with_reasons)
 		json_object_object_add(o, "conntrack_misses",
 				       json_object_new_uint64(ss->st.conntrack_misses));
 		for (j = 0; j < ss->n_be; j++)
-			json_object_array_add(bes, backend_json(&ss->be[j]));
+			json_object_array_add(bes, backend_json(&ss->be[j].val, &ss->bst[j]));
 		json_object_object_add(o, "backends", bes);
 		json_object_array_add(svcs, o);
 	}
@@ -156,7 +82,7 @@ static double unestablished_pct(const struct zdd_backend_stats *st)
 	return 100.0 * (st->flows_new - st->flows_established) / st->flows_new;
 }
 
-static void print_status(const struct snap *s)
+static void print_status(const struct zdd_snap *s)
 {
 	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN], pk[16], by[16], nw[16], es[16];
 	size_t i, j;
@@ -164,7 +90,7 @@ static void print_status(const struct snap *s)
 	if (!s->n_svc)
 		printf("no services\n");
 	for (i = 0; i < s->n_svc; i++) {
-		const struct svc_snap *ss = &s->svc[i];
+		const struct zdd_snap_service *ss = &s->svc[i];
 		unsigned int g = ss->s.val.green_weight;
 
 		zdd_service_format(&ss->s.key, name, sizeof(name));
@@ -181,18 +107,18 @@ static void print_status(const struct snap *s)
 		       "STATE", "WEIGHT", "PACKETS", "BYTES", "FLOWS", "ESTAB", "SYN-RETX",
 		       "RESETS", "UNESTAB");
 		for (j = 0; j < ss->n_be; j++) {
-			const struct be_snap *b = &ss->be[j];
+			const struct zdd_backend_val *b = &ss->be[j].val;
+			const struct zdd_backend_stats *st = &ss->bst[j];
 
-			zdd_addr_format(b->b.val.addr, host, sizeof(host));
-			ctl_fmt_count(b->st.packets, pk, sizeof(pk));
-			ctl_fmt_bytes(b->st.bytes, by, sizeof(by));
-			ctl_fmt_count(b->st.flows_new, nw, sizeof(nw));
-			ctl_fmt_count(b->st.flows_established, es, sizeof(es));
+			zdd_addr_format(b->addr, host, sizeof(host));
+			ctl_fmt_count(st->packets, pk, sizeof(pk));
+			ctl_fmt_bytes(st->bytes, by, sizeof(by));
+			ctl_fmt_count(st->flows_new, nw, sizeof(nw));
+			ctl_fmt_count(st->flows_established, es, sizeof(es));
 			printf("  %-5s %-24s %-5s %6u %8s %10s %8s %8s %8llu %7llu %7.1f%%\n",
-			       ctl_pool_name(b->b.val.pool), host, ctl_state_name(b->b.val.state),
-			       b->b.val.weight, pk, by, nw, es,
-			       (unsigned long long)b->st.syn_retransmits,
-			       (unsigned long long)b->st.client_resets, unestablished_pct(&b->st));
+			       ctl_pool_name(b->pool), host, ctl_state_name(b->state), b->weight,
+			       pk, by, nw, es, (unsigned long long)st->syn_retransmits,
+			       (unsigned long long)st->client_resets, unestablished_pct(st));
 		}
 	}
 }
@@ -216,7 +142,7 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 	const struct cmd *cmd = ctl_find_cmd("status");
 	const struct zdd_service_key *filter;
 	struct zdd_service_key key;
-	struct snap s;
+	struct zdd_snap s;
 	struct zdd *z;
 	int err;
 
@@ -228,24 +154,24 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		return EXIT_USAGE;
 	if (ctl_open(ctl, &z))
 		return EXIT_FAIL;
-	err = snap_take(z, filter, false, &s);
+	err = zdd_snap_take(z, filter, false, &s);
 	zdd_close(z);
 	if (err)
 		return EXIT_FAIL;
 	if (filter && !s.n_svc) {
 		fprintf(stderr, "zdd-bpfctl status: no service %s\n", argv[optind]);
-		snap_free(&s);
+		zdd_snap_free(&s);
 		return EXIT_FAIL;
 	}
 	if (ctl->json)
 		ctl_json_print(snap_json(&s, false));
 	else
 		print_status(&s);
-	snap_free(&s);
+	zdd_snap_free(&s);
 	return EXIT_OK;
 }
 
-static void print_stats(const struct snap *s, const struct snap *prev, double secs)
+static void print_stats(const struct zdd_snap *s, const struct zdd_snap *prev, double secs)
 {
 	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN];
 	size_t i, j, r;
@@ -253,8 +179,8 @@ static void print_stats(const struct snap *s, const struct snap *prev, double se
 #define RATE(now, then) (prev ? ((now) - (then)) / secs : (double)(now))
 
 	for (i = 0; i < s->n_svc; i++) {
-		const struct svc_snap *ss = &s->svc[i];
-		const struct svc_snap *ps = prev && i < prev->n_svc ? &prev->svc[i] : NULL;
+		const struct zdd_snap_service *ss = &s->svc[i];
+		const struct zdd_snap_service *ps = prev && i < prev->n_svc ? &prev->svc[i] : NULL;
 
 		zdd_service_format(&ss->s.key, name, sizeof(name));
 		printf("%s\n  %-5s %-24s %12s %12s %10s %10s %10s %10s\n", name, "POOL", "BACKEND",
@@ -262,13 +188,12 @@ static void print_stats(const struct snap *s, const struct snap *prev, double se
 		       prev ? "FLOWS/s" : "FLOWS", prev ? "ESTAB/s" : "ESTAB",
 		       prev ? "SYNRETX/s" : "SYN-RETX", prev ? "RESETS/s" : "RESETS");
 		for (j = 0; j < ss->n_be; j++) {
-			const struct zdd_backend_stats *st = &ss->be[j].st;
-			const struct zdd_backend_stats *pt = ps && j < ps->n_be ? &ps->be[j].st
-										: st;
+			const struct zdd_backend_stats *st = &ss->bst[j];
+			const struct zdd_backend_stats *pt = ps && j < ps->n_be ? &ps->bst[j] : st;
 
-			zdd_addr_format(ss->be[j].b.val.addr, host, sizeof(host));
+			zdd_addr_format(ss->be[j].val.addr, host, sizeof(host));
 			printf("  %-5s %-24s %12.0f %12.0f %10.0f %10.0f %10.0f %10.0f\n",
-			       ctl_pool_name(ss->be[j].b.val.pool), host,
+			       ctl_pool_name(ss->be[j].val.pool), host,
 			       RATE(st->packets, pt->packets), RATE(st->bytes, pt->bytes),
 			       RATE(st->flows_new, pt->flows_new),
 			       RATE(st->flows_established, pt->flows_established),
@@ -296,7 +221,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 	const struct zdd_service_key *filter;
 	unsigned long watch = 0, count = 0, i;
 	struct zdd_service_key key;
-	struct snap s, prev = {};
+	struct zdd_snap s, prev = {};
 	struct timespec ts;
 	struct zdd *z;
 	int c, err = 0;
@@ -319,12 +244,12 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 			ts = (struct timespec){ (time_t)watch, 0 };
 			nanosleep(&ts, NULL);
 		}
-		err = snap_take(z, filter, true, &s);
+		err = zdd_snap_take(z, filter, true, &s);
 		if (err)
 			break;
 		if (filter && !s.n_svc) {
 			fprintf(stderr, "zdd-bpfctl stats: no service %s\n", argv[optind]);
-			snap_free(&s);
+			zdd_snap_free(&s);
 			err = -ENOENT;
 			break;
 		}
@@ -334,10 +259,10 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 			print_stats(&s, i ? &prev : NULL, (double)watch);
 			fflush(stdout);
 		}
-		snap_free(&prev);
+		zdd_snap_free(&prev);
 		prev = s;
 	}
-	snap_free(&prev);
+	zdd_snap_free(&prev);
 	zdd_close(z);
 	return err ? EXIT_FAIL : EXIT_OK;
 }

@@ -16,24 +16,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "rollout.h"
+#include "snapshot.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-struct svc_snap {
-	struct zdd_service s;
-	char name[ZDD_SVC_STRLEN];
-	struct zdd_service_stats st;
-	struct zdd_backend *be;
-	struct zdd_backend_stats *bst;
-	size_t n_be;
-};
-
-struct snap {
-	struct svc_snap *svc;
-	size_t n_svc;
-	__u64 reasons[ZDD_R_MAX];
-	__u64 embryos, flows;
-};
 
 struct label {
 	const char *name;
@@ -62,69 +47,6 @@ static const struct {
 	{ "zdd_backend_client_resets_total", "TCP resets sent by clients to the backend.",
 	  offsetof(struct zdd_backend_stats, client_resets) },
 };
-
-static void snap_free(struct snap *sn)
-{
-	size_t i;
-
-	for (i = 0; i < sn->n_svc; i++) {
-		free(sn->svc[i].be);
-		free(sn->svc[i].bst);
-	}
-	free(sn->svc);
-}
-
-static int snap_service(struct zdd *z, struct svc_snap *ss)
-{
-	size_t i;
-	int err;
-
-	zdd_service_format(&ss->s.key, ss->name, sizeof(ss->name));
-	err = zdd_service_stats_read(z, ss->s.val.index, &ss->st);
-	if (err)
-		return err;
-	err = zdd_backend_list(z, ss->s.val.index, &ss->be, &ss->n_be);
-	if (err)
-		return err;
-	ss->bst = calloc(ss->n_be ?: 1, sizeof(*ss->bst));
-	if (!ss->bst)
-		return -ENOMEM;
-	for (i = 0; i < ss->n_be; i++) {
-		err = zdd_backend_stats_read(z, ss->be[i].id, &ss->bst[i]);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int snap_read(struct zdd *z, struct snap *sn)
-{
-	struct zdd_service *list;
-	size_t n, i;
-	int err;
-
-	err = zdd_service_list(z, &list, &n);
-	if (err)
-		return err;
-	sn->svc = calloc(n ?: 1, sizeof(*sn->svc));
-	if (!sn->svc) {
-		free(list);
-		return -ENOMEM;
-	}
-	for (i = 0; i < n; i++) {
-		sn->svc[i].s = list[i];
-		sn->n_svc++; /* counted before it is filled: snap_free frees what was read */
-		err = snap_service(z, &sn->svc[i]);
-		if (err)
-			break;
-	}
-	free(list);
-	if (!err)
-		err = zdd_reasons_read(z, sn->reasons);
-	if (!err)
-		err = zdd_conntrack_count(z, &sn->embryos, &sn->flows);
-	return err;
-}
 
 /* The caller's keys may carry a non-zero pad: compare what identifies a service. */
 static bool same_service(const struct zdd_service_key *a, const struct zdd_service_key *b)
@@ -228,12 +150,12 @@ static const char *pool_name(__u8 pool)
 	return pool == ZDD_GREEN ? "green" : "blue";
 }
 
-static void render_backends(FILE *f, const struct snap *sn, const struct zdd_metrics_view *v)
+static void render_backends(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
 {
 	char addr[ZDD_ADDR_STRLEN];
 	struct label l[3] = { { "service", NULL }, { "pool", NULL }, { "backend", addr } };
 	const struct zdd_metrics_health *h;
-	const struct svc_snap *ss;
+	const struct zdd_snap_service *ss;
 	size_t c, i, j;
 	__u64 val;
 
@@ -270,7 +192,7 @@ static void render_backends(FILE *f, const struct snap *sn, const struct zdd_met
 	}
 }
 
-static void render_services(FILE *f, const struct snap *sn, const struct zdd_metrics_view *v)
+static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
 {
 	struct label l[2] = { { "service", NULL }, { "pool", NULL } };
 	const struct zdd_metrics_rollout *r;
@@ -327,7 +249,7 @@ static void render_services(FILE *f, const struct snap *sn, const struct zdd_met
 	}
 }
 
-static void render_global(FILE *f, const struct snap *sn)
+static void render_global(FILE *f, const struct zdd_snap *sn)
 {
 	struct label l;
 	int r;
@@ -350,7 +272,7 @@ static void render_global(FILE *f, const struct snap *sn)
 
 int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **buf, size_t *len)
 {
-	struct snap sn = {};
+	struct zdd_snap sn = {};
 	char *text = NULL;
 	size_t size = 0, i;
 	FILE *f;
@@ -359,7 +281,7 @@ int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **b
 	for (i = 0; v && i < v->n_rollouts; i++)
 		if (!known_state(v->rollouts[i].state))
 			return -EINVAL;
-	err = snap_read(z, &sn);
+	err = zdd_snap_take(z, NULL, true, &sn);
 	if (err)
 		goto out;
 	f = open_memstream(&text, &size);
@@ -382,7 +304,7 @@ int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **b
 	*buf = text;
 	*len = size;
 out:
-	snap_free(&sn);
+	zdd_snap_free(&sn);
 	return err;
 }
 
