@@ -10,13 +10,20 @@
 
 int fixture_setup(void **state)
 {
-	struct zdd_load_opts o = {
-		.limits = { .services = 8,
-			    .backends = 64,
-			    .maglev_m = 1021,
-			    .flows = 65536,
-			    .embryos = 32768 },
+	const struct zdd_limits l = {
+		.services = 8,
+		.backends = 64,
+		.maglev_m = 1021,
+		.flows = 65536,
+		.embryos = 32768,
 	};
+
+	return fixture_setup_limits(state, &l);
+}
+
+int fixture_setup_limits(void **state, const struct zdd_limits *l)
+{
+	struct zdd_load_opts o = { .limits = *l };
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct zdd_config c;
 
@@ -102,6 +109,14 @@ void set_state(struct fixture *f, const char *svc, const char *addr, enum zdd_ba
 
 	assert_int_equal(zdd_addr_parse(addr, a), 0);
 	assert_int_equal(zdd_backend_set(f->z, &key, a, s, -1), 0);
+}
+
+const char *send_tcp4(struct fixture *f, const char *saddr, __u16 sport, __u8 flags)
+{
+	struct pkt p = pkt_tcp(saddr, sport, VIP4, 80, flags);
+
+	assert_int_equal(run(f, &p), XDP_TX);
+	return outer_dst(f);
 }
 
 const char *outer_dst(struct fixture *f)

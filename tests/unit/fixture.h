@@ -29,6 +29,8 @@ struct fixture {
 };
 
 int fixture_setup(void **state);
+/* The same with other map sizes. */
+int fixture_setup_limits(void **state, const struct zdd_limits *l);
 int fixture_teardown(void **state);
 
 /* Runs p through the program; returns the XDP verdict, output in f->out. */
@@ -42,6 +44,8 @@ __u32 add_backend(struct fixture *f, const char *svc, const char *addr, enum zdd
 void set_green(struct fixture *f, const char *svc, int basis_points);
 void set_state(struct fixture *f, const char *svc, const char *addr, enum zdd_backend_state s);
 
+/* A TCP packet from saddr:sport to VIP4:80 that must be forwarded; returns outer_dst(). */
+const char *send_tcp4(struct fixture *f, const char *saddr, __u16 sport, __u8 flags);
 /* The backend the last forwarded frame went to (outer destination), as text. */
 const char *outer_dst(struct fixture *f);
 struct zdd_backend_stats backend_stats(struct fixture *f, const char *svc, const char *addr);

@@ -30,26 +30,17 @@ static int is_green(const char *backend)
 	return !strcmp(backend, "198.18.3.21") || !strcmp(backend, "198.18.3.22");
 }
 
-/* Sends p, expects it forwarded; returns the backend (static buffer of outer_dst). */
-static const char *send(struct fixture *f, const char *saddr, __u16 sport, __u8 flags)
-{
-	struct pkt p = pkt_tcp(saddr, sport, VIP4, 80, flags);
-
-	assert_int_equal(run(f, &p), XDP_TX);
-	return outer_dst(f);
-}
-
 static void later_packets_follow_the_first(void **state)
 {
 	struct fixture *f = *state;
 	char first[ZDD_ADDR_STRLEN];
 	int i;
 
-	strcpy(first, send(f, CLIENT, 40001, TH_SYN));
-	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), first);
+	strcpy(first, send_tcp4(f, CLIENT, 40001, TH_SYN));
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), first);
 	for (i = 0; i < 8; i++)
-		assert_string_equal(send(f, CLIENT, 40001, TH_ACK), first);
-	assert_string_equal(send(f, CLIENT, 40001, TH_FIN | TH_ACK), first);
+		assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), first);
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_FIN | TH_ACK), first);
 	assert_int_equal(backend_stats(f, SVC4, first).flows_new, 1);
 	assert_int_equal(backend_stats(f, SVC4, first).flows_established, 1);
 	assert_int_equal(backend_stats(f, SVC4, first).packets, 11);
@@ -63,9 +54,9 @@ static void flip_keeps_established_and_embryonic_flows(void **state)
 	char est[ZDD_ADDR_STRLEN], emb[ZDD_ADDR_STRLEN];
 	__u64 embryos, flows;
 
-	strcpy(est, send(f, CLIENT, 40001, TH_SYN));
-	send(f, CLIENT, 40001, TH_ACK);
-	strcpy(emb, send(f, CLIENT, 40002, TH_SYN));
+	strcpy(est, send_tcp4(f, CLIENT, 40001, TH_SYN));
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	strcpy(emb, send_tcp4(f, CLIENT, 40002, TH_SYN));
 	assert_false(is_green(est)); /* weight 0: blue only */
 	assert_false(is_green(emb));
 	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
@@ -73,25 +64,25 @@ static void flip_keeps_established_and_embryonic_flows(void **state)
 	assert_int_equal(flows, 1);
 
 	set_green(f, SVC4, 10000); /* everything new goes green */
-	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), est);
-	assert_string_equal(send(f, CLIENT, 40002, TH_ACK), emb);
-	assert_true(is_green(send(f, CLIENT, 40003, TH_SYN)));
-	assert_true(is_green(send(f, "198.18.1.8", 40001, TH_SYN)));
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), est);
+	assert_string_equal(send_tcp4(f, CLIENT, 40002, TH_ACK), emb);
+	assert_true(is_green(send_tcp4(f, CLIENT, 40003, TH_SYN)));
+	assert_true(is_green(send_tcp4(f, "198.18.1.8", 40001, TH_SYN)));
 	set_green(f, SVC4, 0); /* and back: pinned flows still stay */
-	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), est);
-	assert_true(is_green(send(f, CLIENT, 40003, TH_ACK)));
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), est);
+	assert_true(is_green(send_tcp4(f, CLIENT, 40003, TH_ACK)));
 }
 
 static void syn_reusing_a_finished_flow_is_balanced_anew(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_false(is_green(send(f, CLIENT, 40001, TH_SYN)));
-	send(f, CLIENT, 40001, TH_ACK);
-	send(f, CLIENT, 40001, TH_FIN | TH_ACK);
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	send_tcp4(f, CLIENT, 40001, TH_FIN | TH_ACK);
 	set_green(f, SVC4, 10000);
-	assert_true(is_green(send(f, CLIENT, 40001, TH_SYN))); /* same port, next connection */
-	assert_true(is_green(send(f, CLIENT, 40001, TH_ACK)));
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN))); /* same port, next connection */
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
 }
 
 static void syn_retransmit_follows_a_rollback(void **state)
@@ -100,12 +91,12 @@ static void syn_retransmit_follows_a_rollback(void **state)
 	char first[ZDD_ADDR_STRLEN];
 
 	set_green(f, SVC4, 10000);
-	strcpy(first, send(f, CLIENT, 40001, TH_SYN));
+	strcpy(first, send_tcp4(f, CLIENT, 40001, TH_SYN));
 	assert_true(is_green(first));
-	assert_string_equal(send(f, CLIENT, 40001, TH_SYN), first); /* same tables: same */
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_SYN), first); /* same tables: same */
 	set_green(f, SVC4, 0); /* green is rolled back before it ever answered */
-	assert_false(is_green(send(f, CLIENT, 40001, TH_SYN)));
-	assert_false(is_green(send(f, CLIENT, 40001, TH_ACK))); /* and the flow stays there */
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK))); /* and the flow stays there */
 	assert_int_equal(backend_stats(f, SVC4, first).syn_retransmits, 2);
 }
 
@@ -115,10 +106,10 @@ static void syn_retransmit_and_reset_are_counted(void **state)
 	char be[ZDD_ADDR_STRLEN];
 	struct zdd_backend_stats st;
 
-	strcpy(be, send(f, CLIENT, 40001, TH_SYN));
-	assert_string_equal(send(f, CLIENT, 40001, TH_SYN), be);
-	assert_string_equal(send(f, CLIENT, 40001, TH_SYN), be);
-	assert_string_equal(send(f, CLIENT, 40001, TH_RST), be);
+	strcpy(be, send_tcp4(f, CLIENT, 40001, TH_SYN));
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_SYN), be);
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_SYN), be);
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_RST), be);
 	st = backend_stats(f, SVC4, be);
 	assert_int_equal(st.flows_new, 1);
 	assert_int_equal(st.syn_retransmits, 2);
@@ -132,8 +123,8 @@ static __u16 flow_to(struct fixture *f, const char *addr)
 	__u16 port;
 
 	for (port = 41000; port < 42000; port++)
-		if (!strcmp(send(f, CLIENT, port, TH_SYN), addr)) {
-			send(f, CLIENT, port, TH_ACK);
+		if (!strcmp(send_tcp4(f, CLIENT, port, TH_SYN), addr)) {
+			send_tcp4(f, CLIENT, port, TH_ACK);
 			return port;
 		}
 	fail_msg("no flow reached %s", addr);
@@ -151,8 +142,9 @@ static void drained_and_down_backends_get_no_new_flows(void **state)
 		pinned = flow_to(f, "198.18.3.11");
 		set_state(f, SVC4, "198.18.3.11", states[i]);
 		for (port = 50000; port < 50200; port++)
-			assert_string_equal(send(f, "198.18.1.9", port, TH_SYN), "198.18.3.12");
-		assert_string_equal(send(f, CLIENT, pinned, TH_ACK), "198.18.3.11");
+			assert_string_equal(send_tcp4(f, "198.18.1.9", port, TH_SYN),
+					    "198.18.3.12");
+		assert_string_equal(send_tcp4(f, CLIENT, pinned, TH_ACK), "198.18.3.11");
 		set_state(f, SVC4, "198.18.3.11", ZDD_BE_UP);
 	}
 }
@@ -166,7 +158,7 @@ static void miss_is_routed_and_recorded(void **state)
 	char be[ZDD_ADDR_STRLEN];
 	__u64 embryos, flows;
 
-	strcpy(be, send(f, CLIENT, 40001, TH_ACK)); /* mid-flow, never seen */
+	strcpy(be, send_tcp4(f, CLIENT, 40001, TH_ACK)); /* mid-flow, never seen */
 	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	assert_int_equal(zdd_service_stats_read(f->z, val.index, &ss), 0);
@@ -174,7 +166,7 @@ static void miss_is_routed_and_recorded(void **state)
 	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
 	assert_int_equal(flows, 1);
 	set_green(f, SVC4, 10000);
-	assert_string_equal(send(f, CLIENT, 40001, TH_ACK), be); /* now pinned */
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), be); /* now pinned */
 }
 
 /* Forces the last swap to look old, so the grace window is over. */
@@ -198,14 +190,14 @@ static void miss_after_flip_uses_previous_generation_in_grace(void **state)
 	set_green(f, SVC4, 10000);
 	/* Within the grace window a miss is routed as before the flip: blue. */
 	for (port = 43000; port < 43050; port++)
-		assert_false(is_green(send(f, CLIENT, port, TH_ACK)));
+		assert_false(is_green(send_tcp4(f, CLIENT, port, TH_ACK)));
 	age_last_swap(f);
 	for (port = 44000; port < 44050; port++)
-		assert_true(is_green(send(f, CLIENT, port, TH_ACK)));
+		assert_true(is_green(send_tcp4(f, CLIENT, port, TH_ACK)));
 	/* SYNs are new flows: always the current generation. */
 	set_green(f, SVC4, 0);
 	set_green(f, SVC4, 10000);
-	assert_true(is_green(send(f, CLIENT, 45000, TH_SYN)));
+	assert_true(is_green(send_tcp4(f, CLIENT, 45000, TH_SYN)));
 }
 
 static void deleted_backend_loses_its_flows_not_others(void **state)
@@ -217,8 +209,8 @@ static void deleted_backend_loses_its_flows_not_others(void **state)
 
 	zdd_addr_parse("198.18.3.11", a);
 	assert_int_equal(zdd_backend_del(f->z, &key, a), 0);
-	assert_string_equal(send(f, CLIENT, kept, TH_ACK), "198.18.3.12");
-	assert_string_equal(send(f, CLIENT, gone, TH_ACK), "198.18.3.12");
+	assert_string_equal(send_tcp4(f, CLIENT, kept, TH_ACK), "198.18.3.12");
+	assert_string_equal(send_tcp4(f, CLIENT, gone, TH_ACK), "198.18.3.12");
 	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
 }
 
@@ -230,7 +222,7 @@ static void reasons_add_up_to_packets(void **state)
 	int i;
 
 	for (i = 0; i < 20; i++)
-		send(f, CLIENT, 40000 + i % 5, i < 5 ? TH_SYN : TH_ACK);
+		send_tcp4(f, CLIENT, 40000 + i % 5, i < 5 ? TH_SYN : TH_ACK);
 	for (i = 0; i < 7; i++)
 		assert_int_equal(run(f, &other), XDP_PASS);
 	assert_int_equal(zdd_reasons_read(f->z, counts), 0);

@@ -16,40 +16,19 @@
 
 static int setup_small(void **state)
 {
-	struct zdd_load_opts o = {
-		.limits = { .services = 4,
-			    .backends = 8,
-			    .maglev_m = 251,
-			    .flows = FLOWS,
-			    .embryos = EMBRYOS },
+	const struct zdd_limits l = {
+		.services = 4, .backends = 8, .maglev_m = 251, .flows = FLOWS, .embryos = EMBRYOS
 	};
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct zdd_config c;
+	struct fixture *f;
 
-	assert_non_null(f);
-	assert_int_equal(zdd_open_load(&f->z, &o), 0);
-	f->prog_fd = zdd_lb_prog_fd(f->z);
-	assert_int_equal(zdd_config_get(f->z, &c), 0);
-	c.src4[0] = 198;
-	c.src4[1] = 18;
-	c.src4[2] = 2;
-	c.src4[3] = 2;
-	assert_int_equal(zdd_config_set(f->z, &c), 0);
-	*state = f;
+	fixture_setup_limits(state, &l);
+	f = *state;
 	add_service(f, SVC4);
 	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
 	add_backend(f, SVC4, "198.18.3.12", ZDD_BLUE);
 	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
 	add_backend(f, SVC4, "198.18.3.22", ZDD_GREEN);
 	return 0;
-}
-
-static const char *send(struct fixture *f, const char *saddr, __u16 sport, __u8 flags)
-{
-	struct pkt p = pkt_tcp(saddr, sport, VIP4, 80, flags);
-
-	assert_int_equal(run(f, &p), XDP_TX);
-	return outer_dst(f);
 }
 
 static void syn_flood_leaves_established_flows_alone(void **state)
@@ -61,13 +40,13 @@ static void syn_flood_leaves_established_flows_alone(void **state)
 
 	for (i = 0; i < 100; i++) {
 		snprintf(src, sizeof(src), "198.18.1.%d", i + 1);
-		strcpy(backend[i], send(f, src, 40000, TH_SYN));
-		send(f, src, 40000, TH_ACK);
+		strcpy(backend[i], send_tcp4(f, src, 40000, TH_SYN));
+		send_tcp4(f, src, 40000, TH_ACK);
 	}
 	/* 10x the embryonic table from spoofed sources, a flip in the middle. */
 	for (i = 0; i < 10 * EMBRYOS; i++) {
 		snprintf(src, sizeof(src), "198.19.%d.%d", 100 + i / 250, 1 + i % 250);
-		send(f, src, (__u16)(1024 + i), TH_SYN);
+		send_tcp4(f, src, (__u16)(1024 + i), TH_SYN);
 		if (i == 5 * EMBRYOS)
 			set_green(f, SVC4, 10000);
 	}
@@ -76,7 +55,7 @@ static void syn_flood_leaves_established_flows_alone(void **state)
 	assert_int_equal(flows, 100);
 	for (i = 0; i < 100; i++) {
 		snprintf(src, sizeof(src), "198.18.1.%d", i + 1);
-		assert_string_equal(send(f, src, 40000, TH_ACK), backend[i]);
+		assert_string_equal(send_tcp4(f, src, 40000, TH_ACK), backend[i]);
 	}
 	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 0);
 }
@@ -92,12 +71,12 @@ static void full_flow_table_shows_in_misses(void **state)
 
 	for (i = 0; i < 2 * FLOWS; i++) {
 		snprintf(src, sizeof(src), "198.18.%d.%d", 10 + i / 250, 1 + i % 250);
-		send(f, src, 40000, TH_SYN);
-		send(f, src, 40000, TH_ACK);
+		send_tcp4(f, src, 40000, TH_SYN);
+		send_tcp4(f, src, 40000, TH_ACK);
 	}
 	for (i = 0; i < 2 * FLOWS; i++) { /* every packet still goes somewhere */
 		snprintf(src, sizeof(src), "198.18.%d.%d", 10 + i / 250, 1 + i % 250);
-		send(f, src, 40000, TH_ACK);
+		send_tcp4(f, src, 40000, TH_ACK);
 	}
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	assert_int_equal(zdd_service_stats_read(f->z, val.index, &ss), 0);
