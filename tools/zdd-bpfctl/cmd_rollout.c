@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include "addr.h"
 #include "conffile.h"
 #include "ctl.h"
 
@@ -70,7 +71,7 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 	struct json_object *req, *steps = NULL, *ans, *v;
 	const char *sock = ZDD_CONF_DEF_CONTROL_SOCKET, *verb;
 	struct zdd_service_key key;
-	char *tok, *save, list[256];
+	char *tok, *save, list[256], name[ZDD_SVC_STRLEN] = "";
 	__u32 interval_ms = 0;
 	__u16 bp;
 	int c, i, rc;
@@ -118,6 +119,9 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 		json_object_put(steps);
 		return EXIT_USAGE;
 	}
+	/* The agent names services in one canonical form ("[fd00:5a::10]:80/tcp"). */
+	if (argc - optind == 2)
+		zdd_service_format(&key, name, sizeof(name));
 	if ((steps || interval_ms) && strcmp(verb, "start")) {
 		json_object_put(steps);
 		return ctl_usage_error(cmd, "--steps and --interval go with start");
@@ -125,7 +129,7 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 	req = json_object_new_object();
 	json_object_object_add(req, "verb", json_object_new_string(verb));
 	if (argc - optind == 2)
-		json_object_object_add(req, "service", json_object_new_string(argv[optind + 1]));
+		json_object_object_add(req, "service", json_object_new_string(name));
 	if (steps)
 		json_object_object_add(req, "steps", steps);
 	if (interval_ms)
@@ -143,7 +147,7 @@ int cmd_rollout(struct ctl *ctl, int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "zdd-bpfctl rollout %s: %s\n", verb, str(ans, "error"));
 	else if (!strcmp(verb, "status") && json_object_object_get_ex(ans, "rollouts", &v))
-		print_rollouts(v, argc - optind == 2 ? argv[optind + 1] : NULL);
+		print_rollouts(v, argc - optind == 2 ? name : NULL);
 	else
 		printf("zdd: %s\n", str(ans, "event"));
 	json_object_put(ans);
