@@ -946,16 +946,20 @@ static int fill(struct load *ld, uint64_t now)
 
 	if (ld->stopping)
 		return 0;
-	while (ld->idle.head && take_token(ld, now))
-		req_begin(ld, ld->idle.head, now);
+	/* Connections first: with -k and -r, idle connections asking again would otherwise take
+	 * every token, and the load would never reach CONCURRENCY connections. */
 	while (ld->free.head && now >= ld->backoff_until && take_token(ld, now)) {
 		err = conn_start(ld, now);
 		if (err) {
 			if (ld->rate)
 				ld->tokens += 1; /* not spent */
-			return err == -EAGAIN ? 0 : err;
+			if (err != -EAGAIN)
+				return err;
+			break;
 		}
 	}
+	while (ld->idle.head && take_token(ld, now))
+		req_begin(ld, ld->idle.head, now);
 	return 0;
 }
 
