@@ -148,6 +148,12 @@ static __always_inline int zdd_ipv6_is_ext(__u8 nexthdr)
 	return 0;
 }
 
+static __always_inline int zdd_ipv6_is_v4mapped(const struct in6_addr *a)
+{
+	return !a->in6_u.u6_addr32[0] && !a->in6_u.u6_addr32[1] &&
+	       a->in6_u.u6_addr32[2] == bpf_htonl(0x0000ffff);
+}
+
 static __always_inline int zdd_parse_ipv6(struct zdd_cursor *c, struct zdd_pkt *pkt)
 {
 	struct ipv6hdr *ip6 = zdd_pull(c, sizeof(*ip6));
@@ -157,6 +163,10 @@ static __always_inline int zdd_parse_ipv6(struct zdd_cursor *c, struct zdd_pkt *
 		return -ZDD_R_MALFORMED;
 	tot = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 	if ((void *)ip6 + tot > c->end)
+		return -ZDD_R_MALFORMED;
+	/* IPv4-mapped addresses never appear on the wire (the kernel drops a mapped source);
+	 * taken as they are, they would alias the IPv4 services and flows keyed the same way. */
+	if (zdd_ipv6_is_v4mapped(&ip6->saddr) || zdd_ipv6_is_v4mapped(&ip6->daddr))
 		return -ZDD_R_MALFORMED;
 	pkt->l3_len = tot;
 	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);

@@ -232,6 +232,16 @@ static struct pkt v6_version_4(void)
 	return p;
 }
 
+static struct pkt v4_mapped_dst(void)
+{
+	return pkt_tcp(CLIENT6, 40001, "::ffff:198.19.0.10", 80, TH_SYN);
+}
+
+static struct pkt v4_mapped_src(void)
+{
+	return pkt_tcp("::ffff:198.18.1.2", 40001, VIP6, 80, TH_SYN);
+}
+
 static struct pkt options_to_service(void)
 {
 	struct pkt p = syn4();
@@ -278,6 +288,8 @@ static const struct verdict_case cases[] = {
 	{ "udp length beyond the packet", udp_len_beyond, XDP_DROP, ZDD_R_MALFORMED },
 	{ "ipv6 payload beyond the frame", v6_payload_beyond, XDP_DROP, ZDD_R_MALFORMED },
 	{ "ipv6 version 4", v6_version_4, XDP_DROP, ZDD_R_MALFORMED },
+	{ "ipv6 to an ipv4-mapped service address", v4_mapped_dst, XDP_DROP, ZDD_R_MALFORMED },
+	{ "ipv6 from an ipv4-mapped address", v4_mapped_src, XDP_DROP, ZDD_R_MALFORMED },
 	{ "ipv4 options to a service", options_to_service, XDP_TX, ZDD_R_TX_NEW },
 };
 

@@ -117,17 +117,33 @@ void zdd_service_format(const struct zdd_service_key *key, char *buf, size_t len
 		 key->proto == IPPROTO_UDP ? "udp" : "tcp");
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly xx:xx:xx:xx:xx:xx in hex digits: scanf's %x would take signs, spaces and 0x. */
 int zdd_mac_parse(const char *s, __u8 mac[6])
 {
-	unsigned int b[6];
-	char tail;
-	int i;
+	__u8 out[6];
+	int i, hi, lo;
 
-	if (strlen(s) != 17 || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-				      &b[4], &b[5], &tail) != 6)
+	if (strlen(s) != 17)
 		return -EINVAL;
-	for (i = 0; i < 6; i++)
-		mac[i] = (__u8)b[i];
+	for (i = 0; i < 6; i++) {
+		hi = hex_digit(s[3 * i]);
+		lo = hex_digit(s[3 * i + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			return -EINVAL;
+		out[i] = (__u8)(hi << 4 | lo);
+	}
+	memcpy(mac, out, 6);
 	return 0;
 }
 
