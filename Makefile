@@ -55,7 +55,8 @@ $(OUT):
 # Debian packages the build, the tests and the demo need. Idempotent; quiet when all present.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
 	libyaml-dev libmicrohttpd-dev libjson-c-dev libcap-dev libcmocka-dev linux-libc-dev pkg-config iproute2 ethtool \
-	clang-format cppcheck valgrind shellcheck nginx-light wrk curl jq prometheus libclang-rt-dev
+	clang-format cppcheck valgrind shellcheck nginx-light wrk curl jq prometheus libclang-rt-dev \
+	vagrant vagrant-libvirt ansible-core bird2 mandoc systemd man-db groff-base
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q '^install ok installed' || echo $$p; done); \
@@ -98,6 +99,9 @@ help:
 	@echo "make deps           install missing Debian packages (root)"
 	@echo "make test           deps + build + every test (root: BPF, netns)"
 	@echo "make demo           deps + build + the network-namespace lab story (root)"
-	@echo "make lint           clang-format check and cppcheck"
+	@echo "make lint           clang-format check, cppcheck and shellcheck"
+	@echo "make bench [QUICK=1] per-packet cost and scaling benchmarks (root)"
+	@echo "make fuzz           the fuzzers for longer (FUZZ_SECS per target)"
+	@echo "make install        [PREFIX=/usr/local] [DESTDIR=] binaries, unit, man pages, completion, /etc/zdd/zdd.yaml"
 	@echo "make clean          remove $(OUT)"
 	@echo "Variables: V=1 (show commands), SANITIZE=1 (ASan+UBSan), OUT=DIR, CC, CLANG, BPFTOOL"
