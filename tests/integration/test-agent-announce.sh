@@ -8,7 +8,7 @@ LAB_PREFIX=${LAB_PREFIX:-za}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
 
-tap_plan 7
+tap_plan 8
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
@@ -31,6 +31,10 @@ lab_node() { lab_ctl node --socket "$LAB_DIR/agent.sock" "$@"; }
 lab_node drain >/dev/null
 tap_is "node drain withdraws them" "$(announced)" ""
 tap_check "a drained node still forwards what reaches it" lab_curl "$LAB_VIP4"
+kill -TERM "$LAB_AGENT_PID"
+wait "$LAB_AGENT_PID"
+lab_agent_start "$LAB_DIR/zdd.yaml" || tap_bail "zdd-agent restart"
+tap_is "a restarted agent stays drained" "$(announced)" ""
 lab_node undrain >/dev/null
 tap_is "node undrain announces them again" "$(announced)" "$LAB_VIP4/32 $LAB_VIP6/128"
 kill -TERM "$LAB_AGENT_PID"

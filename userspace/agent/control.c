@@ -137,6 +137,7 @@ static struct json_object *handle(struct agent *a, struct json_object *req)
 			return answer(false,
 				      "this agent announces nothing: no agent.announce_interface");
 		a->drained = !strcmp(verb, "drain-node");
+		agent_state_save(a); /* a restarted agent stays drained */
 		if (agent_announce(a, !a->drained))
 			return answer(false,
 				      "the addresses could not be changed (see the agent's log)");

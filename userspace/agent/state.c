@@ -39,9 +39,10 @@ static struct json_object *rollout_json(const struct agent_service *s, __u64 now
 	return o;
 }
 
+/* {"drained": bool, "rollouts": [...]}: what the agent knows that no file or map says. */
 int agent_state_save(struct agent *a)
 {
-	struct json_object *root = json_object_new_array();
+	struct json_object *root = json_object_new_object(), *rollouts = json_object_new_array();
 	const char *path = a->conf->agent.state_file;
 	char tmp[PATH_MAX];
 	__u64 now = agent_now_ms();
@@ -50,7 +51,9 @@ int agent_state_save(struct agent *a)
 
 	for (i = 0; i < a->n_svcs; i++)
 		if (a->svcs[i].ro.state != ZDD_RO_IDLE || a->svcs[i].ro.rollbacks)
-			json_object_array_add(root, rollout_json(&a->svcs[i], now));
+			json_object_array_add(rollouts, rollout_json(&a->svcs[i], now));
+	json_object_object_add(root, "drained", json_object_new_boolean(a->drained));
+	json_object_object_add(root, "rollouts", rollouts);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) || rename(tmp, path))
 		err = log_err(-EIO, "save the rollout state to %s", path);
@@ -112,20 +115,22 @@ static void restore(struct agent *a, struct json_object *o, __u64 now_ms)
 int agent_state_load(struct agent *a)
 {
 	const char *path = a->conf->agent.state_file;
-	struct json_object *root;
+	struct json_object *root, *rollouts, *v;
 	__u64 now = agent_now_ms();
 	size_t i, n;
 
 	if (access(path, F_OK))
 		return 0; /* first start */
 	root = json_object_from_file(path);
-	if (!root || !json_object_is_type(root, json_type_array)) {
+	if (!root || !json_object_object_get_ex(root, "rollouts", &rollouts) ||
+	    !json_object_is_type(rollouts, json_type_array)) {
 		json_object_put(root);
-		return log_err(-EINVAL, "read the rollout state %s", path);
+		return log_err(-EINVAL, "read the agent state %s", path);
 	}
-	n = json_object_array_length(root);
+	a->drained = json_object_object_get_ex(root, "drained", &v) && json_object_get_boolean(v);
+	n = json_object_array_length(rollouts);
 	for (i = 0; i < n; i++)
-		restore(a, json_object_array_get_idx(root, i), now);
+		restore(a, json_object_array_get_idx(rollouts, i), now);
 	json_object_put(root);
 	return 0;
 }
