@@ -1,6 +1,7 @@
 # tools/bench: the benchmarks and their tools.
 #   zdd-httpload  HTTP load from many client addresses (plain libc)
 #   zdd-pktgen    frames out of an interface from BPF_PROG_TEST_RUN live frames (libzdd, libbpf)
+#   zdd-bench     `make bench`: ns/packet against floors, scaling, Maglev and weight-change times
 # BPF programs used only by benchmarks live in bpf/bench/ and are built here, with the flags
 # of bpf/build.mk, into $(OUT) like the others (static pattern rules: they win over the
 # generic ones of bpf/build.mk).
@@ -13,7 +14,7 @@ $(OUT)/zdd-httpload: $(HTTPLOAD_OBJS)
 
 -include $(HTTPLOAD_OBJS:.o=.d)
 
-BENCH_BPF_PROGS := zdd_pktgen
+BENCH_BPF_PROGS := zdd_pktgen zdd_bench
 BENCH_BPF_TMPS  := $(patsubst %,$(OUT)/%.tmp.bpf.o,$(BENCH_BPF_PROGS))
 BENCH_BPF_OBJS  := $(patsubst %,$(OUT)/%.bpf.o,$(BENCH_BPF_PROGS))
 BENCH_BPF_SKELS := $(patsubst %,$(OUT)/%.skel.h,$(BENCH_BPF_PROGS))
@@ -39,3 +40,26 @@ $(OUT)/zdd-pktgen: $(PKTGEN_OBJS) $(LIBZDD)
 	$(call msg,LINK,$@)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -lm -lpthread -o $@
 
 -include $(PKTGEN_OBJS:.o=.d)
+
+# zdd-bench: the packet builders of the unit tests make its frames.
+BENCH_OBJS := $(OUT)/tools/bench/zdd-bench.o $(OUT)/tests/unit/pkt.o
+BINS += $(OUT)/zdd-bench
+
+$(OUT)/tools/bench/zdd-bench.o: $(OUT)/zdd_bench.skel.h
+$(OUT)/tools/bench/zdd-bench.o: USER_CFLAGS += -Itests/unit
+
+$(OUT)/zdd-bench: $(BENCH_OBJS) $(LIBZDD)
+	$(call msg,LINK,$@)$(CC) $(LDFLAGS) $^ $(USER_LIBS) -o $@
+
+-include $(OUT)/tools/bench/zdd-bench.d
+
+# make bench [QUICK=1]: as root; the results also go to $(OUT)/bench-results.json and, for the
+# lab throughput (tools/bench/lab-throughput.sh), $(OUT)/bench-lab.json.
+BENCH_ARGS = $(if $(QUICK),--quick) -o $(OUT)/bench-results.json --bpfctl $(OUT)/zdd-bpfctl \
+	--plot-dir $(OUT)
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)[ "$$(id -u)" = 0 ] || { echo "make bench: run as root (sudo make bench)" >&2; exit 1; }
+	$(Q)mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+	$(Q)$(OUT)/zdd-bench $(BENCH_ARGS)
+	$(Q)OUT=$(OUT) tools/bench/lab-throughput.sh $(if $(QUICK),--quick) -o $(OUT)/bench-lab.json

@@ -32,16 +32,21 @@
 
 #define EXIT_USAGE 2
 
-#define MAX_DURATION_S	600
-#define DEF_DURATION_S	10
-#define MAX_PAYLOAD	1400
-#define MIN_FRAME	60 /* Ethernet minimum without the FCS */
-#define MAX_FRAME	(MIN_FRAME + MAX_PAYLOAD + 100)
-#define MAX_THREADS	64
-#define MAX_BATCH	256 /* the kernel's TEST_XDP_MAX_BATCH */
-#define DEF_ACK_FLOWS	1024
-#define MAX_CHECK	1000000
-#define CALL_NS		(20 * NSEC_PER_MSEC) /* aim of one test run call: stop on time */
+#define MAX_DURATION_S 600
+#define DEF_DURATION_S 10
+#define MAX_PAYLOAD    1400
+#define MIN_FRAME      60 /* Ethernet minimum without the FCS */
+#define MAX_FRAME      (MIN_FRAME + MAX_PAYLOAD + 100)
+#define MAX_THREADS    64
+#define MAX_BATCH      256 /* the kernel's TEST_XDP_MAX_BATCH */
+#define DEF_ACK_FLOWS  1024
+#define MAX_CHECK      1000000
+/* One BPF_PROG_TEST_RUN call in live-frames mode costs ~25 ms of set-up and teardown on
+ * kernel 6.18 (the page pool's teardown waits for an RCU grace period): calls are sized to
+ * about CALL_NS, and a rate cap sends a burst every BURST_NS. */
+#define CALL_NS		(250 * NSEC_PER_MSEC)
+#define BURST_NS	(100 * NSEC_PER_MSEC)
+#define MAX_CHUNK	(1u << 24)
 #define NSEC_PER_SEC	1000000000ull
 #define NSEC_PER_MSEC	1000000ull
 #define TCP_MSS_OPT_LEN 4
@@ -58,10 +63,10 @@ struct opts {
 	int src_plen;
 	__u8 dst_mac[6];
 	__u16 dport, port_lo, port_hi;
-	__u64 flows;	/* 0: default of the mode */
-	__u64 count;	/* 0: no frame limit */
+	__u64 flows;	 /* 0: default of the mode */
+	__u64 count;	 /* 0: no frame limit */
 	double duration; /* seconds */
-	double rate;	/* frames per second, all threads; 0: no cap */
+	double rate;	 /* frames per second, all threads; 0: no cap */
 	__u32 payload;
 	__u32 batch;
 	int threads;
@@ -76,11 +81,11 @@ struct gen {
 	int ifindex;
 	__u8 frame[MAX_FRAME];
 	__u32 len;
-	__u64 count;	 /* per thread, 0: unbounded */
-	double rate;	 /* per thread */
-	__u64 deadline;	 /* CLOCK_MONOTONIC ns */
+	__u64 count;	/* per thread, 0: unbounded */
+	double rate;	/* per thread */
+	__u64 deadline; /* CLOCK_MONOTONIC ns */
 	__u32 batch;
-	int err;	 /* first error of any thread */
+	int err; /* first error of any thread */
 	pthread_mutex_t lock;
 };
 
@@ -89,14 +94,23 @@ struct worker {
 	struct gen *g;
 	int cpu; /* -1: not pinned */
 	__u64 calls;
+	volatile int done;
 };
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, interrupted;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
+	interrupted = 1;
+}
+
+/* SIGUSR1 only interrupts a worker's test run (no SA_RESTART): the kernel stops it at the next
+ * batch, so the deadline is kept to a batch, whatever the size of the call. */
+static void on_wake(int sig)
+{
+	(void)sig;
 }
 
 static __u64 now_ns(void)
@@ -112,7 +126,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: zdd-pktgen -i IFACE --dst ADDR [--dport PORT] [--dst-mac MAC]\n"
 		"         [--mode syn|ack|udp] [--src CIDR] [--sport LO[-HI]] [--flows N]\n"
-		"         [-n FRAMES] [-d SECONDS] [-r PPS] [-s PAYLOAD] [-t THREADS] [--cpus LIST]\n"
+		"         [-n FRAMES] [-d SECONDS] [-r PPS] [-s PAYLOAD] [-t THREADS] [--cpus "
+		"LIST]\n"
 		"         [--batch N] [-j] [-v]\n"
 		"       zdd-pktgen --check N --dst ADDR [same frame options]\n"
 		"Sends frames out of IFACE (in the current network namespace: run it under\n"
@@ -138,8 +153,8 @@ static void usage(FILE *f)
 		"  -n, --count N        stop after N frames\n"
 		"  -d, --duration SEC   stop after SEC seconds (default %d when -n is not given,\n"
 		"                       at most %d; also the bound with -n)\n"
-		"  -r, --rate PPS       at most PPS frames a second in all (default: as fast as\n"
-		"                       possible)\n"
+		"  -r, --rate PPS       at most PPS frames a second in all, sent in bursts every\n"
+		"                       100 ms (default: as fast as possible)\n"
 		"  -s, --payload BYTES  TCP or UDP payload (default 0, at most %d); frames are\n"
 		"                       padded to %d bytes\n"
 		"  -t, --threads N      generator threads (default 1), each on its own CPU when\n"
@@ -158,7 +173,19 @@ static void usage(FILE *f)
 		"counts frames the program wrote and handed to the interface; tx_packets and\n"
 		"tx_dropped are the interface's counters over the run (on a veth, tx_dropped\n"
 		"grows when the peer's queue overflows).\n"
-		"Exit status: 0 ran, 1 failure, 2 usage error.\n",
+		"Each kernel call sends up to a quarter of a second of frames (a call costs\n"
+		"~25 ms of set-up on kernel 6.18); a call still running at the deadline is\n"
+		"interrupted at its next batch.\n"
+		"Exit status: 0 ran, 1 failure, 2 usage error.\n"
+		"\n"
+		"Example, a SYN flood from the lab's client (tests/integration/lib.sh) at\n"
+		"100k frames/s for 5 s; spoofed sources, so the backends' SYN-ACKs go nowhere:\n"
+		"  ip -n zdd-rtr link set dev to-client xdpdrv obj .output/zdd_decap.bpf.o sec "
+		"xdp\n"
+		"  nsenter --net=/run/netns/zdd-client zdd-pktgen -i eth0 --dst 198.19.0.10 \\\n"
+		"      -m syn -r 100000 -d 5\n"
+		"With -m ack, zdd counts the first frame of each flow as a conntrack miss and\n"
+		"pins the flow; the frames after it are conntrack hits.\n",
 		DEF_ACK_FLOWS, DEF_DURATION_S, MAX_DURATION_S, MAX_PAYLOAD, MIN_FRAME, MAX_BATCH);
 }
 
@@ -243,11 +270,11 @@ static int parse_cpus(const char *s, struct opts *o)
 	return o->ncpus_pinned ? 0 : -EINVAL;
 }
 
-/* ADDR/LEN; host bits are kept (the range starts at ADDR). */
+/* ADDR/LEN: the whole prefix (host bits of ADDR are cleared). */
 static int parse_cidr(const char *s, __u8 addr[16], int *plen)
 {
 	char buf[64], *slash;
-	__u64 len;
+	__u64 len, i;
 	int v4;
 
 	if (strlen(s) >= sizeof(buf))
@@ -266,6 +293,8 @@ static int parse_cidr(const char *s, __u8 addr[16], int *plen)
 	if (parse_u64(slash + 1, 0, v4 ? 32 : 128, &len))
 		return -EINVAL;
 	*plen = len;
+	for (i = (v4 ? 96 : 0) + len; i < 128; i++)
+		addr[i / 8] &= ~(0x80 >> (i % 8));
 	return 0;
 }
 
@@ -277,7 +306,7 @@ static bool bench_addr(const __u8 a[16])
 	return a[0] == 0xfd;
 }
 
-/* The last address of a range that starts at a with prefix plen (IPv4 mapped or IPv6). */
+/* The last address of the prefix a/plen (IPv4 mapped or IPv6). */
 static void range_last(const __u8 a[16], int plen, __u8 out[16])
 {
 	int bits = zdd_addr_is_v4(a) ? 96 + plen : plen, i;
@@ -301,28 +330,26 @@ enum opt_id {
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	static const struct option lopts[] = {
-		{ "iface", required_argument, NULL, 'i' },
-		{ "dst", required_argument, NULL, O_DST },
-		{ "dport", required_argument, NULL, O_DPORT },
-		{ "dst-mac", required_argument, NULL, O_DST_MAC },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "src", required_argument, NULL, O_SRC },
-		{ "sport", required_argument, NULL, O_SPORT },
-		{ "flows", required_argument, NULL, O_FLOWS },
-		{ "count", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "payload", required_argument, NULL, 's' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "cpus", required_argument, NULL, O_CPUS },
-		{ "batch", required_argument, NULL, O_BATCH },
-		{ "check", required_argument, NULL, O_CHECK },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option lopts[] = { { "iface", required_argument, NULL, 'i' },
+					       { "dst", required_argument, NULL, O_DST },
+					       { "dport", required_argument, NULL, O_DPORT },
+					       { "dst-mac", required_argument, NULL, O_DST_MAC },
+					       { "mode", required_argument, NULL, 'm' },
+					       { "src", required_argument, NULL, O_SRC },
+					       { "sport", required_argument, NULL, O_SPORT },
+					       { "flows", required_argument, NULL, O_FLOWS },
+					       { "count", required_argument, NULL, 'n' },
+					       { "duration", required_argument, NULL, 'd' },
+					       { "rate", required_argument, NULL, 'r' },
+					       { "payload", required_argument, NULL, 's' },
+					       { "threads", required_argument, NULL, 't' },
+					       { "cpus", required_argument, NULL, O_CPUS },
+					       { "batch", required_argument, NULL, O_BATCH },
+					       { "check", required_argument, NULL, O_CHECK },
+					       { "json", no_argument, NULL, 'j' },
+					       { "verbose", no_argument, NULL, 'v' },
+					       { "help", no_argument, NULL, 'h' },
+					       {} };
 	bool have_duration = false;
 	__u64 v;
 	int c, verbose = 0;
@@ -504,8 +531,9 @@ static void build_frame(const struct opts *o, const __u8 src_mac[6], __u8 *frame
 			struct layout *lay)
 {
 	struct ethhdr *eth = (struct ethhdr *)frame;
-	__u32 hdr = o->mode == M_UDP ? sizeof(struct udphdr)
-				     : sizeof(struct tcphdr) + (o->mode == M_SYN ? TCP_MSS_OPT_LEN : 0);
+	__u32 hdr = o->mode == M_UDP
+			    ? sizeof(struct udphdr)
+			    : sizeof(struct tcphdr) + (o->mode == M_SYN ? TCP_MSS_OPT_LEN : 0);
 	__u8 proto = o->mode == M_UDP ? IPPROTO_UDP : IPPROTO_TCP;
 	__u8 *l4;
 	__u32 i, sum;
@@ -582,8 +610,6 @@ static void build_frame(const struct opts *o, const __u8 src_mac[6], __u8 *frame
 
 		lay->naddrs = host >= 32 ? 0xffffffffull : 1ull << host;
 	}
-	if ((__u64)lay->addr_base + lay->naddrs - 1 > 0xffffffffull)
-		lay->naddrs = 0x100000000ull - lay->addr_base; /* ADDR/LEN with host bits set */
 	lay->nports = (__u64)o->port_hi - o->port_lo + 1;
 	lay->flows = lay->naddrs * lay->nports;
 	if (o->flows && o->flows < lay->flows)
@@ -592,7 +618,7 @@ static void build_frame(const struct opts *o, const __u8 src_mac[6], __u8 *frame
 		lay->flows = DEF_ACK_FLOWS;
 }
 
-static int load_prog(const struct opts *o, const struct layout *lay, int ncpus,
+static int load_prog(const struct opts *o, const struct layout *lay, const __u8 *frame, int ncpus,
 		     struct zdd_pktgen **out)
 {
 	struct zdd_pktgen *skel = zdd_pktgen__open();
@@ -610,6 +636,10 @@ static int load_prog(const struct opts *o, const struct layout *lay, int ncpus,
 	skel->rodata->cfg_nflows = lay->flows;
 	skel->rodata->cfg_ip_sum = lay->ip_sum;
 	skel->rodata->cfg_l4_sum = lay->l4_sum;
+	skel->rodata->cfg_tmpl_len = lay->len < sizeof(skel->rodata->cfg_tmpl)
+					     ? lay->len
+					     : sizeof(skel->rodata->cfg_tmpl);
+	memcpy((void *)skel->rodata->cfg_tmpl, frame, skel->rodata->cfg_tmpl_len);
 	err = zdd_pktgen__load(skel);
 	if (err) {
 		zdd_pktgen__destroy(skel);
@@ -694,8 +724,9 @@ static int check_frames(const struct opts *o, const struct layout *lay, int prog
 		if (memcmp(out, frame, lay->l3) ||
 		    memcmp(l3 + (o->v6 ? 24 : 16), frame + lay->l3 + (o->v6 ? 24 : 16),
 			   o->v6 ? 16 : 4)) {
-			fprintf(stderr, "zdd-pktgen: frame %llu: Ethernet header or destination "
-					"changed\n",
+			fprintf(stderr,
+				"zdd-pktgen: frame %llu: Ethernet header or destination "
+				"changed\n",
 				(unsigned long long)i);
 			bad = 1;
 		}
@@ -716,7 +747,8 @@ static int check_frames(const struct opts *o, const struct layout *lay, int prog
 			distinct += !i || seen[i] != seen[i - 1];
 		want = o->check < lay->flows ? o->check : lay->flows;
 		if (distinct != want) {
-			fprintf(stderr, "zdd-pktgen: %llu distinct flows in %llu frames, want %llu\n",
+			fprintf(stderr,
+				"zdd-pktgen: %llu distinct flows in %llu frames, want %llu\n",
 				(unsigned long long)distinct, (unsigned long long)o->check,
 				(unsigned long long)want);
 			bad = 1;
@@ -744,7 +776,8 @@ static void *worker_run(void *arg)
 	struct worker *w = arg;
 	struct gen *g = w->g;
 	struct xdp_md md = { .data_end = g->len, .ingress_ifindex = g->ifindex };
-	__u64 sent = 0, chunk = 4096, t0, t, want;
+	__u64 sent = 0, chunk = 65536, t0, t, want, burst = 0;
+	double ns_per_frame = 0; /* of the last call, set-up included */
 	int err = 0;
 
 	if (w->cpu >= 0) {
@@ -758,29 +791,39 @@ static void *worker_run(void *arg)
 			goto out;
 		}
 	}
+	if (g->rate > 0) {
+		burst = (__u64)(g->rate * BURST_NS / NSEC_PER_SEC);
+		if (burst < 1)
+			burst = 1;
+	}
 	t0 = now_ns();
 	while (!stop && (!g->count || sent < g->count)) {
-		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = g->frame,
-			    .data_size_in = g->len, .ctx_in = &md, .ctx_size_in = sizeof(md),
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = g->frame, .data_size_in = g->len,
+			    .ctx_in = &md, .ctx_size_in = sizeof(md),
 			    .flags = BPF_F_TEST_XDP_LIVE_FRAMES, .batch_size = g->batch);
 		__u64 n = chunk, c0;
 
 		t = now_ns();
 		if (t >= g->deadline)
 			break;
-		if (g->rate > 0) {
-			/* Sleep until the frames already sent are due, then send 1 ms worth. */
+		if (burst) {
+			/* Sleep until the frames already sent are due, then send a burst. */
 			want = t0 + (__u64)(sent / g->rate * NSEC_PER_SEC);
 			if (want > t) {
 				struct timespec ts = { .tv_sec = want / NSEC_PER_SEC,
 						       .tv_nsec = want % NSEC_PER_SEC };
 
-				if (want > g->deadline)
+				if (want >= g->deadline)
 					break;
 				clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 				continue;
 			}
-			n = g->rate / 1000 > 1 ? (__u64)(g->rate / 1000) : 1;
+			n = burst;
+		} else if (ns_per_frame > 0 && n * ns_per_frame > g->deadline - t) {
+			/* The last call: about what fits before the deadline. */
+			n = (g->deadline - t) / ns_per_frame;
+			if (n < 64)
+				n = 64;
 		}
 		if (g->count && n > g->count - sent)
 			n = g->count - sent;
@@ -794,15 +837,16 @@ static void *worker_run(void *arg)
 		}
 		w->calls++;
 		sent += n;
-		/* Size the next call to about CALL_NS, so the deadline is kept. */
 		t = now_ns() - c0;
-		if (!g->rate && t) {
-			chunk = n * CALL_NS / t;
-			if (chunk < 64)
-				chunk = 64;
-			if (chunk > (1u << 22))
-				chunk = 1u << 22;
-		}
+		if (!t)
+			continue;
+		ns_per_frame = (double)t / n;
+		/* The set-up cost is fixed: calls grow until they take about CALL_NS. */
+		chunk = n * CALL_NS / t;
+		if (chunk < 64)
+			chunk = 64;
+		if (chunk > MAX_CHUNK)
+			chunk = MAX_CHUNK;
 	}
 out:
 	if (err) {
@@ -812,6 +856,7 @@ out:
 		pthread_mutex_unlock(&g->lock);
 		stop = 1;
 	}
+	w->done = 1;
 	return NULL;
 }
 
@@ -880,6 +925,23 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 		}
 		started++;
 	}
+	/* Watch the deadline and the signals; wake the workers out of their test runs. */
+	for (;;) {
+		const struct timespec tick = { 0, 5 * 1000 * 1000 };
+		int running = 0;
+
+		for (i = 0; i < started; i++)
+			running += !w[i].done;
+		if (!running)
+			break;
+		if (stop || now_ns() >= g->deadline) {
+			stop = 1;
+			for (i = 0; i < started; i++)
+				if (!w[i].done)
+					pthread_kill(w[i].tid, SIGUSR1);
+		}
+		nanosleep(&tick, NULL);
+	}
 	for (i = 0; i < started; i++) {
 		pthread_join(w[i].tid, NULL);
 		calls += w[i].calls;
@@ -910,7 +972,7 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 			       (unsigned long long)(c1.tx_packets - c0.tx_packets),
 			       (unsigned long long)(c1.tx_dropped - c0.tx_dropped),
 			       (unsigned long long)(c1.tx_errors - c0.tx_errors));
-		printf(",\"interrupted\":%s}\n", stop ? "true" : "false");
+		printf(",\"interrupted\":%s}\n", interrupted ? "true" : "false");
 	} else {
 		printf("zdd-pktgen: %llu %s frames of %u bytes to %s port %u out of %s in %.3f s: "
 		       "%.0f frames/s (%llu flows, %d thread%s)\n",
@@ -925,6 +987,23 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 			       (unsigned long long)(c1.tx_errors - c0.tx_errors));
 	}
 	return 0;
+}
+
+/* The MAC of the next hop towards dst. libzdd probes a missing neighbour but has been seen to
+ * fail with EIO on the lookup that follows the probe: the neighbour is resolved by then, so
+ * ask again a few times. */
+static int next_hop_mac(int ifindex, const __u8 dst[16], __u8 mac[6])
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	int err, i;
+
+	for (i = 0;; i++) {
+		err = zdd_nl_next_hop_mac(ifindex, dst, mac);
+		if (!err || i == 5 || err == -ENODEV || err == -EXDEV || err == -ENETUNREACH)
+			return err;
+		pr_info("zdd-pktgen: next hop lookup: %s, again\n", strerror(-err));
+		nanosleep(&tick, NULL);
+	}
 }
 
 int main(int argc, char **argv)
@@ -945,9 +1024,10 @@ int main(int argc, char **argv)
 		if (err)
 			return log_err(err, "interface %s", o.iface), 1;
 		if (!o.have_dst_mac) {
-			err = zdd_nl_next_hop_mac(ifc.ifindex, o.dst, o.dst_mac);
+			err = next_hop_mac(ifc.ifindex, o.dst, o.dst_mac);
 			if (err)
-				return log_err(err, "next hop MAC towards --dst (give --dst-mac)"), 1;
+				return log_err(err, "next hop MAC towards --dst (give --dst-mac)"),
+				       1;
 		}
 	}
 	build_frame(&o, ifc.mac, frame, &lay);
@@ -957,11 +1037,13 @@ int main(int argc, char **argv)
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus < 0)
 		return log_err(ncpus, "count CPUs"), 1;
-	err = load_prog(&o, &lay, ncpus, &skel);
+	err = load_prog(&o, &lay, frame, ncpus, &skel);
 	if (err)
 		return 1;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_wake;
+	sigaction(SIGUSR1, &sa, NULL);
 	if (o.check)
 		err = check_frames(&o, &lay, bpf_program__fd(skel->progs.zdd_xdp_pktgen), frame);
 	else
