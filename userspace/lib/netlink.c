@@ -204,8 +204,10 @@ static int route_get(struct nl_sock *sk, const __u8 addr[16], struct route_resul
 	return r->ifindex ? 0 : -ENETUNREACH;
 }
 
-static int neigh_lookup(struct nl_sock *sk, int ifindex, const __u8 addr[16], __u8 mac[6])
+/* A socket of its own: one that answered RTM_GETROUTE may still hold the end of that dump. */
+static int neigh_lookup(int ifindex, const __u8 addr[16], __u8 mac[6])
 {
+	struct nl_sock *sk = nl_open();
 	bool v4 = zdd_addr_is_v4(addr);
 	struct nl_addr *dst = nl_addr_build(v4 ? AF_INET : AF_INET6, v4 ? addr + 12 : addr,
 					    v4 ? 4 : 16);
@@ -214,8 +216,10 @@ static int neigh_lookup(struct nl_sock *sk, int ifindex, const __u8 addr[16], __
 	struct nl_addr *ll;
 	int err = -EHOSTUNREACH;
 
-	if (!dst)
-		return -ENOMEM;
+	if (!dst || !sk) {
+		err = -ENOMEM;
+		goto out;
+	}
 	if (rtnl_neigh_alloc_cache(sk, &cache)) {
 		err = -EIO;
 		goto out;
@@ -234,6 +238,7 @@ out:
 		rtnl_neigh_put(n);
 	nl_cache_free(cache);
 	nl_addr_put(dst);
+	nl_socket_free(sk);
 	return err;
 }
 
@@ -267,19 +272,19 @@ int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6])
 	if (!sk)
 		return -ENOMEM;
 	err = route_get(sk, addr, &r);
+	nl_socket_free(sk);
 	if (!err && r.ifindex != ifindex)
 		err = -EXDEV; /* the tunnel would leave through another interface */
 	hop = r.has_gw ? r.gw : addr;
 	if (!err)
-		err = neigh_lookup(sk, ifindex, hop, mac);
+		err = neigh_lookup(ifindex, hop, mac);
 	/* Not resolved yet: ask the kernel to, and give it a second. */
 	for (i = 0; err == -EHOSTUNREACH && i < 20; i++) {
 		if (i == 0)
 			neigh_probe(hop);
 		nanosleep(&tick, NULL);
-		err = neigh_lookup(sk, ifindex, hop, mac);
+		err = neigh_lookup(ifindex, hop, mac);
 	}
-	nl_socket_free(sk);
 	return err;
 }
 
