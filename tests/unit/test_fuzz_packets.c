@@ -240,12 +240,12 @@ static void model(const __u8 *d, __u32 len, struct expect *x)
 		if (len < l3 + 40 || d[l3] >> 4 != 6)
 			return want(x, ZDD_R_MALFORMED);
 		memcpy(dst, d + l3 + 24, 16);
-		/* An IPv6 frame to ::ffff:a.b.c.d is not for the IPv4 service at a.b.c.d; the
-		 * spec does not say whether it is passed or dropped, only never forwarded. */
-		if (!memcmp(dst, v4_mapped, 12))
-			return want(x, REASON_ANY_NOT_TX);
 		tot = 40 + rd16(d + l3 + 4);
 		if (l3 + tot > len)
+			return want(x, ZDD_R_MALFORMED);
+		/* IPv4-mapped addresses never appear on the wire: either end mapped is malformed
+		 * (it would alias an IPv4 service or flow). */
+		if (!memcmp(dst, v4_mapped, 12) || !memcmp(d + l3 + 8, v4_mapped, 12))
 			return want(x, ZDD_R_MALFORMED);
 		proto = d[l3 + 6];
 		if (proto == 44)
