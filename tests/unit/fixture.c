@@ -21,6 +21,21 @@ int fixture_setup(void **state)
 	return fixture_setup_limits(state, &l);
 }
 
+int fixture_setup_blue_green(void **state)
+{
+	struct fixture *f;
+
+	fixture_setup(state);
+	f = *state;
+	add_service(f, SVC4);
+	add_service(f, SVC6);
+	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
+	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
+	add_backend(f, SVC6, "fd00:3::11", ZDD_BLUE);
+	add_backend(f, SVC6, "fd00:3::21", ZDD_GREEN);
+	return 0;
+}
+
 int fixture_setup_limits(void **state, const struct zdd_limits *l)
 {
 	struct zdd_load_opts o = { .limits = *l };

@@ -29,6 +29,8 @@ struct fixture {
 };
 
 int fixture_setup(void **state);
+/* SVC4 and SVC6, one blue and one green backend each (198.18.3.11/.21, fd00:3::11/::21). */
+int fixture_setup_blue_green(void **state);
 /* The same with other map sizes. */
 int fixture_setup_limits(void **state, const struct zdd_limits *l);
 int fixture_teardown(void **state);

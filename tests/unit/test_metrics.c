@@ -89,21 +89,6 @@ static void assert_linef(const char *text, const char *fmt, ...)
 	assert_line(text, line);
 }
 
-static int setup_lb(void **state)
-{
-	struct fixture *f;
-
-	fixture_setup(state);
-	f = *state;
-	add_service(f, SVC4);
-	add_service(f, SVC6);
-	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
-	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
-	add_backend(f, SVC6, "fd00:3::11", ZDD_BLUE);
-	add_backend(f, SVC6, "fd00:3::21", ZDD_GREEN);
-	return 0;
-}
-
 static void counters_come_from_real_packets(void **state)
 {
 	struct fixture *f = *state;
@@ -551,7 +536,7 @@ static void server_serves_the_rendered_maps(void **state)
 	free(r.raw);
 }
 
-#define T(fn)  cmocka_unit_test_setup_teardown(fn, setup_lb, fixture_teardown)
+#define T(fn)  cmocka_unit_test_setup_teardown(fn, fixture_setup_blue_green, fixture_teardown)
 #define T0(fn) cmocka_unit_test(fn)
 
 int main(void)

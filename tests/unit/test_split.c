@@ -9,21 +9,6 @@
 
 #define CLIENTS 10000
 
-static int setup_blue_green(void **state)
-{
-	struct fixture *f;
-
-	fixture_setup(state);
-	f = *state;
-	add_service(f, SVC4);
-	add_service(f, SVC6);
-	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
-	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
-	add_backend(f, SVC6, "fd00:3::11", ZDD_BLUE);
-	add_backend(f, SVC6, "fd00:3::21", ZDD_GREEN);
-	return 0;
-}
-
 static void client_addr(int v6, int i, char *buf, size_t len)
 {
 	if (v6)
@@ -130,7 +115,7 @@ static void flow_affinity_spreads_one_client(void **state)
 	assert_in_range(green, 400, 600);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup_blue_green, fixture_teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup_blue_green, fixture_teardown)
 
 int main(void)
 {

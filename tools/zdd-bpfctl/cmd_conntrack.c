@@ -115,8 +115,5 @@ int cmd_conntrack(struct ctl *ctl, int argc, char **argv)
 		printf("zdd: flushed %llu flows\n", (unsigned long long)w.matched);
 		return EXIT_OK;
 	}
-	if (ctl->json)
-		return ctl_json_print(w.arr);
-	json_object_put(w.arr);
-	return EXIT_OK;
+	return ctl_list_done(ctl, w.arr);
 }

@@ -118,10 +118,7 @@ static int service_list(struct ctl *ctl, const struct cmd *cmd, int argc)
 	}
 	free(list);
 	zdd_close(z);
-	if (ctl->json)
-		return ctl_json_print(arr);
-	json_object_put(arr);
-	return EXIT_OK;
+	return ctl_list_done(ctl, arr);
 }
 
 int cmd_service(struct ctl *ctl, int argc, char **argv)
@@ -130,10 +127,7 @@ int cmd_service(struct ctl *ctl, int argc, char **argv)
 
 	if (argc < 2)
 		return ctl_usage_error(cmd, "want add, del or list");
-	argc--;
-	argv++;
-	optind = 0; /* glibc: 0 re-initialises getopt, argv changed */
-	ctl_argv = argv;
+	ctl_shift(&argc, &argv, 1);
 	if (!strcmp(argv[0], "add"))
 		return service_add(ctl, cmd, argc, argv);
 	if (!strcmp(argv[0], "del"))

@@ -132,6 +132,22 @@ int ctl_parse_uint(const struct cmd *cmd, const char *what, const char *s, unsig
 	return 0;
 }
 
+void ctl_shift(int *argc, char ***argv, int n)
+{
+	*argc -= n;
+	*argv += n;
+	optind = 0; /* glibc: 0 re-initialises getopt, argv changed */
+	ctl_argv = *argv;
+}
+
+int ctl_list_done(const struct ctl *ctl, struct json_object *o)
+{
+	if (ctl->json)
+		return ctl_json_print(o);
+	json_object_put(o);
+	return EXIT_OK;
+}
+
 int ctl_json_print(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |

@@ -51,6 +51,13 @@ const char *ctl_state_name(int state);
 /* One JSON request to the agent's control socket, its JSON answer (NULL, said why, if none). */
 struct json_object *ctl_agent_ask(const char *path, struct json_object *req);
 
+/* Drops the first n words of argv (the command, then its subcommand) and re-arms getopt for
+ * what is left: argv[0] becomes the word getopt treats as the program name. */
+void ctl_shift(int *argc, char ***argv, int n);
+/* The end of a list command: the JSON built along the way printed with -j, else dropped (the
+ * text went out line by line). Returns EXIT_OK. */
+int ctl_list_done(const struct ctl *ctl, struct json_object *o);
+
 /* Prints a JSON value to stdout and frees it; returns EXIT_OK. */
 int ctl_json_print(struct json_object *o);
 

@@ -139,10 +139,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	argv += optind;
-	argc -= optind;
-	optind = 0; /* glibc: 0 re-initialises getopt, argv changed */
-	ctl_argv = argv;
+	ctl_shift(&argc, &argv, optind);
 	if (ctl_wants_help(cmd, argc, argv))
 		return EXIT_OK;
 	return cmd->run(&ctl, argc, argv);
