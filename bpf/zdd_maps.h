@@ -38,12 +38,13 @@ struct {
 	__type(value, struct zdd_maglev_pair);
 } zdd_maglev SEC(".maps");
 
+/* Not an LRU hash: see conntrack.h. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, ZDD_DEF_EMBRYOS);
-	__type(key, struct zdd_flow_key);
-	__type(value, struct zdd_embryo_val);
-} zdd_embryo SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZDD_DEF_EMBRYOS / ZDD_EMBRYO_WAYS);
+	__type(key, __u32);
+	__type(value, struct zdd_embryo_set);
+} zdd_embryo_sets SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -4,6 +4,7 @@
 #ifndef ZDD_ABI_H
 #define ZDD_ABI_H
 
+#include <linux/bpf.h>
 #include <linux/types.h>
 
 #define ZDD_ABI_SIZE(t, n) _Static_assert(sizeof(t) == (n), #t " changed size")
@@ -20,8 +21,8 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_DEF_BACKENDS       4096
 #define ZDD_DEF_MAGLEV_M       65537 /* prime, > 100 x backends per pool for <= 1% imbalance */
 #define ZDD_DEF_FLOWS	       (1 << 20)
-#define ZDD_DEF_EMBRYOS	       (1 << 16)
-#define ZDD_MAX_WEIGHT_BP      10000 /* green weight in basis points */
+#define ZDD_DEF_EMBRYOS	       (1 << 16) /* ways, ZDD_EMBRYO_WAYS per set */
+#define ZDD_MAX_WEIGHT_BP      10000	 /* green weight in basis points */
 #define ZDD_MAX_BACKEND_WEIGHT 10000
 #define ZDD_DEF_BACKEND_WEIGHT 100
 #define ZDD_NO_BACKEND	       0xffffffffu /* maglev slot of an empty pool */
@@ -33,7 +34,7 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * are refused, never misread: a layout change that keeps the sizes would pass libbpf's reuse
  * check and corrupt state silently. (Maps whose layout changes also get a new name.)
  */
-#define ZDD_ABI_VERSION 1
+#define ZDD_ABI_VERSION 2 /* 2: zdd_embryo_sets replaced the zdd_embryo LRU hash */
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -105,7 +106,7 @@ struct zdd_config {
 	__u8 outer_ttl;
 	__u8 pad;
 	__u32 abi_version; /* ZDD_ABI_VERSION of whoever created the maps */
-	__u32 pad2;
+	__u32 embryo_sets; /* entries of zdd_embryo_sets */
 };
 ZDD_ABI_SIZE(struct zdd_config, 56);
 
@@ -137,16 +138,35 @@ struct zdd_flow_val {
 };
 ZDD_ABI_SIZE(struct zdd_flow_val, 24);
 
-/* zdd_embryo: TCP flows between the first SYN and the first ACK. */
+/* A TCP flow between the first SYN and the first ACK. */
 struct zdd_embryo_val {
 	__u32 backend;
 	__u32 generation;
-	__u64 first_seen_ns; /* the agent counts a failed handshake after a timeout */
-	__u32 syns;	     /* SYNs seen, the first included */
+	__u64 first_seen_ns;
+	__u32 syns; /* SYNs seen, the first included; 0 marks a free way */
 	__u8 pool;
 	__u8 pad[3];
 };
 ZDD_ABI_SIZE(struct zdd_embryo_val, 24);
+
+struct zdd_embryo {
+	struct zdd_flow_key key;
+	struct zdd_embryo_val val;
+};
+ZDD_ABI_SIZE(struct zdd_embryo, 64);
+
+/*
+ * zdd_embryo_sets: a set-associative cache of embryonic flows, indexed by the flow hash. A SYN
+ * takes the way holding its flow, else a free way, else the older one. One lock per set: the
+ * kernel and `conntrack flush` read and write whole ways under it.
+ */
+#define ZDD_EMBRYO_WAYS 2
+struct zdd_embryo_set {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	struct zdd_embryo way[ZDD_EMBRYO_WAYS];
+};
+ZDD_ABI_SIZE(struct zdd_embryo_set, 8 + 64 * ZDD_EMBRYO_WAYS);
 
 /* zdd_bstats: per-CPU, indexed by backend id. Client-to-server direction only (DSR). */
 struct zdd_backend_stats {

@@ -183,7 +183,7 @@ int zdd_xdp_bench_encap(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
-/* A reference for the SYN case: the insert alone, into an LRU hash shaped like zdd_embryo
+/* A reference for the SYN case: the insert alone, into an LRU hash shaped like the old zdd_embryo
  * (40-byte keys, 24-byte values, 64k entries, full after the first 64k frames). The key is
  * the 40 bytes after the Ethernet header, which hold the stamped source. */
 struct bench_lru_key {

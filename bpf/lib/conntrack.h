@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* bpf/lib/conntrack.h - two-tier connection tracking. A SYN creates a zdd_embryo entry, the
- * first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo. Pinned flows keep
+/* bpf/lib/conntrack.h - two-tier connection tracking. A SYN creates a zdd_embryo_sets entry,
+ * the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets. Pinned flows keep
  * their backend across weight changes, drains and table swaps. */
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
@@ -44,25 +44,91 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 }
 
 /*
+ * zdd_embryo_sets is a set-associative cache, not an LRU hash: a SYN costs one set (two cache
+ * lines) under an uncontended lock. An insert into a full LRU hash (every insert, under a SYN
+ * flood) evicts through shared lists and costs 8-12x a whole forwarded packet (tools/bench).
+ * Under a flood both forget the oldest SYNs first; without one, a handshake is forgotten only
+ * when two newer ones land in its set before its ACK, and its ACK then takes the miss path.
+ */
+static __always_inline struct zdd_embryo_set *zdd_embryo_set_of(const struct zdd_pkt *pkt,
+								const struct zdd_config *cfg)
+{
+	__u32 idx;
+
+	if (!cfg->embryo_sets)
+		return NULL;
+	idx = pkt->flow_hash % cfg->embryo_sets;
+	return bpf_map_lookup_elem(&zdd_embryo_sets, &idx);
+}
+
+static __always_inline int zdd_flow_key_eq(const struct zdd_flow_key *a,
+					   const struct zdd_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
+}
+
+/* The way holding the flow, or NULL. Call with the set locked. */
+static __always_inline struct zdd_embryo *zdd_embryo_find(struct zdd_embryo_set *s,
+							  const struct zdd_flow_key *k)
+{
+	if (s->way[0].val.syns && zdd_flow_key_eq(&s->way[0].key, k))
+		return &s->way[0];
+	if (s->way[1].val.syns && zdd_flow_key_eq(&s->way[1].key, k))
+		return &s->way[1];
+	return NULL;
+}
+
+/* Records a SYN's choice: in the flow's way, else a free one, else the older. */
+static __always_inline void zdd_embryo_put(struct zdd_embryo_set *s, const struct zdd_pkt *pkt,
+					   const struct zdd_embryo_val *v)
+{
+	struct zdd_embryo *w;
+
+	bpf_spin_lock(&s->lock);
+	w = zdd_embryo_find(s, &pkt->flow);
+	if (!w) {
+		if (!s->way[0].val.syns)
+			w = &s->way[0];
+		else if (!s->way[1].val.syns)
+			w = &s->way[1];
+		else if (s->way[1].val.first_seen_ns < s->way[0].val.first_seen_ns)
+			w = &s->way[1];
+		else
+			w = &s->way[0];
+	}
+	w->key = pkt->flow;
+	w->val = *v;
+	bpf_spin_unlock(&s->lock);
+}
+
+/*
  * A SYN again: the backend has not answered for a whole retransmit timeout. If the tables
  * changed since the first SYN (a rollback, a backend taken down), the retransmit follows them:
  * no connection exists yet, so nothing is lost, and a client caught by a bad release gets
  * through on its next try instead of retrying into the same hole.
  */
 static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
-					   const struct zdd_config *cfg, struct zdd_embryo_val *e,
-					   struct zdd_ct *ct)
+					   const struct zdd_config *cfg, struct zdd_embryo_set *s,
+					   const struct zdd_embryo_val *e, struct zdd_ct *ct)
 {
 	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
 	struct zdd_backend_stats *st;
+	struct zdd_embryo *w;
 	struct zdd_choice to;
 
 	if (e->generation == svc->generation || zdd_select(pkt, svc, cur, cfg->maglev_m, &to) ||
 	    to.backend == e->backend)
 		return;
-	e->backend = to.backend;
-	e->pool = to.pool;
-	e->generation = svc->generation;
+	bpf_spin_lock(&s->lock);
+	w = zdd_embryo_find(s, &pkt->flow);
+	if (w) {
+		w->val.backend = to.backend;
+		w->val.pool = to.pool;
+		w->val.generation = svc->generation;
+	}
+	bpf_spin_unlock(&s->lock);
 	ct->to = to;
 	st = zdd_backend_stats(to.backend);
 	if (st)
@@ -73,33 +139,51 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 					     const struct zdd_config *cfg, __u64 now,
 					     struct zdd_ct *ct)
 {
-	struct zdd_embryo_val *e = bpf_map_lookup_elem(&zdd_embryo, &pkt->flow);
+	struct zdd_embryo_set *s = zdd_embryo_set_of(pkt, cfg);
+	int syn = zdd_is_syn(pkt);
+	/* The handshake's ACK: the flow moves where a SYN flood cannot evict it. */
+	int done = (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK | ZDD_TCP_RST)) == ZDD_TCP_ACK;
 	struct zdd_backend_stats *st;
+	struct zdd_embryo_val e = {};
 	struct zdd_flow_val f = {};
+	int found = 0;
 
-	if (!e)
+	if (!s)
 		return 0;
-	ct->to.be = zdd_backend_of(e->backend, svc);
-	if (!ct->to.be) {
-		bpf_map_delete_elem(&zdd_embryo, &pkt->flow);
-		return 0;
+	bpf_spin_lock(&s->lock);
+	{
+		struct zdd_embryo *w = zdd_embryo_find(s, &pkt->flow);
+
+		if (w) {
+			found = 1;
+			e = w->val;
+			if (syn)
+				w->val.syns++;
+			else if (done)
+				w->val.syns = 0; /* the way is free */
+		}
 	}
-	ct->to.backend = e->backend;
+	bpf_spin_unlock(&s->lock);
+	if (!found)
+		return 0;
+	/* A backend deleted since: a SYN is balanced afresh (and takes its way again), an ACK
+	 * takes the miss path. */
+	ct->to.be = zdd_backend_of(e.backend, svc);
+	if (!ct->to.be)
+		return 0;
+	ct->to.backend = e.backend;
 	ct->reason = ZDD_R_TX_FLOW;
-	st = zdd_backend_stats(e->backend);
-	if (zdd_is_syn(pkt)) {
-		__sync_fetch_and_add(&e->syns, 1);
+	st = zdd_backend_stats(e.backend);
+	if (syn) {
 		if (st)
 			st->syn_retransmits++;
-		zdd_ct_resteer(pkt, svc, cfg, e, ct);
-	} else if ((pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK | ZDD_TCP_RST)) == ZDD_TCP_ACK) {
-		/* Handshake done: the flow now lives where a SYN flood cannot evict it. */
-		f.backend = e->backend;
-		f.generation = e->generation;
-		f.pool = e->pool;
+		zdd_ct_resteer(pkt, svc, cfg, s, &e, ct);
+	} else if (done) {
+		f.backend = e.backend;
+		f.generation = e.generation;
+		f.pool = e.pool;
 		f.last_seen_ns = now;
 		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
-		bpf_map_delete_elem(&zdd_embryo, &pkt->flow);
 		if (st)
 			st->flows_established++;
 	}
@@ -125,7 +209,8 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 		ss = zdd_service_stats(svc->index);
 		if (ss)
 			ss->conntrack_misses++;
-		if (svc->prev_valid && now - svc->changed_ns < cfg->grace_ns)
+		/* Signed: the coarse clock may still be a tick behind the swap's time. */
+		if (svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns)
 			err = zdd_select(pkt, svc, prev, cfg->maglev_m, &ct->to);
 		if (!err && ss)
 			ss->fallback_prev++;
@@ -144,7 +229,10 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 			.pool = ct->to.pool,
 		};
 
-		bpf_map_update_elem(&zdd_embryo, &pkt->flow, &e, BPF_ANY);
+		struct zdd_embryo_set *s = zdd_embryo_set_of(pkt, cfg);
+
+		if (s)
+			zdd_embryo_put(s, pkt, &e);
 		ct->reason = ZDD_R_TX_NEW;
 		if (st)
 			st->flows_new++;
@@ -170,10 +258,12 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					 const struct zdd_config *cfg, struct zdd_ct *ct)
 {
-	__u64 now = bpf_ktime_get_ns();
+	/* Coarse (a tick): enough for ages and the grace window, and half the price. */
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	if (zdd_ct_flow_hit(pkt, svc, now, ct))
 		return 0;
+	pkt->flow_hash = zdd_flow_hash(pkt);
 	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, cfg, now, ct))
 		return 0;
 	return zdd_ct_new(pkt, svc, cfg, now, ct);

@@ -53,6 +53,12 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 	return zdd_hash_words(client, 4, seed);
 }
 
+/* Picks the backend in a pool's Maglev table, and the embryo set: the same on every LB node. */
+static __always_inline __u32 zdd_flow_hash(const struct zdd_pkt *pkt)
+{
+	return zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
+}
+
 /* A backend id from conntrack is trusted only while its slot still belongs to the service. */
 static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id,
 							      const struct zdd_service_val *svc)
@@ -86,7 +92,7 @@ static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_
 }
 
 /*
- * Picks pool and backend for a new flow. An empty pool hands its flows to the other pool
+ * Picks pool and backend for a new flow (pkt->flow_hash set). An empty pool hands its flows to the other pool
  * rather than dropping them: weights say where to go, not that a release may lose traffic.
  * A stale entry (a previous generation naming a deleted backend) fails instead, so the
  * caller falls back to the current generation and the split stays as the weights say.
@@ -94,7 +100,7 @@ static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_
 static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 				      struct zdd_gen gen, __u32 m, struct zdd_choice *out)
 {
-	__u32 flow_hash = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
+	__u32 flow_hash = pkt->flow_hash;
 	__u8 pool = ZDD_BLUE;
 
 	if (gen.green_weight >= ZDD_MAX_WEIGHT_BP)

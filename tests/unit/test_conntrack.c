@@ -214,6 +214,25 @@ static void deleted_backend_loses_its_flows_not_others(void **state)
 	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
 }
 
+static void deleted_backend_loses_its_embryonic_flows(void **state)
+{
+	struct fixture *f = *state;
+	struct zdd_service_key key = svc_key(SVC4);
+	__u64 embryos, flows, gone = 0;
+	__u16 port;
+	__u8 a[16];
+
+	for (port = 46000; port < 46100; port++)
+		gone += !strcmp(send_tcp4(f, CLIENT, port, TH_SYN), "198.18.3.11");
+	assert_in_range(gone, 1, 99);
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(embryos, 100);
+	zdd_addr_parse("198.18.3.11", a);
+	assert_int_equal(zdd_backend_del(f->z, &key, a), 0);
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(embryos, 100 - gone);
+}
+
 static void reasons_add_up_to_packets(void **state)
 {
 	struct fixture *f = *state;
@@ -246,6 +265,7 @@ int main(void)
 		T(miss_is_routed_and_recorded),
 		T(miss_after_flip_uses_previous_generation_in_grace),
 		T(deleted_backend_loses_its_flows_not_others),
+		T(deleted_backend_loses_its_embryonic_flows),
 		T(reasons_add_up_to_packets),
 	};
 

@@ -130,6 +130,27 @@ static void bad_limits_are_refused(void **state)
 
 	(void)state;
 	assert_int_equal(zdd_open_load(&z, &o), -EINVAL);
+	o.limits.maglev_m = 0;
+	o.limits.embryos = (1U << 30) + 1;
+	assert_int_equal(zdd_open_load(&z, &o), -E2BIG);
+}
+
+/* Embryonic flows come in sets of ZDD_EMBRYO_WAYS: an odd size rounds up, and asking again
+ * for the size given first adopts the maps. */
+static void embryos_round_up_to_whole_sets(void **state)
+{
+	struct zdd_load_opts odd = small;
+	struct zdd *z;
+
+	(void)state;
+	odd.limits.embryos = 255;
+	assert_int_equal(zdd_open_load(&z, &odd), 0);
+	assert_int_equal(zdd_get_limits(z)->embryos, 256);
+	zdd_close(z);
+	assert_int_equal(zdd_open_load(&z, &odd), 0);
+	assert_true(zdd_adopted(z));
+	assert_int_equal(zdd_get_limits(z)->embryos, 256);
+	zdd_close(z);
 }
 
 static int warnings;
@@ -166,9 +187,10 @@ static void programs_load_without_warnings(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(reload_adopts_pinned_state), T(other_sizes_are_refused),
-		T(other_abi_is_refused),       T(missing_pins_are_a_clear_error),
-		T(bad_limits_are_refused),     T(programs_load_without_warnings),
+		T(reload_adopts_pinned_state),	   T(other_sizes_are_refused),
+		T(other_abi_is_refused),	   T(missing_pins_are_a_clear_error),
+		T(bad_limits_are_refused),	   T(programs_load_without_warnings),
+		T(embryos_round_up_to_whole_sets),
 	};
 
 	return cmocka_run_group_tests_name("handle", tests, NULL, NULL);

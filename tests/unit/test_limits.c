@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tests/unit/test_limits.c - full tables: a SYN flood 10x the embryonic table leaves every
- * established flow where it was; a full flow table is seen in the miss counters; full service
+ * established flow where it was; a full embryonic set forgets its oldest handshake; a full flow table is seen in the miss counters; full service
  * and backend tables are clear errors that change nothing. */
 #include <errno.h>
 #include <stdio.h>
@@ -14,10 +14,10 @@
 #define EMBRYOS 256
 #define FLOWS	512
 
-static int setup_small(void **state)
+static int setup_embryos(void **state, __u32 embryos)
 {
 	const struct zdd_limits l = {
-		.services = 4, .backends = 8, .maglev_m = 251, .flows = FLOWS, .embryos = EMBRYOS
+		.services = 4, .backends = 8, .maglev_m = 251, .flows = FLOWS, .embryos = embryos
 	};
 	struct fixture *f;
 
@@ -29,6 +29,41 @@ static int setup_small(void **state)
 	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
 	add_backend(f, SVC4, "198.18.3.22", ZDD_GREEN);
 	return 0;
+}
+
+static int setup_small(void **state)
+{
+	return setup_embryos(state, EMBRYOS);
+}
+
+static int setup_one_set(void **state)
+{
+	return setup_embryos(state, ZDD_EMBRYO_WAYS);
+}
+
+/* Three handshakes in flight in one set of two ways: the third SYN takes the way of the
+ * oldest. That one's ACK takes the miss path, to the backend its SYN went to (the tables did
+ * not change), counted as a miss; the two others complete as usual. */
+static void a_full_embryo_set_forgets_its_oldest_handshake(void **state)
+{
+	struct fixture *f = *state;
+	char a[ZDD_ADDR_STRLEN], b[ZDD_ADDR_STRLEN], c[ZDD_ADDR_STRLEN];
+	__u64 embryos, flows;
+
+	strcpy(a, send_tcp4(f, "198.18.1.1", 40000, TH_SYN));
+	strcpy(b, send_tcp4(f, "198.18.1.2", 40000, TH_SYN));
+	strcpy(c, send_tcp4(f, "198.18.1.3", 40000, TH_SYN));
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(embryos, 2);
+	assert_string_equal(send_tcp4(f, "198.18.1.2", 40000, TH_ACK), b);
+	assert_string_equal(send_tcp4(f, "198.18.1.3", 40000, TH_ACK), c);
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 0);
+	assert_string_equal(send_tcp4(f, "198.18.1.1", 40000, TH_ACK), a);
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
+	assert_int_equal(reason_count(f, ZDD_R_TX_FLOW), 2);
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(embryos, 0);
+	assert_int_equal(flows, 3);
 }
 
 static void syn_flood_leaves_established_flows_alone(void **state)
@@ -137,6 +172,8 @@ int main(void)
 		T(syn_flood_leaves_established_flows_alone),
 		T(full_flow_table_shows_in_misses),
 		T(full_service_and_backend_tables_change_nothing),
+		cmocka_unit_test_setup_teardown(a_full_embryo_set_forgets_its_oldest_handshake,
+						setup_one_set, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("limits", tests, NULL, NULL);

@@ -20,11 +20,11 @@
 #include "zdd_lb.skel.h"
 
 static const char *const map_names[ZDD_MAP_COUNT] = {
-	[ZDD_MAP_SERVICES] = "zdd_services", [ZDD_MAP_VIPS] = "zdd_vips",
-	[ZDD_MAP_BACKENDS] = "zdd_backends", [ZDD_MAP_MAGLEV] = "zdd_maglev",
-	[ZDD_MAP_EMBRYO] = "zdd_embryo",     [ZDD_MAP_FLOWS] = "zdd_flows",
-	[ZDD_MAP_BSTATS] = "zdd_bstats",     [ZDD_MAP_SSTATS] = "zdd_sstats",
-	[ZDD_MAP_REASONS] = "zdd_reasons",   [ZDD_MAP_CONFIG] = "zdd_config",
+	[ZDD_MAP_SERVICES] = "zdd_services",  [ZDD_MAP_VIPS] = "zdd_vips",
+	[ZDD_MAP_BACKENDS] = "zdd_backends",  [ZDD_MAP_MAGLEV] = "zdd_maglev",
+	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flows",
+	[ZDD_MAP_BSTATS] = "zdd_bstats",      [ZDD_MAP_SSTATS] = "zdd_sstats",
+	[ZDD_MAP_REASONS] = "zdd_reasons",    [ZDD_MAP_CONFIG] = "zdd_config",
 };
 
 const char *zdd_map_name(enum zdd_map map)
@@ -100,16 +100,17 @@ static int max_entries(int fd, __u32 *out)
  * silent re-creation that would drop every flow. */
 static int limits_from_fds(const int fd[ZDD_MAP_COUNT], struct zdd_limits *l)
 {
-	__u32 maglev = 0;
+	__u32 maglev = 0, sets = 0;
 	int err;
 
 	err = max_entries(fd[ZDD_MAP_SERVICES], &l->services) ?:
 	      max_entries(fd[ZDD_MAP_BACKENDS], &l->backends) ?:
 	      max_entries(fd[ZDD_MAP_FLOWS], &l->flows) ?:
-	      max_entries(fd[ZDD_MAP_EMBRYO], &l->embryos) ?:
+	      max_entries(fd[ZDD_MAP_EMBRYO], &sets) ?:
 	      max_entries(fd[ZDD_MAP_MAGLEV], &maglev);
 	if (err)
 		return err;
+	l->embryos = sets * ZDD_EMBRYO_WAYS;
 	if (!l->services)
 		return -EINVAL;
 	/* Entries hold two ids each: m is the odd row length that fills them exactly. */
@@ -142,6 +143,13 @@ static void limits_default(struct zdd_limits *l)
 		l->flows = ZDD_DEF_FLOWS;
 	if (!l->embryos)
 		l->embryos = ZDD_DEF_EMBRYOS;
+}
+
+#define ZDD_MAX_EMBRYOS (1U << 30)
+
+static __u32 embryo_sets(const struct zdd_limits *l)
+{
+	return l->embryos / ZDD_EMBRYO_WAYS + !!(l->embryos % ZDD_EMBRYO_WAYS);
 }
 
 static int limits_valid(const struct zdd_limits *l)
@@ -224,10 +232,14 @@ static void close_fds(int fd[ZDD_MAP_COUNT])
 /* Decides the limits: those of the pinned maps when there are any, else the requested. */
 static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 {
+	struct zdd_limits want = o->limits;
 	int pinned[ZDD_MAP_COUNT];
 	int found, err = 0;
 
-	z->limits = o->limits;
+	if (want.embryos > ZDD_MAX_EMBRYOS)
+		return log_err(-E2BIG, "at most %u embryonic flows", ZDD_MAX_EMBRYOS);
+	want.embryos = embryo_sets(&want) * ZDD_EMBRYO_WAYS; /* whole sets */
+	z->limits = want;
 	if (!o->pin_dir) {
 		limits_default(&z->limits);
 		return limits_valid(&z->limits);
@@ -236,7 +248,7 @@ static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 	if (found == ZDD_MAP_COUNT) {
 		z->adopted = true;
 		err = limits_from_fds(pinned, &z->limits);
-		if (!err && limits_check(&z->limits, &o->limits))
+		if (!err && limits_check(&z->limits, &want))
 			err = log_err(-EEXIST, "pinned maps in %s have other sizes than requested",
 				      o->pin_dir);
 	} else if (found) {
@@ -260,7 +272,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_VIPS] = l->services,
 		[ZDD_MAP_BACKENDS] = l->backends,
 		[ZDD_MAP_MAGLEV] = ZDD_MAGLEV_ENTRIES(l->services, l->maglev_m),
-		[ZDD_MAP_EMBRYO] = l->embryos,
+		[ZDD_MAP_EMBRYO] = embryo_sets(l),
 		[ZDD_MAP_FLOWS] = l->flows,
 		[ZDD_MAP_BSTATS] = l->backends,
 		[ZDD_MAP_SSTATS] = l->services,
@@ -311,6 +323,7 @@ static int init_config(struct zdd *z, __u64 grace_ns)
 		.maglev_m = z->limits.maglev_m,
 		.outer_ttl = ZDD_DEF_OUTER_TTL,
 		.abi_version = ZDD_ABI_VERSION,
+		.embryo_sets = embryo_sets(&z->limits),
 	};
 
 	return zdd_config_set(z, &c);
