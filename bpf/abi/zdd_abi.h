@@ -134,7 +134,8 @@ struct zdd_flow_val {
 	__u32 generation;   /* service generation that chose the backend */
 	__u64 last_seen_ns; /* refreshed at most once a second: it is written per packet */
 	__u8 pool;
-	__u8 pad[7];
+	__u8 closing; /* the client sent FIN or RST: a new SYN may reuse the 5-tuple */
+	__u8 pad[6];
 };
 ZDD_ABI_SIZE(struct zdd_flow_val, 24);
 

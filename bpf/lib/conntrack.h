@@ -22,27 +22,6 @@ static __always_inline int zdd_is_syn(const struct zdd_pkt *pkt)
 	return (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK)) == ZDD_TCP_SYN;
 }
 
-static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
-					   __u64 now, struct zdd_ct *ct)
-{
-	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
-
-	if (!f)
-		return 0;
-	ct->to.be = zdd_backend_of(f->backend, svc);
-	/* A SYN on a known 5-tuple is a new connection reusing the port: it is balanced by the
-	 * weights of now, not pinned to where the previous connection went. */
-	if (!ct->to.be || zdd_is_syn(pkt)) {
-		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
-		return 0;
-	}
-	if (now - f->last_seen_ns > ZDD_LAST_SEEN_RES_NS)
-		f->last_seen_ns = now;
-	ct->to.backend = f->backend;
-	ct->reason = ZDD_R_TX_FLOW;
-	return 1;
-}
-
 /*
  * zdd_embryo_sets is a set-associative cache, not an LRU hash: a SYN costs one set (two cache
  * lines) under an uncontended lock. An insert into a full LRU hash (every insert, under a SYN
@@ -133,6 +112,57 @@ static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd
 	st = zdd_backend_stats(to.backend);
 	if (st)
 		st->flows_new++;
+}
+
+/* Whether a SYN of this flow is in zdd_embryo_sets (pkt->flow_hash set). */
+static __always_inline int zdd_embryo_has(struct zdd_pkt *pkt, const struct zdd_config *cfg)
+{
+	struct zdd_embryo_set *s = zdd_embryo_set_of(pkt, cfg);
+	int found;
+
+	if (!s)
+		return 0;
+	bpf_spin_lock(&s->lock);
+	found = zdd_embryo_find(s, &pkt->flow) != NULL;
+	bpf_spin_unlock(&s->lock);
+	return found;
+}
+
+/*
+ * SYNs skip zdd_flows (a miss there is a cold read of a big table, a third of a SYN's cost), so
+ * a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
+ * comes. The old connection either closed (the client's FIN or RST marked it) or went quiet;
+ * in both cases a SYN in zdd_embryo_sets means the tuple is reused, and the embryo wins. A
+ * busy flow pays for this check once a second, with its last_seen refresh.
+ */
+static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+					   const struct zdd_config *cfg, __u64 now,
+					   struct zdd_ct *ct)
+{
+	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
+	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
+
+	if (!f)
+		return 0;
+	ct->to.be = zdd_backend_of(f->backend, svc);
+	if (!ct->to.be) {
+		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
+		return 0;
+	}
+	if (f->closing || (__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS) {
+		if (tcp) {
+			pkt->flow_hash = zdd_flow_hash(pkt);
+			if (zdd_embryo_has(pkt, cfg))
+				return 0;
+		}
+		if ((__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS)
+			f->last_seen_ns = now;
+	}
+	if (tcp && !f->closing && (pkt->tcp_flags & (ZDD_TCP_FIN | ZDD_TCP_RST)))
+		f->closing = 1;
+	ct->to.backend = f->backend;
+	ct->reason = ZDD_R_TX_FLOW;
+	return 1;
 }
 
 static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
@@ -261,7 +291,7 @@ static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_s
 	/* Coarse (a tick): enough for ages and the grace window, and half the price. */
 	__u64 now = bpf_ktime_get_coarse_ns();
 
-	if (zdd_ct_flow_hit(pkt, svc, now, ct))
+	if (!zdd_is_syn(pkt) && zdd_ct_flow_hit(pkt, svc, cfg, now, ct))
 		return 0;
 	pkt->flow_hash = zdd_flow_hash(pkt);
 	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, cfg, now, ct))

@@ -85,6 +85,67 @@ static void syn_reusing_a_finished_flow_is_balanced_anew(void **state)
 	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
 }
 
+static void syn_reusing_a_reset_flow_is_balanced_anew(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	send_tcp4(f, CLIENT, 40001, TH_RST);
+	set_green(f, SVC4, 10000);
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
+}
+
+/* Makes every established flow look quiet for minutes. */
+static void age_flows(struct fixture *f)
+{
+	int fd = zdd_map_fd(f->z, ZDD_MAP_FLOWS);
+	struct zdd_flow_key key, *prev = NULL;
+	struct zdd_flow_val val;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		assert_int_equal(bpf_map_lookup_elem(fd, &key, &val), 0);
+		val.last_seen_ns = 1;
+		assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_EXIST), 0);
+		prev = &key;
+	}
+}
+
+/* No FIN or RST came through (the client vanished, a NAT gave its port to another client). */
+static void syn_reusing_a_quiet_flow_is_balanced_anew(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	age_flows(f);
+	set_green(f, SVC4, 10000);
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
+}
+
+/* After the client's FIN the server may still send (DSR: not through us); the client's ACKs
+ * must keep reaching it, quiet or not, whatever the weights say now. */
+static void half_closed_flow_stays_on_its_backend(void **state)
+{
+	struct fixture *f = *state;
+	char first[ZDD_ADDR_STRLEN];
+	int i;
+
+	strcpy(first, send_tcp4(f, CLIENT, 40001, TH_SYN));
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_FIN | TH_ACK), first);
+	set_green(f, SVC4, 10000);
+	for (i = 0; i < 4; i++)
+		assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), first);
+	age_flows(f);
+	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_ACK), first);
+	assert_int_equal(reason_count(f, ZDD_R_TX_FLOW), 7);
+}
+
 static void syn_retransmit_follows_a_rollback(void **state)
 {
 	struct fixture *f = *state;
@@ -259,6 +320,9 @@ int main(void)
 		T(later_packets_follow_the_first),
 		T(flip_keeps_established_and_embryonic_flows),
 		T(syn_reusing_a_finished_flow_is_balanced_anew),
+		T(syn_reusing_a_reset_flow_is_balanced_anew),
+		T(syn_reusing_a_quiet_flow_is_balanced_anew),
+		T(half_closed_flow_stays_on_its_backend),
 		T(syn_retransmit_follows_a_rollback),
 		T(syn_retransmit_and_reset_are_counted),
 		T(drained_and_down_backends_get_no_new_flows),

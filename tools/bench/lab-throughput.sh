@@ -58,7 +58,7 @@ for c in ip nsenter bpftool jq nginx taskset; do
 	command -v "$c" >/dev/null || { echo "lab-throughput: $c not installed" >&2; exit 2; }
 done
 HAVE_NFT=1
-command -v nft >/dev/null || HAVE_NFT=0
+{ command -v nft && command -v conntrack; } >/dev/null || HAVE_NFT=0
 HAVE_WRK=1
 command -v wrk >/dev/null || HAVE_WRK=0
 HAVE_HAPROXY=1
@@ -84,6 +84,15 @@ progress() { echo "lab-throughput: [$((SECONDS - START)) s] $*" >&2; }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# gen_args MODE: zdd-pktgen's flow options for MODE.
+gen_args()
+{
+	case $1 in
+	ack) echo "--flows 1024" ;;
+	udp) echo "--flows 1024 --dport $UDP_PORT" ;;
+	esac
+}
+
 # measure MODE LAYOUT: WINDOWS windows of SECS seconds; prints "fwd_pps gen_pps cpu_all cpu_lb
 # gen_drop_ps lb_drop_ps", the medians over the windows (CPU in ms per million forwarded; cpu_lb
 # "-" unless LAYOUT is split).
@@ -91,10 +100,7 @@ measure()
 {
 	local mode=$1 layout=$2 w out c0 c1 t0 t1 n0 n1 d0 d1 fwd secs args=() gargs=()
 	local -a fwds=() gens=() cpus=() owns=() gdrops=() ldrops=()
-	case $mode in
-	ack) args=(--flows 1024) ;;
-	udp) args=(--flows 1024 --dport "$UDP_PORT") ;;
-	esac
+	read -ra args <<<"$(gen_args "$mode")"
 	[[ $layout == split ]] && gargs=(--cpus "$GEN_CPU")
 	for ((w = 0; w < WINDOWS; w++)); do
 		sleep 0.3
@@ -122,14 +128,26 @@ measure()
 		"$(median "${gdrops[@]}")" "$(median "${ldrops[@]}")"
 }
 
-# ns per packet of the XDP program on lb's eth0, from the kernel's BPF run-time statistics.
+# prog_stats ID: "run_cnt run_time_ns" of BPF program ID (counted only while statistics are on).
+prog_stats() { bpftool prog show id "$1" -j | jq -r '"\(.run_cnt // 0) \(.run_time_ns // 0)"'; }
+
+# prog_ns MODE: ns per packet of the XDP program on lb's eth0 for MODE, from the kernel's BPF
+# run-time statistics, in a 1 s window of its own (shared layout): with statistics on, every
+# XDP program run also reads the clock twice, so the forwarding windows run without them.
 prog_ns()
 {
-	local id
+	local mode=$1 id a b args=()
 	id=$(ip -n "$LAB_NS_LB" -j link show dev "$LAB_LB_DEV" | jq -r '.[0].xdp.prog.id // empty')
 	[[ -n $id ]] || { echo "-"; return; }
-	bpftool prog show id "$id" -j |
-		jq -r 'if .run_cnt and .run_cnt > 0 then (.run_time_ns / .run_cnt | floor) else "-" end'
+	read -ra args <<<"$(gen_args "$mode")"
+	a=$(prog_stats "$id")
+	sysctl -q -w kernel.bpf_stats_enabled=1
+	lab_nsenter rtr "$PKTGEN" -i "$LAB_RTR_LB_DEV" --dst-mac "$LB_MAC" --dst "$LAB_VIP4" \
+		-m "$mode" -d 1 "${args[@]}" >/dev/null
+	sysctl -q -w kernel.bpf_stats_enabled=0
+	b=$(prog_stats "$id")
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); n = y[1] - x[1];
+		if (n > 0) printf "%.0f", (y[2] - x[2]) / n; else printf "-" }'
 }
 
 # --- threaded NAPI -------------------------------------------------------------------------------
@@ -209,12 +227,17 @@ run_config()
 			[[ ${LAYOUTS[*]} == *split* ]] || LAYOUTS+=(split)
 		fi
 		for mode in "${MODES[@]}"; do
+			# Every nftables cell starts from an empty conntrack table: a SYN cell fills
+			# it (half-open entries live 120 s) and would starve the cells after it.
+			[[ $cfg == nftables ]] && ip netns exec "$LAB_NS_LB" conntrack -F 2>/dev/null
 			RES["$cfg $layout $mode"]=$(measure "$mode" "$layout") ||
 				{ echo "lab-throughput: $cfg $layout $mode failed" >&2; return 1; }
 		done
 		[[ $layout == split ]] && lb_split_off
 	done
-	PROGNS[$cfg]=$(prog_ns)
+	for mode in "${MODES[@]}"; do
+		PROGNS["$cfg $mode"]=$(prog_ns "$mode")
+	done
 }
 
 # --- requests (wrk) ------------------------------------------------------------------------------
@@ -395,8 +418,9 @@ if ! mkdir -p "$PINS" || ! bpftool prog loadall "$BENCH_OBJ" "$PINS" type xdp pi
 fi
 lab_defer rm -rf "$PINS"
 LB_MAC=$(lab_mac lb "$LAB_LB_DEV")
-sysctl -q -w kernel.bpf_stats_enabled=1
-lab_defer sysctl -q -w kernel.bpf_stats_enabled=0
+# Statistics are switched on only for prog_ns's windows; the previous value comes back at exit.
+lab_defer sysctl -q -w "kernel.bpf_stats_enabled=$(sysctl -n kernel.bpf_stats_enabled)"
+sysctl -q -w kernel.bpf_stats_enabled=0
 # Connection: close load: reuse TIME_WAIT ports, and more of them (client, and lb as a client of
 # the backends for HAProxy and the masquerade).
 for ns in client lb; do
@@ -426,7 +450,7 @@ if ((HAVE_NFT)); then
 	ip netns exec "$LAB_NS_LB" nft delete table ip zdd_bench
 	xdp_off_lb
 else
-	echo "lab-throughput: nft not installed: nftables skipped" >&2
+	echo "lab-throughput: nft or conntrack not installed: nftables skipped" >&2
 fi
 run_wrk direct "${LAB_BACKENDS4[0]}" || exit 1
 ELAPSED=$((SECONDS - START))
@@ -459,8 +483,11 @@ for cfg in "${CONFIGS[@]}"; do
 done
 [[ -z ${CT_NOTE:-} ]] || printf 'nftables: lb conntrack entries after its runs: %s (count/max; a full table drops new flows)\n' \
 	"$CT_NOTE"
-printf '\nXDP program on lb, ns/packet (kernel BPF stats): ceiling %s, zdd %s\n' \
-	"${PROGNS[ceiling]}" "${PROGNS[zdd]}"
+printf '\nXDP program on lb, ns/packet (kernel BPF stats, a 1 s window per mode):\n'
+for cfg in ceiling zdd; do
+	printf '  %-8s syn %s, ack %s, udp %s\n' "$cfg" "${PROGNS["$cfg syn"]}" \
+		"${PROGNS["$cfg ack"]}" "${PROGNS["$cfg udp"]}"
+done
 
 if ((${#WRK_CONFIGS[@]})); then
 	printf '\nRequests (wrk, 2 threads, 64 connections, %d s per row, client -> %s:%s; direct: -> %s)\n' \
@@ -507,8 +534,12 @@ if [[ -n $JSON ]]; then
 				done
 			done
 		done
-		printf '],"xdp_prog_ns":{"ceiling":"%s","zdd":"%s"},"wrk":[' "${PROGNS[ceiling]}" \
-			"${PROGNS[zdd]}"
+		printf '],"xdp_prog_ns":{'
+		for cfg in ceiling zdd; do
+			printf '"%s":{"syn":"%s","ack":"%s","udp":"%s"}%s' "$cfg" "${PROGNS["$cfg syn"]}" \
+				"${PROGNS["$cfg ack"]}" "${PROGNS["$cfg udp"]}" "$([[ $cfg == zdd ]] || echo ,)"
+		done
+		printf '},"wrk":['
 		sep=""
 		for cfg in "${WRK_CONFIGS[@]}"; do
 			for mode in "${WRK_MODES[@]}"; do
