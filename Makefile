@@ -30,7 +30,10 @@ USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -fno-stri
 	-Ibpf/abi -Iuserspace/lib -Iuserspace/agent -I$(OUT) $(PKG_CFLAGS) $(CFLAGS)
 USER_LIBS   := $(PKG_LIBS) -lelf -lz
 
+# __always_inline forced: linux/stddef.h (reached before bpf_helpers.h) defines it as a mere
+# hint, and clang then kept the flow hash as a called subprogram.
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	'-D__always_inline=inline __attribute__((always_inline))' \
 	-Ibpf -Ibpf/lib -Ibpf/abi $(if $(MULTIARCH),-I/usr/include/$(MULTIARCH))
 
 .DEFAULT_GOAL := all
