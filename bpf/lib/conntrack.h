@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* bpf/lib/conntrack.h - two-tier connection tracking. A SYN creates a zdd_embryo_sets entry,
- * the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets. Pinned flows keep
- * their backend across weight changes, drains and table swaps. */
+ * the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets. Pinned
+ * flows keep their backend across weight changes, drains and table swaps. */
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
 
@@ -25,7 +25,7 @@ static __always_inline int zdd_is_syn(const struct zdd_pkt *pkt)
 /*
  * zdd_embryo_sets is a set-associative cache, not an LRU hash: a SYN costs one set (two cache
  * lines) under an uncontended lock. An insert into a full LRU hash (every insert, under a SYN
- * flood) evicts through shared lists and costs 8-12x a whole forwarded packet (tools/bench).
+ * flood) evicts through shared lists: 8-12x the encapsulation floor on its own (tools/bench).
  * Under a flood both forget the oldest SYNs first; without one, a handshake is forgotten only
  * when two newer ones land in its set before its ACK, and its ACK then takes the miss path.
  */
@@ -129,7 +129,7 @@ static __always_inline int zdd_embryo_has(struct zdd_pkt *pkt, const struct zdd_
 }
 
 /*
- * SYNs skip zdd_flows (a miss there is a cold read of a big table, a third of a SYN's cost), so
+ * SYNs skip zdd_flows (a miss there is a cold read of a big table, a quarter of a SYN's cost), so
  * a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
  * comes. The old connection either closed (the client's FIN or RST marked it) or went quiet;
  * in both cases a SYN in zdd_embryo_sets means the tuple is reused, and the embryo wins. A
@@ -141,6 +141,7 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 {
 	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
+	int quiet;
 
 	if (!f)
 		return 0;
@@ -149,15 +150,14 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
 		return 0;
 	}
-	if (f->closing || (__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS) {
-		if (tcp) {
-			pkt->flow_hash = zdd_flow_hash(pkt);
-			if (zdd_embryo_has(pkt, cfg))
-				return 0;
-		}
-		if ((__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS)
-			f->last_seen_ns = now;
+	quiet = (__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS;
+	if (tcp && (quiet || f->closing)) {
+		pkt->flow_hash = zdd_flow_hash(pkt);
+		if (zdd_embryo_has(pkt, cfg))
+			return 0;
 	}
+	if (quiet)
+		f->last_seen_ns = now;
 	if (tcp && !f->closing && (pkt->tcp_flags & (ZDD_TCP_FIN | ZDD_TCP_RST)))
 		f->closing = 1;
 	ct->to.backend = f->backend;

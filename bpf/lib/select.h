@@ -92,8 +92,9 @@ static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_
 }
 
 /*
- * Picks pool and backend for a new flow (pkt->flow_hash set). An empty pool hands its flows to the other pool
- * rather than dropping them: weights say where to go, not that a release may lose traffic.
+ * Picks pool and backend for a new flow (pkt->flow_hash set). An empty pool hands its flows to
+ * the other pool rather than dropping them: weights say where to go, not that a release may
+ * lose traffic.
  * A stale entry (a previous generation naming a deleted backend) fails instead, so the
  * caller falls back to the current generation and the split stays as the weights say.
  */

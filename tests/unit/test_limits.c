@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tests/unit/test_limits.c - full tables: a SYN flood 10x the embryonic table leaves every
- * established flow where it was; a full embryonic set forgets its oldest handshake; a full flow table is seen in the miss counters; full service
- * and backend tables are clear errors that change nothing. */
+ * established flow where it was; a full embryonic set forgets its oldest handshake; a full flow
+ * table is seen in the miss counters; full service and backend tables are clear errors that
+ * change nothing. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
