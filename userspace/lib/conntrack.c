@@ -99,8 +99,10 @@ static int embryo_sets_read(struct zdd *z, struct zdd_embryo_set **out, __u32 *c
 					   &n, &opts);
 		err = err ? -errno : 0;
 		*count += n;
-		if (err == -ENOENT)
+		if (err == -ENOENT) { /* the last batch */
 			err = 0;
+			break;
+		}
 		in = out_key;
 		batch = &in;
 	}
