@@ -496,8 +496,8 @@ if ((${#WRK_CONFIGS[@]})); then
 	printf '\nRequests (wrk, 2 threads, 64 connections, %d s per row, client -> %s:%s; direct: -> %s)\n' \
 		"$WRK_SECS" "$LAB_VIP4" "$LAB_PORT" "${LAB_BACKENDS4[0]}"
 	printf 'CPU (all): whole machine per 1k requests; CPU (lb): lb'"'"'s eth0 NAPI kthread + haproxy process\n'
-	printf '%-10s %-9s %9s %8s %8s %11s %10s %10s\n' config mode "req/s" "p99 ms" errors \
-		"CPU ms/1k" "(lb only)" "(haproxy)"
+	printf '%-10s %-9s %9s %8s %8s %8s %11s %10s %10s\n' config mode "req/s" "x direct" \
+		"p99 ms" errors "CPU ms/1k" "(lb only)" "(haproxy)"
 	WRK_BAD=0
 	for cfg in "${WRK_CONFIGS[@]}"; do
 		for mode in "${WRK_MODES[@]}"; do
@@ -506,8 +506,10 @@ if ((${#WRK_CONFIGS[@]})); then
 			((failed)) && flag="  <- wrk FAILED"
 			((!failed && err > 0)) && flag="  <- ERRORS"
 			((failed || err > 0)) && WRK_BAD=1
-			printf '%-10s %-9s %9s %8s %8s %11s %10s %10s%s\n' "$cfg" "$mode" "$rps" "$p99" \
-				"$err" "$all" "$own" "$pr" "$flag"
+			read -r drps _ <<<"${WRK["direct $mode"]:-0}"
+			x=$(awk -v a="$rps" -v b="$drps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')
+			printf '%-10s %-9s %9s %8s %8s %8s %11s %10s %10s%s\n' "$cfg" "$mode" "$rps" "$x" \
+				"$p99" "$err" "$all" "$own" "$pr" "$flag"
 		done
 	done
 	((WRK_BAD)) || printf 'every wrk row: 0 socket errors, 0 non-2xx\n'
