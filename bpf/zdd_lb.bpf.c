@@ -30,7 +30,7 @@ static __always_inline int zdd_forward(struct xdp_md *ctx, struct zdd_pkt *pkt,
 	if (err)
 		return err;
 	if (pkt->eth_proto == bpf_htons(ETH_P_IPV6))
-		label = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0);
+		label = zdd_flow_hash(pkt);
 	err = zdd_encap(ctx, pkt, ct.to.be, cfg, label);
 	if (err)
 		return err;

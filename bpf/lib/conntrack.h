@@ -152,7 +152,7 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 	}
 	quiet = (__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS;
 	if (tcp && (quiet || f->closing)) {
-		pkt->flow_hash = zdd_flow_hash(pkt);
+		zdd_flow_hash(pkt);
 		if (zdd_embryo_has(pkt, cfg))
 			return 0;
 	}
@@ -293,7 +293,7 @@ static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_s
 
 	if (!zdd_is_syn(pkt) && zdd_ct_flow_hit(pkt, svc, cfg, now, ct))
 		return 0;
-	pkt->flow_hash = zdd_flow_hash(pkt);
+	zdd_flow_hash(pkt);
 	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, cfg, now, ct))
 		return 0;
 	return zdd_ct_new(pkt, svc, cfg, now, ct);

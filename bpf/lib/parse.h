@@ -35,7 +35,7 @@ struct zdd_cursor {
 /* What the parser learnt; flow is complete only when zdd_parse() returned 0. */
 struct zdd_pkt {
 	struct zdd_flow_key flow __attribute__((aligned(8))); /* compared as 64-bit words */
-	__u32 flow_hash;  /* zdd_flow_hash(), set by conntrack when the flow has no entry */
+	__u32 flow_hash;  /* zdd_flow_hash(); 0 until computed */
 	__u32 l3_off;	  /* IP header offset from the frame start */
 	__u32 l3_len;	  /* IP datagram length, Ethernet padding excluded */
 	__be16 eth_proto; /* ETH_P_IP or ETH_P_IPV6 */

@@ -53,10 +53,15 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 	return zdd_hash_words(client, 4, seed);
 }
 
-/* Picks the backend in a pool's Maglev table, and the embryo set: the same on every LB node. */
-static __always_inline __u32 zdd_flow_hash(const struct zdd_pkt *pkt)
+/*
+ * The flow's hash: its Maglev entry, its embryonic set, its IPv6 flow label; the same on every
+ * LB node. Computed once per packet (zero reads as not yet: a real zero is just computed again).
+ */
+static __always_inline __u32 zdd_flow_hash(struct zdd_pkt *pkt)
 {
-	return zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
+	if (!pkt->flow_hash)
+		pkt->flow_hash = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
+	return pkt->flow_hash;
 }
 
 /* A backend id from conntrack is trusted only while its slot still belongs to the service. */

@@ -110,6 +110,15 @@ __u32 add_backend(struct fixture *f, const char *svc, const char *addr, enum zdd
 	return id;
 }
 
+void add_svc4_two_per_pool(struct fixture *f)
+{
+	add_service(f, SVC4);
+	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
+	add_backend(f, SVC4, "198.18.3.12", ZDD_BLUE);
+	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
+	add_backend(f, SVC4, "198.18.3.22", ZDD_GREEN);
+}
+
 void set_green(struct fixture *f, const char *svc, int basis_points)
 {
 	struct zdd_service_key key = svc_key(svc);

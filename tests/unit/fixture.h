@@ -43,6 +43,8 @@ struct zdd_service_key svc_key(const char *svc);
 void add_service(struct fixture *f, const char *svc);
 /* backend MAC is 02:be:00:00:00:<id>; returns the id */
 __u32 add_backend(struct fixture *f, const char *svc, const char *addr, enum zdd_pool pool);
+/* SVC4 with two blue (198.18.3.11, .12) and two green (198.18.3.21, .22) backends. */
+void add_svc4_two_per_pool(struct fixture *f);
 void set_green(struct fixture *f, const char *svc, int basis_points);
 void set_state(struct fixture *f, const char *svc, const char *addr, enum zdd_backend_state s);
 

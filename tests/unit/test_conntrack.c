@@ -13,15 +13,8 @@
 
 static int setup_blue_green(void **state)
 {
-	struct fixture *f;
-
 	fixture_setup(state);
-	f = *state;
-	add_service(f, SVC4);
-	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
-	add_backend(f, SVC4, "198.18.3.12", ZDD_BLUE);
-	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
-	add_backend(f, SVC4, "198.18.3.22", ZDD_GREEN);
+	add_svc4_two_per_pool(*state);
 	return 0;
 }
 

@@ -20,15 +20,8 @@ static int setup_embryos(void **state, __u32 embryos)
 	const struct zdd_limits l = {
 		.services = 4, .backends = 8, .maglev_m = 251, .flows = FLOWS, .embryos = embryos
 	};
-	struct fixture *f;
-
 	fixture_setup_limits(state, &l);
-	f = *state;
-	add_service(f, SVC4);
-	add_backend(f, SVC4, "198.18.3.11", ZDD_BLUE);
-	add_backend(f, SVC4, "198.18.3.12", ZDD_BLUE);
-	add_backend(f, SVC4, "198.18.3.21", ZDD_GREEN);
-	add_backend(f, SVC4, "198.18.3.22", ZDD_GREEN);
+	add_svc4_two_per_pool(*state);
 	return 0;
 }
 

@@ -79,40 +79,44 @@ static int walk_flows(struct zdd *z, zdd_ct_cb cb, void *ctx)
 	return ret;
 }
 
-/* Every set of zdd_embryo_sets, each read under its lock; *out is freed by the caller. */
-static int embryo_sets_read(struct zdd *z, struct zdd_embryo_set **out, __u32 *count)
-{
-	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_F_LOCK);
-	__u32 sets = z->limits.embryos / ZDD_EMBRYO_WAYS, in = 0, out_key, n;
-	struct zdd_embryo_set *v = calloc(sets ?: 1, sizeof(*v));
-	__u32 *keys = calloc(sets ?: 1, sizeof(*keys));
-	void *batch = NULL;
-	int err = 0;
+#define BATCH 4096
 
-	*count = 0;
-	*out = NULL;
-	if (!v || !keys)
+/* Called with each batch of values; a negative return stops the walk and is returned. */
+typedef int (*batch_fn)(const void *vals, __u32 n, void *ctx);
+
+/*
+ * Reads a whole map in batches of 4096 (BPF_MAP_LOOKUP_BATCH): /metrics counts both tables on
+ * every scrape, and one syscall per entry would take a second at a million flows.
+ */
+static int for_each_batch(int fd, __u64 elem_flags, size_t key_size, size_t value_size, batch_fn fn,
+			  void *ctx)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = elem_flags);
+	void *keys = calloc(BATCH, key_size);
+	void *vals = calloc(BATCH, value_size);
+	struct zdd_flow_key in, out; /* batch tokens: room for any key of ours */
+	void *batch = NULL;
+	int err = 0, last = 0;
+	__u32 n;
+
+	if (!keys || !vals)
 		err = -ENOMEM;
-	while (!err && *count < sets) {
-		n = sets - *count;
-		err = bpf_map_lookup_batch(z->fd[ZDD_MAP_EMBRYO], batch, &out_key, keys, v + *count,
-					   &n, &opts);
+	while (!err && !last) {
+		n = BATCH;
+		err = bpf_map_lookup_batch(fd, batch, &out, keys, vals, &n, &opts);
 		err = err ? -errno : 0;
-		*count += n;
 		if (err == -ENOENT) { /* the last batch */
 			err = 0;
-			break;
+			last = 1;
 		}
-		in = out_key;
+		if (!err && n)
+			err = fn(vals, n, ctx);
+		in = out;
 		batch = &in;
 	}
 	free(keys);
-	if (err) {
-		free(v);
-		return log_err(err, "read zdd_embryo_sets");
-	}
-	*out = v;
-	return 0;
+	free(vals);
+	return err;
 }
 
 /* Frees the way holding key in set idx. A SYN that lands in the same set between the read
@@ -130,30 +134,45 @@ static void embryo_forget(int fd, __u32 idx, const struct zdd_flow_key *key)
 	bpf_map_update_elem(fd, &idx, &s, BPF_F_LOCK);
 }
 
-static int walk_embryos(struct zdd *z, zdd_ct_cb cb, void *ctx)
-{
-	struct zdd_embryo_set *sets = NULL;
-	struct zdd_ct_entry e;
-	__u32 n, i;
-	int w, ret = 0;
+struct embryo_walk {
+	int fd;
+	__u32 set; /* index of the batch's first set */
+	zdd_ct_cb cb;
+	void *ctx;
+};
 
-	ret = embryo_sets_read(z, &sets, &n);
-	for (i = 0; !ret && i < n; i++)
-		for (w = 0; !ret && w < ZDD_EMBRYO_WAYS; w++) {
+static int walk_embryo_sets(const void *vals, __u32 n, void *ctx)
+{
+	const struct zdd_embryo_set *sets = vals;
+	struct embryo_walk *ew = ctx;
+	struct zdd_ct_entry e;
+	__u32 i;
+	int w, ret;
+
+	for (i = 0; i < n; i++)
+		for (w = 0; w < ZDD_EMBRYO_WAYS; w++) {
 			const struct zdd_embryo *em = &sets[i].way[w];
 
 			if (!em->val.syns)
 				continue;
 			e.key = em->key;
 			to_entry(ZDD_CT_EMBRYO, &em->val, &e);
-			ret = cb(&e, ctx);
-			if (ret > 0) {
-				embryo_forget(z->fd[ZDD_MAP_EMBRYO], i, &em->key);
-				ret = 0;
-			}
+			ret = ew->cb(&e, ew->ctx);
+			if (ret < 0)
+				return ret;
+			if (ret > 0)
+				embryo_forget(ew->fd, ew->set + i, &em->key);
 		}
-	free(sets);
-	return ret;
+	ew->set += n;
+	return 0;
+}
+
+static int walk_embryos(struct zdd *z, zdd_ct_cb cb, void *ctx)
+{
+	struct embryo_walk ew = { .fd = z->fd[ZDD_MAP_EMBRYO], .cb = cb, .ctx = ctx };
+
+	return for_each_batch(ew.fd, BPF_F_LOCK, sizeof(__u32), sizeof(struct zdd_embryo_set),
+			      walk_embryo_sets, &ew);
 }
 
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx)
@@ -161,61 +180,33 @@ int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx)
 	return walk_embryos(z, cb, ctx) ?: walk_flows(z, cb, ctx);
 }
 
-#define BATCH 4096
-
-/*
- * Counts a table in batches of 4096 (BPF_MAP_LOOKUP_BATCH): /metrics counts both tables on
- * every scrape, and one get_next_key per entry would take a second at a million flows.
- */
-static int count_table(int fd, size_t value_size, __u64 *count)
+static int count_entries(const void *vals, __u32 n, void *ctx)
 {
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	void *keys = calloc(BATCH, sizeof(struct zdd_flow_key));
-	void *vals = calloc(BATCH, value_size);
-	struct zdd_flow_key in, out;
-	void *batch = NULL;
-	__u32 n;
-	int err = 0;
-
-	*count = 0;
-	if (!keys || !vals)
-		err = -ENOMEM;
-	while (!err) {
-		n = BATCH;
-		err = bpf_map_lookup_batch(fd, batch, &out, keys, vals, &n, &opts);
-		if (err)
-			err = -errno;
-		*count += n;
-		if (err == -ENOENT) { /* the last batch */
-			err = 0;
-			break;
-		}
-		in = out;
-		batch = &in;
-	}
-	free(keys);
-	free(vals);
-	return err;
+	(void)vals;
+	*(__u64 *)ctx += n;
+	return 0;
 }
 
-static int count_embryos(struct zdd *z, __u64 *count)
+static int count_embryo_ways(const void *vals, __u32 n, void *ctx)
 {
-	struct zdd_embryo_set *sets = NULL;
-	__u32 n, i;
-	int w, err = embryo_sets_read(z, &sets, &n);
+	const struct zdd_embryo_set *sets = vals;
+	__u32 i;
+	int w;
 
-	*count = 0;
-	if (err)
-		return err;
 	for (i = 0; i < n; i++)
 		for (w = 0; w < ZDD_EMBRYO_WAYS; w++)
-			*count += !!sets[i].way[w].val.syns;
-	free(sets);
+			*(__u64 *)ctx += !!sets[i].way[w].val.syns;
 	return 0;
 }
 
 int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows)
 {
-	return count_embryos(z, embryos)
-		       ?: count_table(z->fd[ZDD_MAP_FLOWS], sizeof(struct zdd_flow_val), flows);
+	int err;
+
+	*embryos = *flows = 0;
+	err = for_each_batch(z->fd[ZDD_MAP_EMBRYO], BPF_F_LOCK, sizeof(__u32),
+			     sizeof(struct zdd_embryo_set), count_embryo_ways, embryos)
+		      ?: for_each_batch(z->fd[ZDD_MAP_FLOWS], 0, sizeof(struct zdd_flow_key),
+					sizeof(struct zdd_flow_val), count_entries, flows);
+	return err ? log_err(err, "count the conntrack tables") : 0;
 }
