@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* bpf/zdd_lb.bpf.c - the XDP entry point of the balancer: parse -> service -> conntrack ->
- * encapsulate -> XDP_TX. Every exit counts exactly one reason (lib/stats.h). */
-#include "conntrack.h"
+/* bpf/zdd_lb.bpf.c - the XDP entry point of the balancer: parse -> flow cache, or service ->
+ * conntrack -> encapsulate -> XDP_TX. Every exit counts exactly one reason (lib/stats.h). */
 #include "encap.h"
+#include "flow_cache.h"
 
 static __always_inline void zdd_count_backend(const struct zdd_pkt *pkt, __u32 backend)
 {
@@ -16,33 +16,32 @@ static __always_inline void zdd_count_backend(const struct zdd_pkt *pkt, __u32 b
 		st->client_resets++;
 }
 
-static __always_inline int zdd_forward(struct xdp_md *ctx, struct zdd_pkt *pkt,
-				       const struct zdd_service_val *svc)
+/* Sends the packet where ct says; returns the reason to count. */
+static __always_inline enum zdd_reason zdd_send(struct xdp_md *ctx, struct zdd_pkt *pkt,
+						const struct zdd_config *cfg,
+						const struct zdd_ct *ct)
 {
-	__u32 zero = 0, label = 0;
-	struct zdd_config *cfg = bpf_map_lookup_elem(&zdd_config, &zero);
-	struct zdd_ct ct = {};
+	__u32 label = 0;
 	int err;
 
-	if (!cfg)
-		return -ZDD_R_ENCAP;
-	err = zdd_conntrack(pkt, svc, cfg, &ct);
-	if (err)
-		return err;
 	if (pkt->eth_proto == bpf_htons(ETH_P_IPV6))
 		label = zdd_flow_hash(pkt);
-	err = zdd_encap(ctx, pkt, ct.to.be, cfg, label);
+	err = zdd_encap(ctx, pkt, ct->to.be, cfg, label);
 	if (err)
-		return err;
-	zdd_count_backend(pkt, ct.to.backend);
-	return ct.reason;
+		return -err;
+	zdd_count_backend(pkt, ct->to.backend);
+	return ct->reason;
 }
 
 SEC("xdp")
 int zdd_xdp_lb(struct xdp_md *ctx)
 {
 	struct zdd_pkt pkt = {};
+	struct zdd_ct ct = {};
+	struct zdd_flow_cache_slot *slot;
 	struct zdd_service_val *svc;
+	struct zdd_config *cfg;
+	__u32 zero = 0, epoch;
 	int ret;
 
 	ret = zdd_parse(ctx, &pkt);
@@ -54,11 +53,22 @@ int zdd_xdp_lb(struct xdp_md *ctx)
 			return zdd_verdict(ZDD_R_FRAGMENT);
 		return zdd_verdict(pkt.ext_hdr ? ZDD_R_IPV6_EXT : ZDD_R_NO_SERVICE);
 	}
+	cfg = bpf_map_lookup_elem(&zdd_config, &zero);
+	if (!cfg)
+		return zdd_verdict(ZDD_R_ENCAP);
+	/* Read before conntrack is: userspace bumps it after deleting flows. */
+	epoch = *(volatile __u32 *)&cfg->flow_epoch;
+	slot = zdd_flow_cache_slot(&pkt);
+	if (zdd_flow_cache_get(slot, &pkt, epoch, &ct))
+		return zdd_verdict(zdd_send(ctx, &pkt, cfg, &ct));
 	svc = bpf_map_lookup_elem(&zdd_services, &pkt.flow.svc);
 	if (!svc)
 		return zdd_verdict(ZDD_R_NO_SERVICE);
-	ret = zdd_forward(ctx, &pkt, svc);
-	return zdd_verdict(ret < 0 ? -ret : ret);
+	ret = zdd_conntrack(&pkt, svc, cfg, &ct);
+	if (ret)
+		return zdd_verdict(-ret);
+	zdd_flow_cache_put(slot, &pkt, epoch, svc->index, &ct);
+	return zdd_verdict(zdd_send(ctx, &pkt, cfg, &ct));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

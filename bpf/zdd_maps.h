@@ -53,6 +53,26 @@ struct {
 	__type(value, struct zdd_flow_val);
 } zdd_flows SEC(".maps");
 
+/* One CPU's copy of one established flow (bpf/lib/flow_cache.h); only the kernel reads it. */
+struct zdd_flow_cache_slot {
+	struct zdd_flow_key key;
+	__u32 backend;
+	__u32 service;
+	__u32 epoch; /* zdd_config.flow_epoch when the flow was read from zdd_flows */
+	__u32 stamp; /* jiffies then (low 32 bits) */
+	__u64 pad;   /* 64 bytes: with page-aligned values, a slot is one cache line */
+};
+
+/* ZDD_FLOW_CACHE_SLOTS per CPU, CPU after CPU; libzdd sizes it for the possible CPUs. Not
+ * pinned: a new program instance starts with an empty cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZDD_FLOW_CACHE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct zdd_flow_cache_slot);
+} zdd_flow_cache SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, ZDD_DEF_BACKENDS);

@@ -28,13 +28,16 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_NO_BACKEND	       0xffffffffu /* maglev slot of an empty pool */
 #define ZDD_DEF_GRACE_NS       (30ULL * 1000000000ULL)
 #define ZDD_DEF_OUTER_TTL      64
+#define ZDD_FLOW_CACHE_BITS    13 /* 8192 cached flows per CPU: bpf/lib/flow_cache.h */
+#define ZDD_FLOW_CACHE_SLOTS   (1u << ZDD_FLOW_CACHE_BITS)
 
 /*
  * Bumped whenever a pinned map's layout or meaning changes. Pinned maps of another version
  * are refused, never misread: a layout change that keeps the sizes would pass libbpf's reuse
  * check and corrupt state silently. (Maps whose layout changes also get a new name.)
+ * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  */
-#define ZDD_ABI_VERSION 2 /* 2: zdd_embryo_sets replaced the zdd_embryo LRU hash */
+#define ZDD_ABI_VERSION 3
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -107,8 +110,12 @@ struct zdd_config {
 	__u8 pad;
 	__u32 abi_version; /* ZDD_ABI_VERSION of whoever created the maps */
 	__u32 embryo_sets; /* entries of zdd_embryo_sets */
+	/* Bumped after userspace deletes flows: every CPU's cached copy of a flow stops serving
+	 * (bpf/lib/flow_cache.h). */
+	__u32 flow_epoch;
+	__u32 pad2;
 };
-ZDD_ABI_SIZE(struct zdd_config, 56);
+ZDD_ABI_SIZE(struct zdd_config, 64);
 
 /*
  * A flow's 5-tuple. It starts with the service key (destination address, port, protocol), so

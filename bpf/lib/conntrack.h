@@ -14,6 +14,7 @@
 struct zdd_ct {
 	struct zdd_choice to;
 	enum zdd_reason reason;
+	__u8 from_flows; /* found in zdd_flows: the flow cache may keep it */
 };
 
 /* The first packet of a TCP connection (UDP has no flags: never). */
@@ -145,7 +146,7 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 
 	if (!f)
 		return 0;
-	ct->to.be = zdd_backend_of(f->backend, svc);
+	ct->to.be = zdd_backend_of(f->backend, svc->index);
 	if (!ct->to.be) {
 		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
 		return 0;
@@ -162,6 +163,7 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 		f->closing = 1;
 	ct->to.backend = f->backend;
 	ct->reason = ZDD_R_TX_FLOW;
+	ct->from_flows = 1;
 	return 1;
 }
 
@@ -198,7 +200,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 		return 0;
 	/* A backend deleted since: a SYN is balanced afresh (and takes its way again), an ACK
 	 * takes the miss path. */
-	ct->to.be = zdd_backend_of(e.backend, svc);
+	ct->to.be = zdd_backend_of(e.backend, svc->index);
 	if (!ct->to.be)
 		return 0;
 	ct->to.backend = e.backend;

@@ -65,12 +65,11 @@ static __always_inline __u32 zdd_flow_hash(struct zdd_pkt *pkt)
 }
 
 /* A backend id from conntrack is trusted only while its slot still belongs to the service. */
-static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id,
-							      const struct zdd_service_val *svc)
+static __always_inline struct zdd_backend_val *zdd_backend_of(__u32 id, __u32 service)
 {
 	struct zdd_backend_val *be = bpf_map_lookup_elem(&zdd_backends, &id);
 
-	if (!be || be->state == ZDD_BE_EMPTY || be->service != svc->index)
+	if (!be || be->state == ZDD_BE_EMPTY || be->service != service)
 		return NULL;
 	return be;
 }
@@ -93,7 +92,7 @@ static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_
 		return NULL;
 	*id = pair->id[g & 1];
 	/* A table of the previous generation may still name a backend deleted since. */
-	return zdd_backend_of(*id, svc);
+	return zdd_backend_of(*id, svc->index);
 }
 
 /*

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tests/unit/fixture.c - see fixture.h. */
 #include <arpa/inet.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,13 @@ int fixture_setup_limits(void **state, const struct zdd_limits *l)
 	struct zdd_load_opts o = { .limits = *l };
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct zdd_config c;
+	cpu_set_t one;
 
+	/* Every packet of a test on one CPU, as RSS keeps a flow on one: the flow cache
+	 * (bpf/lib/flow_cache.h) is per CPU. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
 	assert_non_null(f);
 	assert_int_equal(zdd_open_load(&f->z, &o), 0);
 	f->prog_fd = zdd_lb_prog_fd(f->z);

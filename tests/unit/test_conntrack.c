@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <linux/bpf.h>
 #include <bpf/bpf.h>
 #include "addr.h"
@@ -305,6 +306,82 @@ static void reasons_add_up_to_packets(void **state)
 	assert_int_equal(counts[ZDD_R_NO_SERVICE], 7);
 }
 
+/* Deletes every zdd_flows entry the way nothing of ours does: behind libzdd's back, so no
+ * flow epoch is bumped and only the flow cache still knows the flows. */
+static void delete_flows_behind_libzdd(struct fixture *f)
+{
+	int fd = zdd_map_fd(f->z, ZDD_MAP_FLOWS);
+	struct zdd_flow_key key;
+
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		assert_int_equal(bpf_map_delete_elem(fd, &key), 0);
+}
+
+static int every_flow(const struct zdd_ct_entry *e, void *ctx)
+{
+	(void)ctx;
+	return e->table == ZDD_CT_FLOWS;
+}
+
+/* Handshake, then one packet that finds the flow in zdd_flows: this CPU caches it. */
+static void open_cached_flow(struct fixture *f, __u16 sport)
+{
+	send_tcp4(f, CLIENT, sport, TH_SYN);
+	send_tcp4(f, CLIENT, sport, TH_ACK);
+	send_tcp4(f, CLIENT, sport, TH_ACK);
+}
+
+/* The cache answers for a flow gone from zdd_flows; a flush through libzdd ends that at once. */
+static void flow_cache_serves_until_a_flush(void **state)
+{
+	struct fixture *f = *state;
+
+	open_cached_flow(f, 40001);
+	delete_flows_behind_libzdd(f);
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 0);
+	open_cached_flow(f, 40002);
+	assert_int_equal(zdd_conntrack_walk(f->z, every_flow, NULL), 0);
+	send_tcp4(f, CLIENT, 40002, TH_ACK);
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
+	send_tcp4(f, CLIENT, 40001, TH_ACK); /* its copy is of the old epoch too */
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 2);
+}
+
+/* A copy serves for at most a second: then the flow passes conntrack again. */
+static void flow_cache_copy_goes_stale(void **state)
+{
+	struct fixture *f = *state;
+
+	open_cached_flow(f, 40001);
+	delete_flows_behind_libzdd(f);
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 0);
+	usleep(1100 * 1000); /* ZDD_FLOW_CACHE_TICKS: 1 s at HZ=100, less above */
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	assert_int_equal(reason_count(f, ZDD_R_TX_MISS), 1);
+}
+
+/* FIN, RST and SYN may end or start a connection: conntrack sees them, and the copy is gone. */
+static void flow_cache_lets_fin_rst_syn_through(void **state)
+{
+	static const __u8 flags[] = { TH_FIN | TH_ACK, TH_RST, TH_SYN };
+	/* Misses so far, after the flagged packet and after the ACK behind it: FIN and RST miss
+	 * (after a FIN the flow is recorded again, after a RST not); a SYN starts an embryo. */
+	static const __u64 after_flag[] = { 1, 2, 3 }, after_ack[] = { 1, 3, 3 };
+	struct fixture *f = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(flags); i++) {
+		open_cached_flow(f, 40001 + i);
+		delete_flows_behind_libzdd(f);
+		send_tcp4(f, CLIENT, 40001 + i, flags[i]);
+		assert_int_equal(reason_count(f, ZDD_R_TX_MISS), after_flag[i]);
+		send_tcp4(f, CLIENT, 40001 + i, TH_ACK);
+		assert_int_equal(reason_count(f, ZDD_R_TX_MISS), after_ack[i]);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_blue_green, fixture_teardown)
 
 int main(void)
@@ -324,6 +401,9 @@ int main(void)
 		T(deleted_backend_loses_its_flows_not_others),
 		T(deleted_backend_loses_its_embryonic_flows),
 		T(reasons_add_up_to_packets),
+		T(flow_cache_serves_until_a_flush),
+		T(flow_cache_copy_goes_stale),
+		T(flow_cache_lets_fin_rst_syn_through),
 	};
 
 	return cmocka_run_group_tests_name("conntrack", tests, NULL, NULL);

@@ -49,6 +49,18 @@ static void to_entry(enum zdd_ct_table t, const void *val, struct zdd_ct_entry *
 	}
 }
 
+/* After the deletions: every CPU's cached copy of a flow stops serving (bpf/lib/flow_cache.h). */
+static int flows_deleted(struct zdd *z)
+{
+	struct zdd_config c;
+	int err = zdd_config_get(z, &c);
+
+	if (err)
+		return err;
+	c.flow_epoch++;
+	return zdd_config_set(z, &c);
+}
+
 static int walk_flows(struct zdd *z, zdd_ct_cb cb, void *ctx)
 {
 	int fd = z->fd[ZDD_MAP_FLOWS];
@@ -75,6 +87,8 @@ static int walk_flows(struct zdd *z, zdd_ct_cb cb, void *ctx)
 	}
 	for (i = 0; i < del.n; i++)
 		bpf_map_delete_elem(fd, &del.v[i]);
+	if (del.n && !ret)
+		ret = flows_deleted(z);
 	free(del.v);
 	return ret;
 }

@@ -281,7 +281,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 	};
 	char path[PATH_MAX];
 	struct bpf_map *map;
-	int i, err;
+	int i, err, cpus;
 
 	for (i = 0; i < ZDD_MAP_COUNT; i++) {
 		map = bpf_object__find_map_by_name(z->skel->obj, map_names[i]);
@@ -296,7 +296,12 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		if (err)
 			return log_err(err, "prepare map %s", map_names[i]);
 	}
-	return 0;
+	/* The flow cache: ZDD_FLOW_CACHE_SLOTS per possible CPU, never pinned (flow_cache.h). */
+	cpus = libbpf_num_possible_cpus();
+	if (cpus < 0)
+		return log_err(cpus, "count the possible CPUs");
+	err = bpf_map__set_max_entries(z->skel->maps.zdd_flow_cache, cpus * ZDD_FLOW_CACHE_SLOTS);
+	return err ? log_err(err, "prepare map zdd_flow_cache") : 0;
 }
 
 /* Adopted maps must speak this zdd's ABI. */
