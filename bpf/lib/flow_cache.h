@@ -11,11 +11,13 @@
  * - ZDD_FLOW_CACHE_TICKS passed since the copy was read from zdd_flows: every flow still
  *   passes conntrack at least once a second, which refreshes its LRU position and last_seen
  *   and runs the port-reuse checks for a connection gone quiet;
- * - a SYN, FIN or RST of the 5-tuple came to this CPU: they may start or end a connection, so
- *   they go through conntrack and free the slot;
+ * - a FIN or RST of the 5-tuple came to this CPU: it may end the connection, so it goes
+ *   through conntrack (which marks the flow closing) and frees the slot;
  * - its backend left the service (checked per packet, as for zdd_flows).
- * A tuple reused on another CPU than its old connection's within that second is not caught,
- * the same gap as zdd_flows' quiet test (README, "Where the code departs").
+ * SYNs never use the cache: under a SYN flood each is a new tuple, a certain miss. So a tuple
+ * reused within that second is caught at its handshake ACK only if the old connection's FIN
+ * or RST came to the same CPU (RSS sends a tuple to one CPU) - zdd_flows' quiet test has the
+ * same second-long gap when no FIN or RST came (README, "Where the code departs").
  */
 #ifndef ZDD_FLOW_CACHE_H
 #define ZDD_FLOW_CACHE_H
@@ -25,17 +27,20 @@
 /* 0.1 s at HZ=1000, 0.4 s at 250, 1 s at 100: bpf_jiffies64 is a load, a ns clock a call. */
 #define ZDD_FLOW_CACHE_TICKS 100
 
-#define ZDD_FLOW_CACHE_SKIP (ZDD_TCP_SYN | ZDD_TCP_FIN | ZDD_TCP_RST)
+#define ZDD_FLOW_CACHE_ENDS (ZDD_TCP_FIN | ZDD_TCP_RST)
 
-/* This CPU's slot for the flow. The index needs no strong hash: the key is compared whole. */
+/* This CPU's slot for the flow; none for a SYN. The index needs no strong hash: the key is
+ * compared whole. */
 static __always_inline struct zdd_flow_cache_slot *zdd_flow_cache_slot(const struct zdd_pkt *pkt)
 {
 	const __u32 *s = (const __u32 *)pkt->flow.saddr, *d = (const __u32 *)pkt->flow.svc.addr;
 	__u32 ports = ((__u32)pkt->flow.sport << 16) | pkt->flow.svc.port;
-	__u32 h = (s[0] ^ s[1] ^ s[2] ^ s[3] ^ zdd_rotl(d[3], 16) ^ ports) * 0x9e3779b1u;
-	__u32 idx = bpf_get_smp_processor_id() * ZDD_FLOW_CACHE_SLOTS +
-		    (h >> (32 - ZDD_FLOW_CACHE_BITS));
+	__u32 h, idx;
 
+	if (pkt->tcp_flags & ZDD_TCP_SYN)
+		return NULL;
+	h = (s[0] ^ s[1] ^ s[2] ^ s[3] ^ zdd_rotl(d[3], 16) ^ ports) * 0x9e3779b1u;
+	idx = bpf_get_smp_processor_id() * ZDD_FLOW_CACHE_SLOTS + (h >> (32 - ZDD_FLOW_CACHE_BITS));
 	return bpf_map_lookup_elem(&zdd_flow_cache, &idx);
 }
 
@@ -46,7 +51,7 @@ static __always_inline int zdd_flow_cache_get(struct zdd_flow_cache_slot *c,
 {
 	if (!c || !zdd_flow_key_eq(&c->key, &pkt->flow))
 		return 0;
-	if (pkt->tcp_flags & ZDD_FLOW_CACHE_SKIP) {
+	if (pkt->tcp_flags & ZDD_FLOW_CACHE_ENDS) {
 		c->key.svc.proto = 0; /* no packet has protocol 0: the slot is free */
 		return 0;
 	}
@@ -65,7 +70,7 @@ static __always_inline void zdd_flow_cache_put(struct zdd_flow_cache_slot *c,
 					       const struct zdd_pkt *pkt, __u32 epoch,
 					       __u32 service, const struct zdd_ct *ct)
 {
-	if (!c || !ct->from_flows || (pkt->tcp_flags & ZDD_FLOW_CACHE_SKIP))
+	if (!c || !ct->from_flows || (pkt->tcp_flags & ZDD_FLOW_CACHE_ENDS))
 		return;
 	c->key = pkt->flow;
 	c->backend = ct->to.backend;

@@ -4,10 +4,10 @@
 # forwarded by lb for a bare MAC-swap XDP_TX program (the ceiling), zdd (native XDP) and nftables
 # DNAT in the kube-proxy style (numgen over the four backends); zdd-pktgen in rtr sends into lb's
 # eth0 (syn: a new flow every frame; ack, udp: 1024 flows), what lb sends back is counted and
-# dropped by XDP on rtr's side. Layout "shared": generator, balancer and counter in one softirq
-# on one CPU (compare the ratios; CPU is the whole machine's). Layout "split": threaded NAPI on
-# lb's eth0, its kthread pinned to the CPU the generator is not on; its own CPU per Mpkt is read
-# from /proc. Drops at both ends are reported. Requests: wrk (2 threads, 64 connections,
+# dropped by XDP on rtr's side. Layout "shared": generator (on CPU 0), balancer and counter in
+# the generator's softirq (compare the ratios; CPU is the whole machine's); the ceiling's and
+# zdd's windows alternate, "x ceiling" is the median of the pairs' ratios. Layout "split":
+# threaded NAPI on lb's eth0, its kthread pinned to CPU 1; its own CPU per Mpkt from /proc. Drops at both ends are reported. Requests: wrk (2 threads, 64 connections,
 # keep-alive and Connection: close) from client through zdd, nftables, HAProxy (mode tcp, on lb)
 # and straight to one backend: req/s, p99, errors, CPU per 1k requests.
 # Usage: tools/bench/lab-throughput.sh [--quick] [-o FILE.json]   (root; OUT=build dir)
@@ -41,7 +41,7 @@ PKTGEN="$LAB_OUT/zdd-pktgen"
 BENCH_OBJ="$LAB_OUT/zdd_bench.bpf.o"
 PINS="/sys/fs/bpf/${LAB_PREFIX}-bench"
 UDP_PORT=5353
-WINDOWS=$((QUICK ? 1 : 3))	# per configuration, layout and mode; the median is reported
+WINDOWS=$((QUICK ? 1 : 5))	# per configuration, layout and mode; the median is reported
 SECS=$((QUICK ? 1 : 2))
 MODES=(syn ack udp)
 WRK_SECS=$((QUICK ? 3 : 10))
@@ -93,16 +93,17 @@ gen_args()
 	esac
 }
 
-# measure MODE LAYOUT: WINDOWS windows of SECS seconds; prints "fwd_pps gen_pps cpu_all cpu_lb
-# gen_drop_ps lb_drop_ps", the medians over the windows (CPU in ms per million forwarded; cpu_lb
-# "-" unless LAYOUT is split).
+# measure MODE LAYOUT [N]: N (default WINDOWS) windows of SECS seconds; prints "fwd_pps gen_pps
+# cpu_all cpu_lb gen_drop_ps lb_drop_ps", the medians over the windows (CPU in ms per million
+# forwarded; cpu_lb "-" unless LAYOUT is split).
 measure()
 {
-	local mode=$1 layout=$2 w out c0 c1 t0 t1 n0 n1 d0 d1 fwd secs args=() gargs=()
+	local mode=$1 layout=$2 n=${3:-$WINDOWS} w out c0 c1 t0 t1 n0 n1 d0 d1 fwd secs
+	local -a args=() gargs=()
 	local -a fwds=() gens=() cpus=() owns=() gdrops=() ldrops=()
 	read -ra args <<<"$(gen_args "$mode")"
-	[[ $layout == split ]] && gargs=(--cpus "$GEN_CPU")
-	for ((w = 0; w < WINDOWS; w++)); do
+	gargs=(--cpus "$GEN_CPU")	# a migrating generator adds noise to every window
+	for ((w = 0; w < n; w++)); do
 		sleep 0.3
 		c0=$(counted) t0=$(busy_ticks) d0=$(lb_txdrop) n0=$(thread_ns "$LB_THREAD")
 		out=$(lab_nsenter rtr "$PKTGEN" -i "$LAB_RTR_LB_DEV" --dst-mac "$LB_MAC" \
@@ -210,33 +211,87 @@ lb_split_on()
 lb_split_off() { napi_threaded lb "$LAB_LB_DEV" 0; LB_THREAD=""; }
 
 declare -A RES=()	# "config layout mode" -> "fwd gen cpu_all cpu_lb gen_drop lb_drop"
-declare -A PROGNS=()	# config -> ns/packet of its XDP program (XDP configurations)
+declare -A XCEIL=()	# "config mode" -> zdd's forwarded/s over the ceiling's, shared layout
+declare -A PROGNS=()	# "config mode" -> ns/packet of its XDP program (XDP configurations)
 LAYOUTS=(shared)	# split joins when threaded NAPI works
-run_config()
+
+# run_layout CONFIG LAYOUT: every mode in one layout.
+run_layout()
 {
-	local cfg=$1 mode layout
-	progress "$cfg: packets"
-	rtr_counter || { echo "lab-throughput: counter on rtr" >&2; return 1; }
-	for layout in shared split; do
-		if [[ $layout == split ]]; then
-			[[ -z $THREADED_ERR ]] || continue
-			if ! lb_split_on; then
-				echo "lab-throughput: split layout skipped: $THREADED_ERR" >&2
-				continue
-			fi
-			[[ ${LAYOUTS[*]} == *split* ]] || LAYOUTS+=(split)
+	local cfg=$1 layout=$2 mode
+	if [[ $layout == split ]]; then
+		[[ -z $THREADED_ERR ]] || return 0
+		if ! lb_split_on; then
+			echo "lab-throughput: split layout skipped: $THREADED_ERR" >&2
+			return 0
 		fi
-		for mode in "${MODES[@]}"; do
-			# Every nftables cell starts from an empty conntrack table: a SYN cell fills
-			# it (half-open entries live 120 s) and would starve the cells after it.
-			[[ $cfg == nftables ]] && ip netns exec "$LAB_NS_LB" conntrack -F 2>/dev/null
-			RES["$cfg $layout $mode"]=$(measure "$mode" "$layout") ||
-				{ echo "lab-throughput: $cfg $layout $mode failed" >&2; return 1; }
-		done
-		[[ $layout == split ]] && lb_split_off
-	done
+		[[ ${LAYOUTS[*]} == *split* ]] || LAYOUTS+=(split)
+	fi
 	for mode in "${MODES[@]}"; do
-		PROGNS["$cfg $mode"]=$(prog_ns "$mode")
+		# Every nftables cell starts from an empty conntrack table: a SYN cell fills it
+		# (half-open entries live 120 s) and would starve the cells after it.
+		[[ $cfg == nftables ]] && ip netns exec "$LAB_NS_LB" conntrack -F 2>/dev/null
+		RES["$cfg $layout $mode"]=$(measure "$mode" "$layout") ||
+			{ echo "lab-throughput: $cfg $layout $mode failed" >&2; return 1; }
+	done
+	[[ $layout == split ]] && lb_split_off
+	return 0
+}
+
+run_prog_ns() { local mode; for mode in "${MODES[@]}"; do PROGNS["$1 $mode"]=$(prog_ns "$mode"); done; }
+
+# swap_to ceiling|zdd: lb's eth0 runs the MAC swap, or zdd again (its pinned maps, flows
+# included, stay between the two).
+swap_to()
+{
+	xdp_off_lb
+	if [[ $1 == ceiling ]]; then
+		lab_ctl detach "$LAB_LB_DEV" >/dev/null 2>&1
+		ceiling_up
+	else
+		lab_ctl attach "$LAB_LB_DEV" >/dev/null
+	fi
+}
+
+# ceiling_and_zdd: the shared layout in pairs of windows, the ceiling's and zdd's back to back:
+# this VM's speed drifts by tens of percent within a minute, so only neighbours compare. RES
+# gets each side's medians, XCEIL the median of the pairs' ratios. zdd is set up.
+ceiling_and_zdd()
+{
+	local mode w c z
+	local -a cs=() zs=() cfwd=() zfwd=() ratio=()
+	progress "ceiling and zdd: packets, in pairs of windows"
+	rtr_counter || { echo "lab-throughput: counter on rtr" >&2; return 1; }
+	for mode in "${MODES[@]}"; do
+		cs=() zs=() cfwd=() zfwd=() ratio=()
+		for ((w = 0; w < WINDOWS; w++)); do
+			# Odd pairs in the other order: a steady drift favours neither.
+			if ((w % 2 == 0)); then
+				swap_to ceiling && c=$(measure "$mode" shared 1) || return 1
+				swap_to zdd && z=$(measure "$mode" shared 1) || return 1
+			else
+				swap_to zdd && z=$(measure "$mode" shared 1) || return 1
+				swap_to ceiling && c=$(measure "$mode" shared 1) || return 1
+			fi
+			cs+=("$c") zs+=("$z")
+			cfwd+=("${c%% *}") zfwd+=("${z%% *}")
+			ratio+=("$(awk -v a="${z%% *}" -v b="${c%% *}" 'BEGIN { printf "%.2f", b ? a / b : 0 }')")
+		done
+		RES["ceiling shared $mode"]=$(pick_median cfwd cs)
+		RES["zdd shared $mode"]=$(pick_median zfwd zs)
+		XCEIL["zdd $mode"]=$(median "${ratio[@]}")
+	done
+}
+
+# pick_median KEYS ROWS: the row (of the array named ROWS) whose key (in the array named KEYS)
+# is the median key.
+pick_median()
+{
+	local -n keys=$1 rows=$2
+	local m i
+	m=$(median "${keys[@]}")
+	for i in "${!keys[@]}"; do
+		[[ ${keys[i]} == "$m" ]] && { echo "${rows[i]}"; return; }
 	done
 }
 
@@ -429,9 +484,9 @@ done
 ((HAVE_WRK)) || echo "lab-throughput: wrk not installed: no requests/s" >&2
 
 CONFIGS=(ceiling zdd)
-ceiling_up && run_config ceiling || exit 1
-xdp_off_lb
-zdd_up && run_config zdd || exit 1
+zdd_up && ceiling_and_zdd || exit 1
+swap_to ceiling && run_layout ceiling split && run_prog_ns ceiling || exit 1
+swap_to zdd && run_layout zdd split && run_prog_ns zdd || exit 1
 run_wrk zdd "$LAB_VIP4" || exit 1
 lab_ctl detach "$LAB_LB_DEV" >/dev/null
 xdp_off_lb
@@ -444,7 +499,9 @@ fi
 if ((HAVE_NFT)); then
 	CONFIGS+=(nftables)
 	# wrk first: the SYN flood fills lb's conntrack table (its SYN_SENT entries live 120 s).
-	nft_up && run_wrk nftables "$LAB_VIP4" && run_config nftables || exit 1
+	progress "nftables: packets"
+	nft_up && run_wrk nftables "$LAB_VIP4" && rtr_counter && run_layout nftables shared &&
+		run_layout nftables split || exit 1
 	CT_NOTE=$(ip netns exec "$LAB_NS_LB" cat /proc/sys/net/netfilter/nf_conntrack_count \
 		/proc/sys/net/netfilter/nf_conntrack_max 2>/dev/null | paste -sd/)
 	ip netns exec "$LAB_NS_LB" nft delete table ip zdd_bench
@@ -455,11 +512,25 @@ fi
 run_wrk direct "${LAB_BACKENDS4[0]}" || exit 1
 ELAPSED=$((SECONDS - START))
 
+# x_ceiling CONFIG LAYOUT MODE: forwarded/s as a fraction of the ceiling's. zdd: the median of
+# its paired windows' ratios; nftables: of the medians (its windows ran minutes apart). Split:
+# "-", forwarded/s is set by how the generator overruns lb's ring, not by lb's capacity (its
+# figure is lb's own CPU per Mpkt).
+x_ceiling()
+{
+	local fwd cfwd
+	[[ $2 == shared ]] || { echo -; return; }
+	[[ -n ${XCEIL["$1 $3"]:-} ]] && { echo "${XCEIL["$1 $3"]}"; return; }
+	read -r fwd _ <<<"${RES["$1 $2 $3"]}"
+	read -r cfwd _ <<<"${RES["ceiling $2 $3"]}"
+	awk -v a="$fwd" -v b="$cfwd" 'BEGIN { printf "%.2f", b ? a / b : 0 }'
+}
+
 # --- the tables ----------------------------------------------------------------------------------
 
 printf '\nLab throughput (lb forwarding, %d x %d s windows, medians; generator: zdd-pktgen, 1 thread)\n' \
 	"$WINDOWS" "$SECS"
-printf 'layout shared: generator, balancer and counter in the generator'"'"'s softirq on one CPU\n'
+printf 'layout shared: generator (CPU %d), balancer and counter in its softirq; zdd: median of paired windows\n' "$GEN_CPU"
 if [[ -z $THREADED_ERR ]]; then
 	printf 'layout split:  generator on CPU %d; lb'"'"'s eth0 threaded NAPI, its kthread pinned to CPU %d\n' \
 		"$GEN_CPU" "$LB_CPU"
@@ -473,12 +544,7 @@ for cfg in "${CONFIGS[@]}"; do
 	for layout in "${LAYOUTS[@]}"; do
 		for mode in "${MODES[@]}"; do
 			read -r fwd gen cpu own gd ld <<<"${RES["$cfg $layout $mode"]}"
-			read -r cfwd _ <<<"${RES["ceiling $layout $mode"]}"
-			# split: forwarded/s is set by how the generator overruns lb's ring, not
-			# by lb's capacity; its figure is lb's own CPU per Mpkt.
-			x=-
-			[[ $layout == shared ]] &&
-				x=$(awk -v a="$fwd" -v b="$cfwd" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+			x=$(x_ceiling "$cfg" "$layout" "$mode")
 			printf '%-10s %-6s %-5s %11s %9s %11s %10s %10s %11s %10s\n' "$cfg" "$layout" \
 				"$mode" "$fwd" "$x" "$gen" "$gd" "$ld" "$cpu" "$own"
 		done
@@ -530,8 +596,11 @@ if [[ -n $JSON ]]; then
 				for mode in "${MODES[@]}"; do
 					read -r fwd gen cpu own gd ld <<<"${RES["$cfg $layout $mode"]}"
 					[[ $own == - ]] && own=null
+					x=$(x_ceiling "$cfg" "$layout" "$mode")
+					[[ $x == - ]] && x=null
 					printf '%s{"config":"%s","layout":"%s","mode":"%s","forwarded_pps":%s,' \
 						"$sep" "$cfg" "$layout" "$mode" "$fwd"
+					printf '"x_ceiling":%s,' "$x"
 					printf '"generated_pps":%s,"gen_dropped_pps":%s,"lb_dropped_pps":%s,' \
 						"$gen" "$gd" "$ld"
 					printf '"cpu_ms_per_mpkt":%s,"lb_cpu_ms_per_mpkt":%s}' "$cpu" "$own"
