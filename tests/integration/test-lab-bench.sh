@@ -13,7 +13,7 @@ lab_require_root
 lab_require_cmd jq nft conntrack haproxy wrk
 [[ -x $LAB_OUT/zdd-pktgen ]] || lab_skip "zdd-pktgen not built (make)"
 mountpoint -q /sys/fs/bpf || lab_skip "no bpffs on /sys/fs/bpf"
-tap_plan 6
+tap_plan 7
 
 dir=$(mktemp -d) || tap_bail "mktemp"
 trap 'rm -rf "$dir"' EXIT
@@ -26,6 +26,10 @@ tap_check "packets: ceiling, zdd and nftables x shared, split x syn, ack, udp" \
 tap_check "every cell forwarded packets" \
 	jq -e 'all(.results[]; .forwarded_pps > 0 and .generated_pps >= .forwarded_pps * 0.99)' \
 	"$dir/lab.json"
+tap_check "x ceiling: zdd's from paired windows, every shared cell's a ratio, split's null" \
+	jq -e 'all(.results[]; if .layout == "shared" then .x_ceiling > 0 else .x_ceiling == null end)
+		and all(.results[] | select(.config == "zdd" and .layout == "shared");
+			(.x_ceiling_pairs | length) == 1)' "$dir/lab.json"
 tap_check "requests: zdd, haproxy, nftables, direct x keep-alive, close; 0 errors" \
 	jq -e '(.wrk | length) == 8 and all(.wrk[]; .req_s > 0 and .errors == 0 and (.failed | not))' \
 	"$dir/lab.json"

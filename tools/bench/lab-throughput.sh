@@ -41,7 +41,7 @@ PKTGEN="$LAB_OUT/zdd-pktgen"
 BENCH_OBJ="$LAB_OUT/zdd_bench.bpf.o"
 PINS="/sys/fs/bpf/${LAB_PREFIX}-bench"
 UDP_PORT=5353
-WINDOWS=$((QUICK ? 1 : 5))	# per configuration, layout and mode; the median is reported
+WINDOWS=$((QUICK ? 1 : 7))	# per configuration, layout and mode; the median is reported
 SECS=$((QUICK ? 1 : 2))
 MODES=(syn ack udp)
 WRK_SECS=$((QUICK ? 3 : 10))
@@ -212,6 +212,7 @@ lb_split_off() { napi_threaded lb "$LAB_LB_DEV" 0; LB_THREAD=""; }
 
 declare -A RES=()	# "config layout mode" -> "fwd gen cpu_all cpu_lb gen_drop lb_drop"
 declare -A XCEIL=()	# "config mode" -> zdd's forwarded/s over the ceiling's, shared layout
+declare -A PAIRS=()	# "config mode" -> every pair's ratio, in order
 declare -A PROGNS=()	# "config mode" -> ns/packet of its XDP program (XDP configurations)
 LAYOUTS=(shared)	# split joins when threaded NAPI works
 
@@ -280,6 +281,7 @@ ceiling_and_zdd()
 		RES["ceiling shared $mode"]=$(pick_median cfwd cs)
 		RES["zdd shared $mode"]=$(pick_median zfwd zs)
 		XCEIL["zdd $mode"]=$(median "${ratio[@]}")
+		PAIRS["zdd $mode"]="${ratio[*]}"
 	done
 }
 
@@ -550,6 +552,9 @@ for cfg in "${CONFIGS[@]}"; do
 		done
 	done
 done
+printf 'zdd x ceiling, each pair (shared):'
+for mode in "${MODES[@]}"; do printf ' %s %s;' "$mode" "${PAIRS["zdd $mode"]}"; done
+printf '\n'
 [[ -z ${CT_NOTE:-} ]] || printf 'nftables: lb conntrack entries after its runs: %s (count/max; a full table drops new flows)\n' \
 	"$CT_NOTE"
 printf '\nXDP program on lb, ns/packet (kernel BPF stats, a 1 s window per mode):\n'
@@ -600,7 +605,10 @@ if [[ -n $JSON ]]; then
 					[[ $x == - ]] && x=null
 					printf '%s{"config":"%s","layout":"%s","mode":"%s","forwarded_pps":%s,' \
 						"$sep" "$cfg" "$layout" "$mode" "$fwd"
-					printf '"x_ceiling":%s,' "$x"
+					pairs=null
+					[[ -n ${PAIRS["$cfg $mode"]:-} && $layout == shared ]] &&
+						pairs="[${PAIRS["$cfg $mode"]// /,}]"
+					printf '"x_ceiling":%s,"x_ceiling_pairs":%s,' "$x" "$pairs"
 					printf '"generated_pps":%s,"gen_dropped_pps":%s,"lb_dropped_pps":%s,' \
 						"$gen" "$gd" "$ld"
 					printf '"cpu_ms_per_mpkt":%s,"lb_cpu_ms_per_mpkt":%s}' "$cpu" "$own"
