@@ -9,12 +9,23 @@
 
 #define ZDD_IP_DF 0x4000
 
+/* MACs as 16-bit words: three loads and stores each instead of six (frames and
+ * zdd_backend_val.mac are 2-byte aligned). */
 struct zdd_l2 {
-	__u8 dst[6];
-	__u8 src[6];
+	__u16 dst[3];
+	__u16 src[3];
 	__be16 vlan_tpid;
 	__be16 vlan_tci;
 };
+
+static __always_inline void zdd_mac_copy(__u16 *to, const void *from)
+{
+	const __u16 *w = from;
+
+	to[0] = w[0];
+	to[1] = w[1];
+	to[2] = w[2];
+}
 
 /* Writes the Ethernet header (and the client's VLAN tag) in front of the outer IP header. */
 static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 *l2, __be16 proto,
@@ -27,8 +38,8 @@ static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 
 	eth = zdd_frame_at(ctx, 0, *l2_len);
 	if (!eth)
 		return -ZDD_R_ENCAP;
-	__builtin_memcpy(eth->h_dest, l2->dst, 6);
-	__builtin_memcpy(eth->h_source, l2->src, 6);
+	zdd_mac_copy((__u16 *)eth->h_dest, l2->dst);
+	zdd_mac_copy((__u16 *)eth->h_source, l2->src);
 	if (!l2->vlan_tpid) {
 		eth->h_proto = proto;
 		return 0;
@@ -61,8 +72,8 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 		return -ZDD_R_ENCAP; /* attach sets the source; without it, nothing to send */
 	if (cfg->mtu && pkt->l3_len + outer > cfg->mtu)
 		return -ZDD_R_TOO_BIG;
-	__builtin_memcpy(l2.dst, be->mac, 6);
-	__builtin_memcpy(l2.src, eth->h_dest, 6);
+	zdd_mac_copy(l2.dst, be->mac);
+	zdd_mac_copy(l2.src, eth->h_dest);
 	if (bpf_xdp_adjust_head(ctx, -(int)outer))
 		return -ZDD_R_ENCAP;
 	if (zdd_write_l2(ctx, &l2, v4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6), &l2_len))
