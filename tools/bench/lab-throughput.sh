@@ -84,6 +84,9 @@ progress() { echo "lab-throughput: [$((SECONDS - START)) s] $*" >&2; }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# ratio A B: A / B to two decimals, "-" when B is 0.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'; }
+
 # gen_args MODE: zdd-pktgen's flow options for MODE.
 gen_args()
 {
@@ -256,46 +259,36 @@ swap_to()
 
 # ceiling_and_zdd: the shared layout in pairs of windows, the ceiling's and zdd's back to back:
 # this VM's speed drifts by tens of percent within a minute, so only neighbours compare. RES
-# gets each side's medians, XCEIL the median of the pairs' ratios. zdd is set up.
+# gets each side's median window, XCEIL the median of the pairs' ratios. zdd is set up.
 ceiling_and_zdd()
 {
-	local mode w c z
-	local -a cs=() zs=() cfwd=() zfwd=() ratio=()
+	local mode w cfg
+	local -a order ratios
+	local -A rows row
 	progress "ceiling and zdd: packets, in pairs of windows"
 	rtr_counter || { echo "lab-throughput: counter on rtr" >&2; return 1; }
 	for mode in "${MODES[@]}"; do
-		cs=() zs=() cfwd=() zfwd=() ratio=()
+		rows=() ratios=()
 		for ((w = 0; w < WINDOWS; w++)); do
 			# Odd pairs in the other order: a steady drift favours neither.
-			if ((w % 2 == 0)); then
-				swap_to ceiling && c=$(measure "$mode" shared 1) || return 1
-				swap_to zdd && z=$(measure "$mode" shared 1) || return 1
-			else
-				swap_to zdd && z=$(measure "$mode" shared 1) || return 1
-				swap_to ceiling && c=$(measure "$mode" shared 1) || return 1
-			fi
-			cs+=("$c") zs+=("$z")
-			cfwd+=("${c%% *}") zfwd+=("${z%% *}")
-			ratio+=("$(awk -v a="${z%% *}" -v b="${c%% *}" 'BEGIN { printf "%.2f", b ? a / b : 0 }')")
+			order=(ceiling zdd)
+			((w % 2)) && order=(zdd ceiling)
+			for cfg in "${order[@]}"; do
+				swap_to "$cfg" && row[$cfg]=$(measure "$mode" shared 1) || return 1
+				rows[$cfg]+="${row[$cfg]}"$'\n'
+			done
+			ratios+=("$(ratio "${row[zdd]%% *}" "${row[ceiling]%% *}")")
 		done
-		RES["ceiling shared $mode"]=$(pick_median cfwd cs)
-		RES["zdd shared $mode"]=$(pick_median zfwd zs)
-		XCEIL["zdd $mode"]=$(median "${ratio[@]}")
-		PAIRS["zdd $mode"]="${ratio[*]}"
+		for cfg in ceiling zdd; do
+			RES["$cfg shared $mode"]=$(median_row "${rows[$cfg]}")
+		done
+		XCEIL["zdd $mode"]=$(median "${ratios[@]}")
+		PAIRS["zdd $mode"]="${ratios[*]}"
 	done
 }
 
-# pick_median KEYS ROWS: the row (of the array named ROWS) whose key (in the array named KEYS)
-# is the median key.
-pick_median()
-{
-	local -n keys=$1 rows=$2
-	local m i
-	m=$(median "${keys[@]}")
-	for i in "${!keys[@]}"; do
-		[[ ${keys[i]} == "$m" ]] && { echo "${rows[i]}"; return; }
-	done
-}
+# median_row LINES: the line whose first field is the median of the first fields.
+median_row() { sort -g <<<"${1%$'\n'}" | awk '{ v[NR] = $0 } END { print v[int((NR + 1) / 2)] }'; }
 
 # --- requests (wrk) ------------------------------------------------------------------------------
 
@@ -525,7 +518,7 @@ x_ceiling()
 	[[ -n ${XCEIL["$1 $3"]:-} ]] && { echo "${XCEIL["$1 $3"]}"; return; }
 	read -r fwd _ <<<"${RES["$1 $2 $3"]}"
 	read -r cfwd _ <<<"${RES["ceiling $2 $3"]}"
-	awk -v a="$fwd" -v b="$cfwd" 'BEGIN { printf "%.2f", b ? a / b : 0 }'
+	ratio "$fwd" "$cfwd"
 }
 
 # --- the tables ----------------------------------------------------------------------------------
@@ -578,7 +571,7 @@ if ((${#WRK_CONFIGS[@]})); then
 			((!failed && err > 0)) && flag="  <- ERRORS"
 			((failed || err > 0)) && WRK_BAD=1
 			read -r drps _ <<<"${WRK["direct $mode"]:-0}"
-			x=$(awk -v a="$rps" -v b="$drps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }')
+			x=$(ratio "$rps" "$drps")
 			printf '%-10s %-9s %9s %8s %8s %8s %11s %10s %10s%s\n' "$cfg" "$mode" "$rps" "$x" \
 				"$p99" "$err" "$all" "$own" "$pr" "$flag"
 		done
