@@ -12,8 +12,6 @@ static __always_inline void zdd_count_backend(const struct zdd_pkt *pkt, __u32 b
 		return;
 	st->packets++;
 	st->bytes += pkt->l3_len;
-	if (pkt->tcp_flags & ZDD_TCP_RST)
-		st->client_resets++;
 }
 
 /* Sends the packet where ct says; returns the reason to count. */

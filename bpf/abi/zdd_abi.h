@@ -30,14 +30,17 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_DEF_OUTER_TTL      64
 #define ZDD_FLOW_CACHE_BITS    13 /* 8192 cached flows per CPU: bpf/lib/flow_cache.h */
 #define ZDD_FLOW_CACHE_SLOTS   (1u << ZDD_FLOW_CACHE_BITS)
+#define ZDD_DEF_HANDSHAKE_MS   3000  /* a SYN without its ACK by then is a failed flow */
+#define ZDD_MAX_HANDSHAKE_MS   10000 /* cohorts must outlive it: see zdd_cohort below */
 
 /*
  * Bumped whenever a pinned map's layout or meaning changes. Pinned maps of another version
  * are refused, never misread: a layout change that keeps the sizes would pass libbpf's reuse
  * check and corrupt state silently. (Maps whose layout changes also get a new name.)
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
+ * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
  */
-#define ZDD_ABI_VERSION 3
+#define ZDD_ABI_VERSION 4
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -82,7 +85,9 @@ struct zdd_service_val {
 	__u8 affinity;	     /* enum zdd_affinity */
 	__u8 client_prefix4; /* client address bits hashed for the pool split, IPv4 */
 	__u8 client_prefix6; /* same, IPv6 */
-	__u8 pad[7];
+	__u8 pad;
+	__u16 handshake_ms; /* a handshake's ACK later than this is not counted complete; 0: 3 s */
+	__u8 pad2[4];
 };
 ZDD_ABI_SIZE(struct zdd_service_val, 32);
 
@@ -141,10 +146,12 @@ struct zdd_flow_val {
 	__u32 generation;   /* service generation that chose the backend */
 	__u64 last_seen_ns; /* refreshed at most once a second: it is written per packet */
 	__u8 pool;
-	__u8 closing; /* the client sent FIN or RST: a new SYN may reuse the 5-tuple */
+	__u8 closing; /* ZDD_CLOSING_*: the client sent FIN or RST, a new SYN may reuse the tuple */
 	__u8 pad[6];
 };
 ZDD_ABI_SIZE(struct zdd_flow_val, 24);
+#define ZDD_CLOSING_FIN 1
+#define ZDD_CLOSING_RST 2
 
 /* A TCP flow between the first SYN and the first ACK. */
 struct zdd_embryo_val {
@@ -180,12 +187,35 @@ ZDD_ABI_SIZE(struct zdd_embryo_set, 8 + 64 * ZDD_EMBRYO_WAYS);
 struct zdd_backend_stats {
 	__u64 packets;
 	__u64 bytes;
-	__u64 flows_new;
-	__u64 flows_established;
+	__u64 flows_new;	 /* TCP: first SYNs; UDP: first packets */
+	__u64 flows_established; /* handshakes completed (the client's first ACK), however late */
 	__u64 syn_retransmits;
-	__u64 client_resets;
+	__u64 client_resets; /* established flows the client reset (once per flow) */
 };
 ZDD_ABI_SIZE(struct zdd_backend_stats, 48);
+
+/*
+ * zdd_cohorts: handshake outcomes per flow, for the rollback judgement. A TCP flow belongs to
+ * the cohort of its first SYN's time (ZDD_COHORT_NS wide) and its pool; its SYN counts in
+ * started, and later, in the same cohort, its ACK in completed (when within the service's
+ * handshake_ms) or a client RST before that ACK in reset. Once a cohort is older than the
+ * handshake timeout, started - completed is the number of its flows that failed: successes
+ * and failures of the same flows, so no window alignment is needed. Per-CPU, indexed by
+ * ZDD_COHORT_KEY; an entry is reused every ZDD_COHORTS cohorts, and tick says which cohort
+ * it holds (each CPU starts an entry afresh when the cohort moved on).
+ */
+#define ZDD_COHORT_SHIFT 28 /* 2^28 ns: cohorts of 268 ms */
+#define ZDD_COHORT_NS	 (1ULL << ZDD_COHORT_SHIFT)
+#define ZDD_COHORTS	 64 /* 17 s of history: > ZDD_MAX_HANDSHAKE_MS + the reader's delay */
+#define ZDD_COHORT_KEY(svc_index, pool, tick) \
+	(((svc_index) * ZDD_POOLS + (pool)) * ZDD_COHORTS + ((tick) & (ZDD_COHORTS - 1)))
+struct zdd_cohort {
+	__u32 tick; /* cohort number: first SYN's CLOCK_MONOTONIC ns >> ZDD_COHORT_SHIFT */
+	__u32 started;
+	__u32 completed;
+	__u32 reset;
+};
+ZDD_ABI_SIZE(struct zdd_cohort, 16);
 
 /* zdd_sstats: per-CPU, indexed by service index. */
 struct zdd_service_stats {

@@ -17,6 +17,65 @@ struct zdd_ct {
 	__u8 from_flows; /* found in zdd_flows: the flow cache may keep it */
 };
 
+static __always_inline __u64 zdd_handshake_ns(const struct zdd_service_val *svc)
+{
+	return (__u64)(svc->handshake_ms ?: ZDD_DEF_HANDSHAKE_MS) * 1000000ULL;
+}
+
+/* A new TCP flow's first SYN, in the cohort of now (zdd_abi.h, zdd_cohorts). */
+static __always_inline void zdd_ct_started(const struct zdd_service_val *svc, __u8 pool, __u64 now)
+{
+	struct zdd_cohort *c = zdd_cohort_of(svc->index, pool, now);
+
+	if (c)
+		c->started++;
+}
+
+/*
+ * A handshake's end in its SYN's cohort: the client's ACK (completed) or RST (reset). Only
+ * within the handshake timeout: a later end leaves the flow counted as failed, and its cohort's
+ * entry may hold a newer cohort by then.
+ */
+static __always_inline void zdd_ct_outcome(const struct zdd_service_val *svc,
+					   const struct zdd_embryo_val *e, __u64 now, int reset)
+{
+	struct zdd_cohort *c;
+
+	if ((__s64)(now - e->first_seen_ns) > (__s64)zdd_handshake_ns(svc))
+		return;
+	c = zdd_cohort_of(svc->index, e->pool, e->first_seen_ns);
+	if (!c)
+		return;
+	if (reset)
+		c->reset++;
+	else
+		c->completed++;
+}
+
+/*
+ * The client ends an established flow: a FIN or RST lets a new SYN reuse the 5-tuple, and the
+ * first RST counts the flow as reset by the client (once per flow, not per packet: clients
+ * abort for many reasons, and a flood of RST packets must not look like many flows).
+ */
+static __always_inline void zdd_ct_closing(struct zdd_flow_val *f, __u8 tcp_flags)
+{
+	__u8 closing = f->closing;
+	struct zdd_backend_stats *st;
+
+	if (tcp_flags & ZDD_TCP_FIN)
+		closing |= ZDD_CLOSING_FIN;
+	if (tcp_flags & ZDD_TCP_RST)
+		closing |= ZDD_CLOSING_RST;
+	if (closing == f->closing)
+		return;
+	if ((closing & ~f->closing) & ZDD_CLOSING_RST) {
+		st = zdd_backend_stats(f->backend);
+		if (st)
+			st->client_resets++;
+	}
+	f->closing = closing;
+}
+
 /* The first packet of a TCP connection (UDP has no flags: never). */
 static __always_inline int zdd_is_syn(const struct zdd_pkt *pkt)
 {
@@ -91,7 +150,7 @@ static __always_inline void zdd_embryo_put(struct zdd_embryo_set *s, const struc
  */
 static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					   const struct zdd_config *cfg, struct zdd_embryo_set *s,
-					   const struct zdd_embryo_val *e, struct zdd_ct *ct)
+					   const struct zdd_embryo_val *e, __u64 now, struct zdd_ct *ct)
 {
 	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
 	struct zdd_backend_stats *st;
@@ -107,12 +166,16 @@ static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd
 		w->val.backend = to.backend;
 		w->val.pool = to.pool;
 		w->val.generation = svc->generation;
+		w->val.first_seen_ns = now;
 	}
 	bpf_spin_unlock(&s->lock);
 	ct->to = to;
 	st = zdd_backend_stats(to.backend);
 	if (st)
 		st->flows_new++;
+	/* A flow anew in the new pool's cohort; the first choice's cohort keeps it as failed: its
+	 * backend did not answer within a retransmit timeout. */
+	zdd_ct_started(svc, to.pool, now);
 }
 
 /* Whether a SYN of this flow is in zdd_embryo_sets (pkt->flow_hash set). */
@@ -159,8 +222,8 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 	}
 	if (quiet)
 		f->last_seen_ns = now;
-	if (tcp && !f->closing && (pkt->tcp_flags & (ZDD_TCP_FIN | ZDD_TCP_RST)))
-		f->closing = 1;
+	if (tcp && (pkt->tcp_flags & (ZDD_TCP_FIN | ZDD_TCP_RST)))
+		zdd_ct_closing(f, pkt->tcp_flags);
 	ct->to.backend = f->backend;
 	ct->reason = ZDD_R_TX_FLOW;
 	ct->from_flows = 1;
@@ -175,6 +238,8 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 	int syn = zdd_is_syn(pkt);
 	/* The handshake's ACK: the flow moves where a SYN flood cannot evict it. */
 	int done = (pkt->tcp_flags & (ZDD_TCP_SYN | ZDD_TCP_ACK | ZDD_TCP_RST)) == ZDD_TCP_ACK;
+	/* The client gave up on the handshake: the flow failed, its way is free. */
+	int reset = !syn && (pkt->tcp_flags & ZDD_TCP_RST);
 	struct zdd_backend_stats *st;
 	struct zdd_embryo_val e = {};
 	struct zdd_flow_val f = {};
@@ -191,7 +256,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 			e = w->val;
 			if (syn)
 				w->val.syns++;
-			else if (done)
+			else if (done || reset)
 				w->val.syns = 0; /* the way is free */
 		}
 	}
@@ -209,7 +274,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 	if (syn) {
 		if (st)
 			st->syn_retransmits++;
-		zdd_ct_resteer(pkt, svc, cfg, s, &e, ct);
+		zdd_ct_resteer(pkt, svc, cfg, s, &e, now, ct);
 	} else if (done) {
 		f.backend = e.backend;
 		f.generation = e.generation;
@@ -218,6 +283,9 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
 		if (st)
 			st->flows_established++;
+		zdd_ct_outcome(svc, &e, now, 0);
+	} else if (reset) {
+		zdd_ct_outcome(svc, &e, now, 1);
 	}
 	return 1;
 }
@@ -268,6 +336,7 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 		ct->reason = ZDD_R_TX_NEW;
 		if (st)
 			st->flows_new++;
+		zdd_ct_started(svc, ct->to.pool, now);
 		return 0;
 	}
 	if (!(pkt->tcp_flags & ZDD_TCP_RST)) {

@@ -35,4 +35,21 @@ static __always_inline struct zdd_service_stats *zdd_service_stats(__u32 index)
 	return bpf_map_lookup_elem(&zdd_sstats, &index);
 }
 
+/* The cohort of flows whose first SYN came at first_ns to the service's pool (zdd_abi.h). This
+ * CPU's entry starts afresh when it still holds a cohort ZDD_COHORTS older. */
+static __always_inline struct zdd_cohort *zdd_cohort_of(__u32 svc_index, __u8 pool, __u64 first_ns)
+{
+	__u32 tick = first_ns >> ZDD_COHORT_SHIFT;
+	__u32 key = ZDD_COHORT_KEY(svc_index, pool & 1, tick);
+	struct zdd_cohort *c = bpf_map_lookup_elem(&zdd_cohorts, &key);
+
+	if (c && c->tick != tick) {
+		c->tick = tick;
+		c->started = 0;
+		c->completed = 0;
+		c->reset = 0;
+	}
+	return c;
+}
+
 #endif /* ZDD_STATS_H */

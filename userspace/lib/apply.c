@@ -77,14 +77,16 @@ static const struct zdd_conf_service *conf_find(const struct zdd_conf *c,
 static bool opts_differ(const struct zdd_service_val *v, const struct zdd_service_opts *o)
 {
 	return v->affinity != o->affinity || v->client_prefix4 != o->client_prefix4 ||
-	       v->client_prefix6 != o->client_prefix6;
+	       v->client_prefix6 != o->client_prefix6 || v->handshake_ms != o->handshake_ms;
 }
 
 /* The steps of one service of the file; *adds counts the backend slots it will take. */
 static int plan_service(struct zdd *z, struct zdd_plan *p, const struct zdd_conf_service *cs,
 			size_t *adds, size_t *services)
 {
-	struct zdd_service_opts o = { cs->affinity, cs->client_prefix4, cs->client_prefix6 };
+	/* The data path counts a handshake complete within the rollout's timeout. */
+	struct zdd_service_opts o = { cs->affinity, cs->client_prefix4, cs->client_prefix6,
+				      cs->rollout.handshake_timeout_ms };
 	struct zdd_backend *have = NULL;
 	struct zdd_service_val val;
 	char host[ZDD_ADDR_STRLEN];

@@ -22,6 +22,7 @@
 #define MAX_FRAC_DIGITS 9
 #define MAX_SAMPLES	1000000000u
 #define MAX_RATIO	100.0
+#define MIN_HANDSHAKE_MS 100
 
 struct ctx {
 	const char *name;
@@ -789,6 +790,8 @@ enum {
 	R_MIN_SAMPLES,
 	R_MAX_FAILURE_RATIO,
 	R_MAX_RATIO_TO_BLUE,
+	R_CONFIDENCE,
+	R_MAX_EXTENSION,
 	R_HOOKS,
 	R_MAX
 };
@@ -799,6 +802,8 @@ static const char *const rollout_keys[R_MAX] = {
 	[R_MIN_SAMPLES] = "min_samples",
 	[R_MAX_FAILURE_RATIO] = "max_failure_ratio",
 	[R_MAX_RATIO_TO_BLUE] = "max_ratio_to_blue",
+	[R_CONFIDENCE] = "confidence",
+	[R_MAX_EXTENSION] = "max_step_extension",
 	[R_HOOKS] = "hooks",
 };
 
@@ -809,8 +814,10 @@ static void rollout_defaults(struct zdd_conf_rollout *r)
 	memcpy(r->steps_bp, steps, sizeof(steps));
 	r->n_steps = sizeof(steps) / sizeof(steps[0]);
 	r->interval_ms = 10000;
-	r->handshake_timeout_ms = 3000;
+	r->handshake_timeout_ms = ZDD_DEF_HANDSHAKE_MS;
 	r->min_samples = 20;
+	r->max_extension_ms = 60000;
+	r->confidence_bp = 9990;
 	r->max_failure_bp = 500;
 	r->max_ratio_to_blue = 2.0;
 	r->hooks.timeout_ms = 30000;
@@ -849,6 +856,23 @@ static int parse_rollout(struct ctx *c, const struct field *sec, struct zdd_conf
 	if (f[R_HANDSHAKE_TIMEOUT].val &&
 	    get_duration(c, &f[R_HANDSHAKE_TIMEOUT], &r->handshake_timeout_ms))
 		return -EINVAL;
+	/* The data path keeps handshake outcomes for ZDD_COHORTS cohorts: they must outlive it. */
+	if (r->handshake_timeout_ms < MIN_HANDSHAKE_MS ||
+	    r->handshake_timeout_ms > ZDD_MAX_HANDSHAKE_MS)
+		return fail(c, f[R_HANDSHAKE_TIMEOUT].val,
+			    "handshake_timeout: %u ms is out of %u ms..%u s", r->handshake_timeout_ms,
+			    MIN_HANDSHAKE_MS, ZDD_MAX_HANDSHAKE_MS / 1000);
+	if (f[R_MAX_EXTENSION].val &&
+	    get_duration(c, &f[R_MAX_EXTENSION], &r->max_extension_ms))
+		return -EINVAL;
+	if (f[R_CONFIDENCE].val) {
+		if (get_percent(c, f[R_CONFIDENCE].name, f[R_CONFIDENCE].key, f[R_CONFIDENCE].val,
+				&r->confidence_bp))
+			return -EINVAL;
+		if (r->confidence_bp < 9000 || r->confidence_bp > 9999)
+			return fail(c, f[R_CONFIDENCE].val,
+				    "confidence: must be from 90%% to 99.99%%");
+	}
 	if (f[R_MIN_SAMPLES].val) {
 		if (get_uint(c, &f[R_MIN_SAMPLES], 1, MAX_SAMPLES, &v))
 			return -EINVAL;

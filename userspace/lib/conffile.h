@@ -49,7 +49,9 @@ struct zdd_conf_rollout {
 	__u16 steps_bp[ZDD_CONF_MAX_STEPS]; /* strictly increasing, the last is 10000 */
 	int n_steps;
 	__u32 interval_ms, handshake_timeout_ms, min_samples;
+	__u32 max_extension_ms; /* how long a step may wait for evidence past its dwell */
 	__u16 max_failure_bp;
+	__u16 confidence_bp; /* of each rollout's handshake verdicts: 9000..9999 */
 	double max_ratio_to_blue;
 	struct zdd_conf_hooks hooks;
 };

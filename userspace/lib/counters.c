@@ -81,6 +81,46 @@ int zdd_service_stats_read(struct zdd *z, __u32 index, struct zdd_service_stats 
 	return zdd_percpu_sum(z->fd[ZDD_MAP_SSTATS], index, (__u64 *)sum, words_of(ZDD_MAP_SSTATS));
 }
 
+int zdd_cohort_read(struct zdd *z, __u32 svc_index, int pool, __u32 tick, struct zdd_cohort *sum)
+{
+	int ncpus = libbpf_num_possible_cpus(), cpu, err = 0;
+	__u32 key = ZDD_COHORT_KEY(svc_index, pool, tick);
+	struct zdd_cohort *vals;
+
+	if (ncpus < 0)
+		return ncpus;
+	if (svc_index >= z->limits.services || pool < 0 || pool >= ZDD_POOLS)
+		return -EINVAL;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	memset(sum, 0, sizeof(*sum));
+	sum->tick = tick;
+	if (bpf_map_lookup_elem(z->fd[ZDD_MAP_COHORTS], &key, vals))
+		err = -errno;
+	for (cpu = 0; cpu < ncpus && !err; cpu++) {
+		if (vals[cpu].tick != tick)
+			continue;
+		sum->started += vals[cpu].started;
+		sum->completed += vals[cpu].completed;
+		sum->reset += vals[cpu].reset;
+	}
+	free(vals);
+	return err;
+}
+
+/* A new owner of a service index starts with no cohorts of the previous one. */
+int zdd_cohorts_clear(struct zdd *z, __u32 svc_index)
+{
+	__u32 i, first = ZDD_COHORT_KEY(svc_index, 0, 0);
+	int err = 0;
+
+	for (i = 0; i < ZDD_POOLS * ZDD_COHORTS && !err; i++)
+		err = zdd_percpu_clear(z->fd[ZDD_MAP_COHORTS], first + i,
+				       sizeof(struct zdd_cohort) / 8);
+	return err;
+}
+
 int zdd_reasons_read(struct zdd *z, __u64 counts[ZDD_R_MAX])
 {
 	int r, err;

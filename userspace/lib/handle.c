@@ -23,6 +23,7 @@ static const char *const map_names[ZDD_MAP_COUNT] = {
 	[ZDD_MAP_SERVICES] = "zdd_services",  [ZDD_MAP_VIPS] = "zdd_vips",
 	[ZDD_MAP_BACKENDS] = "zdd_backends",  [ZDD_MAP_MAGLEV] = "zdd_maglev",
 	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flows",
+	[ZDD_MAP_COHORTS] = "zdd_cohorts",
 	[ZDD_MAP_BSTATS] = "zdd_bstats",      [ZDD_MAP_SSTATS] = "zdd_sstats",
 	[ZDD_MAP_REASONS] = "zdd_reasons",    [ZDD_MAP_CONFIG] = "zdd_config",
 };
@@ -277,6 +278,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_BSTATS] = l->backends,
 		[ZDD_MAP_SSTATS] = l->services,
 		[ZDD_MAP_REASONS] = ZDD_R_MAX,
+		[ZDD_MAP_COHORTS] = l->services * ZDD_POOLS * ZDD_COHORTS,
 		[ZDD_MAP_CONFIG] = 1,
 	};
 	char path[PATH_MAX];

@@ -31,7 +31,9 @@ int zdd_backend_alloc(struct zdd *z, __u32 *id);
 int zdd_backend_free(struct zdd *z, __u32 id);
 int zdd_next_hop(struct zdd *z, const __u8 addr[16], __u8 mac[6]);
 int zdd_next_hop_for(const struct zdd_config *c, const __u8 addr[16], __u8 mac[6]);
-/* service.c: affinity and client prefix, in place (one update). */
+/* counters.c, for service.c */
+int zdd_cohorts_clear(struct zdd *z, __u32 svc_index);
+/* service.c: affinity, client prefix and handshake timeout, in place (one update). */
 int zdd_service_set_opts(struct zdd *z, const struct zdd_service_key *key,
 			 const struct zdd_service_opts *o);
 

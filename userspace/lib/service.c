@@ -106,6 +106,7 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 		.affinity = o->affinity,
 		.client_prefix4 = o->client_prefix4 ?: 32,
 		.client_prefix6 = o->client_prefix6 ?: 64,
+		.handshake_ms = o->handshake_ms ?: ZDD_DEF_HANDSHAKE_MS,
 	};
 	char name[ZDD_SVC_STRLEN];
 	int pool, slot, err;
@@ -113,7 +114,7 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 
 	zdd_service_format(key, name, sizeof(name));
 	if (check_key(key) || o->affinity > ZDD_AFF_FLOW || val.client_prefix4 > 32 ||
-	    val.client_prefix6 > 128)
+	    val.client_prefix6 > 128 || val.handshake_ms > ZDD_MAX_HANDSHAKE_MS)
 		return log_err(-EINVAL, "service %s: invalid key or options", name);
 	if (!zdd_service_get(z, key, &val))
 		return log_err(-EEXIST, "service %s", name);
@@ -127,7 +128,8 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 			for (row = zdd_maglev_row(z, val.index, pool, slot), i = 0;
 			     i < z->limits.maglev_m; i++)
 				row[i] = ZDD_NO_BACKEND;
-	err = zdd_percpu_zero(z, ZDD_MAP_SSTATS, val.index) ?: vip_ref(z, key->addr, 1);
+	err = zdd_percpu_zero(z, ZDD_MAP_SSTATS, val.index) ?: zdd_cohorts_clear(z, val.index) ?:
+	      vip_ref(z, key->addr, 1);
 	if (err)
 		return log_err(err, "service %s", name);
 	if (bpf_map_update_elem(z->fd[ZDD_MAP_SERVICES], key, &val, BPF_NOEXIST)) {
@@ -145,9 +147,12 @@ int zdd_service_set_opts(struct zdd *z, const struct zdd_service_key *key,
 
 	if (zdd_service_get(z, key, &val))
 		return -ENOENT;
+	if ((o->handshake_ms ?: ZDD_DEF_HANDSHAKE_MS) > ZDD_MAX_HANDSHAKE_MS)
+		return -EINVAL;
 	val.affinity = o->affinity;
 	val.client_prefix4 = o->client_prefix4 ?: 32;
 	val.client_prefix6 = o->client_prefix6 ?: 64;
+	val.handshake_ms = o->handshake_ms ?: ZDD_DEF_HANDSHAKE_MS;
 	if (bpf_map_update_elem(z->fd[ZDD_MAP_SERVICES], key, &val, BPF_EXIST))
 		return -errno;
 	return 0;

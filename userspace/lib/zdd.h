@@ -22,6 +22,7 @@ enum zdd_map {
 	ZDD_MAP_SSTATS,
 	ZDD_MAP_REASONS,
 	ZDD_MAP_CONFIG,
+	ZDD_MAP_COHORTS,
 	ZDD_MAP_COUNT
 };
 
@@ -65,6 +66,7 @@ struct zdd_service_opts {
 struct zdd_service {
 	struct zdd_service_key key;
 	struct zdd_service_val val;
+	__u16 handshake_ms;  /* 0: ZDD_DEF_HANDSHAKE_MS; at most ZDD_MAX_HANDSHAKE_MS */
 };
 int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 		    const struct zdd_service_opts *o);
@@ -104,6 +106,9 @@ int zdd_percpu_zero(struct zdd *z, enum zdd_map map, __u32 key);
 const char *zdd_reason_name(enum zdd_reason r);
 
 /* conntrack.c */
+/* The handshake cohort `tick` of a service's pool, summed over the CPUs that hold it (those
+ * whose entry moved on to a newer cohort, or never had it, add nothing). */
+int zdd_cohort_read(struct zdd *z, __u32 svc_index, int pool, __u32 tick, struct zdd_cohort *sum);
 enum zdd_ct_table { ZDD_CT_EMBRYO, ZDD_CT_FLOWS };
 struct zdd_ct_entry {
 	enum zdd_ct_table table;
