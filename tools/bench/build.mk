@@ -1,5 +1,5 @@
 # tools/bench: the benchmarks and their tools.
-#   zdd-httpload  HTTP load from many client addresses (plain libc)
+#   zdd-httpload  HTTP load from many client addresses (plain libc and libm)
 #   zdd-pktgen    frames out of an interface from BPF_PROG_TEST_RUN live frames (libzdd, libbpf)
 #   zdd-bench     `make bench`: ns/packet against floors, scaling, Maglev and weight-change times
 # BPF programs used only by benchmarks live in bpf/bench/ and are built here, with the flags
@@ -10,7 +10,7 @@ HTTPLOAD_OBJS := $(patsubst %.c,$(OUT)/%.o,$(HTTPLOAD_SRCS))
 BINS += $(if $(HTTPLOAD_SRCS),$(OUT)/zdd-httpload)
 
 $(OUT)/zdd-httpload: $(HTTPLOAD_OBJS)
-	$(call msg,LINK,$@)$(CC) $(LDFLAGS) $^ -o $@
+	$(call msg,LINK,$@)$(CC) $(LDFLAGS) $^ -lm -o $@
 
 -include $(HTTPLOAD_OBJS:.o=.d)
 

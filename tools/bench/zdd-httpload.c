@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tools/bench/zdd-httpload.c - HTTP/1.1 load for the lab: many client source addresses (the LB
- * splits clients by source), a new TCP connection per request (or keep-alive with -k), one log
- * line per request. Single thread, non-blocking sockets, edge-triggered epoll. */
+ * splits clients by source), a new TCP connection per request (or keep-alive with -k), or with -P
+ * the world's traffic: Poisson arrivals of sessions with think times, some aborted with a RST. One
+ * log line per request. Single thread, non-blocking sockets, edge-triggered epoll. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -27,6 +29,7 @@
 #define MAX_DURATION_S	3600
 #define MAX_TIMEOUT_MS	3600000
 #define MAX_SOURCES	(1u << 20)
+#define MAX_SESSION	1000000	    /* requests of one -P session, whatever -n draws */
 #define HDR_MAX		(64 * 1024) /* a bigger header block is a bad response */
 #define NSEC_PER_SEC	1000000000ull
 #define NSEC_PER_MSEC	1000000ull
@@ -49,8 +52,9 @@ static const char *const kind_name[K_NR] = {
 };
 
 /* C_CLOSING: the response is logged, the server's close is awaited (it then holds TIME_WAIT, not
- * this side's ports). C_IDLE: keep-alive, waiting for a token. */
-enum conn_state { C_FREE, C_CONNECTING, C_SENDING, C_READING, C_CLOSING, C_IDLE };
+ * this side's ports). C_IDLE: keep-alive, waiting for a token. C_THINK: a -P session between two
+ * requests, in the think heap. */
+enum conn_state { C_FREE, C_CONNECTING, C_SENDING, C_READING, C_CLOSING, C_IDLE, C_THINK };
 enum body_mode { B_NONE, B_LENGTH, B_CHUNKED, B_EOF };
 enum chunk_state { CH_SIZE, CH_EXT, CH_DATA, CH_DATA_END, CH_TRAILER };
 
@@ -65,6 +69,11 @@ struct conn {
 	enum conn_state state;
 	unsigned int src;
 	uint64_t t_req, deadline; /* CLOCK_MONOTONIC ns */
+	/* -P session: requests left (the current one included), its own random stream (so a seed
+	 * replays the same sessions whatever the server's timing), abort with a RST at its end */
+	unsigned int left, heap_idx;
+	uint64_t rng, wake;
+	bool rst;
 	size_t sent;
 	/* response parser: fed byte ranges as they arrive, so no per-connection receive buffer */
 	uint64_t resp_bytes, remain;
@@ -94,12 +103,18 @@ struct load {
 	socklen_t dst_len;
 	struct src *srcs;
 	unsigned int nsrc, next_src;
-	char *req;
-	size_t req_len;
+	char *req[2]; /* [1] asks the server to close the connection */
+	size_t req_len[2];
 	unsigned int concurrency;
 	uint64_t timeout_ns, duration_ns;
 	double rate, burst, tokens;
 	bool keepalive;
+	/* -P: mean gap between arrivals and think time in ns, mean requests per session */
+	bool poisson;
+	double gap_ns, think_ns, session_reqs, rst_pct;
+	uint64_t seed, rng, t_arrival;
+	struct conn **think; /* min-heap on wake */
+	unsigned int nthink;
 	FILE *log;
 	char *logbuf;
 
@@ -111,6 +126,7 @@ struct load {
 	uint64_t t_begin, t_stop, t_tokens, t_flush, backoff_until;
 
 	uint64_t count[K_NR], hist[HIST_BUCKETS], backoffs;
+	uint64_t arrivals, over_cap, rst_closed;
 	bool local_warned;
 	char rbuf[64 * 1024];
 };
@@ -123,22 +139,38 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: zdd-httpload -u HOST:PORT -s SRC1,SRC2,... | -S FILE [-c CONCURRENCY]\n"
 		"         [-d SECONDS] [-t TIMEOUT_MS] [-r MAX_RATE_PER_S] [-o LOGFILE] [-k]\n"
+		"       zdd-httpload -P -r RATE [-n REQS] [-T THINK_MS] [-x PCT] [-R SEED] ...\n"
 		"HTTP/1.1 GET load, one new TCP connection per request, each connection bound to\n"
-		"the next source address (round robin).\n"
+		"the next source address (round robin). With -P, the world's traffic instead.\n"
 		"  -u TARGET   IPv4 or [IPv6] address and port (default 80), e.g. 198.19.0.10:80,\n"
 		"              [fd00:5a::10]:80; http://TARGET/PATH also works\n"
 		"  -s LIST     client source addresses, comma separated\n"
 		"  -S FILE     client source addresses, one per line ('#' starts a comment)\n"
-		"  -c N        connections in flight (default 32)\n"
+		"  -c N        connections in flight (default 32); with -P, a cap on open ones\n"
 		"  -d SECONDS  run time (default 10, at most %d); in-flight requests then finish\n"
 		"  -t MS       timeout of a whole request, connect included (default 2000)\n"
-		"  -r N        at most N requests per second\n"
+		"  -r N        at most N requests per second; with -P, the mean arrival rate of\n"
+		"              new connections\n"
 		"  -o FILE     one line per request: END_MS SRC RESULT; RESULT is the body's\n"
 		"              first line, or FAIL:KIND with KIND refused, connect-timeout,\n"
 		"              reset, timeout, status-NNN, bad-response or local (no\n"
 		"              descriptor, address or port on this side)\n"
 		"  -k          keep-alive: each connection sends requests back to back\n"
-		"Prints a summary; p50 and p99 are over the successful requests.\n"
+		"  -P          open loop: new connections arrive at random (Poisson) at a mean\n"
+		"              RATE a second (-r), each from a random source, whatever the\n"
+		"              answers; an arrival that finds -c connections open is not sent\n"
+		"              and logs FAIL:local. Each connection is a session of requests\n"
+		"  -n N        with -P, requests per session: random (geometric), mean N\n"
+		"              (default 1: every connection one request); the last asks the\n"
+		"              server to close\n"
+		"  -T MS       with -P, a session waits a random (exponential) think time of\n"
+		"              mean MS between its requests (default 0)\n"
+		"  -x PCT      with -P, PCT%% of the sessions abort with a RST after their last\n"
+		"              answer instead of a close: ok, not a failure (default 0)\n"
+		"  -R SEED     with -P, the seed of every random draw (default: from the clock);\n"
+		"              one seed replays the same arrivals and sessions\n"
+		"Prints a summary; p50 and p99 are over the successful requests. With -P, also\n"
+		"arrivals, those over the -c cap, sessions that sent a RST, and the seed.\n"
 		"Exit status: 0 ran (even with failed requests), 1 setup failure, 2 usage error.\n",
 		MAX_DURATION_S);
 }
@@ -162,6 +194,42 @@ static uint64_t now_ns(clockid_t clk)
 
 	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + ts.tv_nsec;
+}
+
+/* --- random draws (-P) ------------------------------------------------------------------------- */
+
+/* splitmix64: one 64-bit word of state, so each session carries its own stream */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Uniform in (0, 1]: never 0, so its logarithm is finite. */
+static double rng_unit(uint64_t *s)
+{
+	return ((rng_next(s) >> 11) + 1) * 0x1p-53;
+}
+
+/* Exponential with the given mean: Poisson gaps and think times. At most 37 means (-log of
+ * 2^-53), so a draw never overflows. */
+static uint64_t rng_exp(uint64_t *s, double mean)
+{
+	return (uint64_t)(-log(rng_unit(s)) * mean);
+}
+
+/* Requests of a session: geometric on 1, 2, ... with the given mean, by inversion. */
+static unsigned int rng_geometric(uint64_t *s, double mean)
+{
+	double k;
+
+	if (mean <= 1)
+		return 1;
+	k = 1 + floor(log(rng_unit(s)) / log1p(-1 / mean));
+	return k < MAX_SESSION ? (unsigned int)k : MAX_SESSION;
 }
 
 /* --- lists: every slot is on exactly one of free, idle (keep-alive) or flight ---------------- */
@@ -194,6 +262,58 @@ static void list_del(struct conn *c)
 		l->tail = c->prev;
 	c->list = NULL;
 	c->prev = c->next = NULL;
+}
+
+/* --- think heap: -P sessions between two requests, on no list, the next to wake on top ------- */
+
+static void heap_set(struct load *ld, unsigned int i, struct conn *c)
+{
+	ld->think[i] = c;
+	c->heap_idx = i;
+}
+
+static void heap_up(struct load *ld, unsigned int i)
+{
+	struct conn *c = ld->think[i];
+
+	while (i && ld->think[(i - 1) / 2]->wake > c->wake) {
+		heap_set(ld, i, ld->think[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_set(ld, i, c);
+}
+
+static void heap_down(struct load *ld, unsigned int i)
+{
+	struct conn *c = ld->think[i];
+	unsigned int k;
+
+	while ((k = 2 * i + 1) < ld->nthink) {
+		if (k + 1 < ld->nthink && ld->think[k + 1]->wake < ld->think[k]->wake)
+			k++;
+		if (c->wake <= ld->think[k]->wake)
+			break;
+		heap_set(ld, i, ld->think[k]);
+		i = k;
+	}
+	heap_set(ld, i, c);
+}
+
+static void think_add(struct load *ld, struct conn *c)
+{
+	heap_set(ld, ld->nthink++, c);
+	heap_up(ld, c->heap_idx);
+}
+
+static void think_del(struct load *ld, struct conn *c)
+{
+	struct conn *last = ld->think[--ld->nthink];
+
+	if (last == c)
+		return;
+	heap_set(ld, c->heap_idx, last);
+	heap_up(ld, last->heap_idx);
+	heap_down(ld, last->heap_idx);
 }
 
 /* --- arguments --------------------------------------------------------------------------------- */
@@ -414,6 +534,13 @@ static double hist_pct(const struct load *ld, double pct)
 	return hist_value_ms(HIST_BUCKETS - 1);
 }
 
+static void log_line(struct load *ld, unsigned int src, const char *result)
+{
+	fprintf(ld->log, "%llu %s %s\n",
+		(unsigned long long)(now_ns(CLOCK_REALTIME) / NSEC_PER_MSEC), ld->srcs[src].name,
+		result);
+}
+
 /* Counts the outcome of the connection's current request and logs it. */
 static void record(struct load *ld, struct conn *c, enum kind kind)
 {
@@ -443,9 +570,7 @@ static void record(struct load *ld, struct conn *c, enum kind kind)
 	} else {
 		snprintf(result, sizeof(result), "FAIL:%s", kind_name[kind]);
 	}
-	fprintf(ld->log, "%llu %s %s\n",
-		(unsigned long long)(now_ns(CLOCK_REALTIME) / NSEC_PER_MSEC), ld->srcs[c->src].name,
-		result);
+	log_line(ld, c->src, result);
 }
 
 /* Local failures (no address or port on this side) are the lab's setup, not the server: say so
@@ -460,10 +585,28 @@ static void record_local(struct load *ld, struct conn *c, const char *op, int er
 	record(ld, c, K_LOCAL);
 }
 
+/* A -P arrival this side could not send (the -c cap, no descriptor): an open loop counts it
+ * rather than sending it late, and logs it, so load it did not send is never hidden. */
+static void not_sent(struct load *ld, unsigned int src, const char *why)
+{
+	if (!ld->local_warned) {
+		ld->local_warned = true;
+		fprintf(stderr,
+			"zdd-httpload: an arrival from %s not sent: %s (FAIL:local; not "
+			"repeated)\n",
+			ld->srcs[src].name, why);
+	}
+	ld->count[K_LOCAL]++;
+	if (ld->log)
+		log_line(ld, src, "FAIL:local");
+}
+
 /* --- connections ------------------------------------------------------------------------------- */
 
 static void conn_close(struct load *ld, struct conn *c)
 {
+	if (c->state == C_THINK)
+		think_del(ld, c);
 	list_del(c);
 	if (c->fd >= 0) {
 		/* close() also removes the socket from the epoll set: it is never dup()ed */
@@ -479,6 +622,17 @@ static void conn_close(struct load *ld, struct conn *c)
 static void finish(struct load *ld, struct conn *c, enum kind kind)
 {
 	record(ld, c, kind);
+	conn_close(ld, c);
+}
+
+/* A client that goes away mid-conversation (a closed tab, a killed app): a zero linger makes
+ * close() send a RST instead of a FIN, and the server never sees the connection end cleanly. */
+static void conn_abort(struct load *ld, struct conn *c)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (!setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)))
+		ld->rst_closed++;
 	conn_close(ld, c);
 }
 
@@ -710,13 +864,24 @@ static ssize_t parse(struct conn *c, const char *p, size_t n)
 	return i;
 }
 
+/* Whether the connection's current request asks the server to close: every one without -k; with
+ * -P, a session's last, unless the session aborts (an aborting client had meant to go on). */
+static bool req_closes(const struct load *ld, const struct conn *c)
+{
+	if (ld->poisson)
+		return c->left == 1 && !c->rst;
+	return !ld->keepalive;
+}
+
 /* Sends the rest of the request; the socket is then waited on for the response. */
 static void conn_send(struct load *ld, struct conn *c)
 {
+	bool closes = req_closes(ld, c);
 	ssize_t n;
 
-	while (c->sent < ld->req_len) {
-		n = send(c->fd, ld->req + c->sent, ld->req_len - c->sent, MSG_NOSIGNAL);
+	while (c->sent < ld->req_len[closes]) {
+		n = send(c->fd, ld->req[closes] + c->sent, ld->req_len[closes] - c->sent,
+			 MSG_NOSIGNAL);
 		if (n >= 0) {
 			c->sent += n;
 			continue;
@@ -782,6 +947,32 @@ static void ka_done(struct load *ld, struct conn *c)
 	list_add_tail(&ld->idle, c);
 }
 
+/* A -P session's response is complete: log it, then think and ask again, or end the session:
+ * with a RST if it aborts, else by awaiting the close it asked for. The end of the run, or the
+ * server's "Connection: close", cuts a session short. */
+static void session_done(struct load *ld, struct conn *c)
+{
+	uint64_t now = now_ns(CLOCK_MONOTONIC);
+
+	record(ld, c, K_OK);
+	if (--c->left && !c->srv_close && !ld->stopping) {
+		if (!ld->think_ns) {
+			req_begin(ld, c, now);
+			return;
+		}
+		list_del(c);
+		c->state = C_THINK;
+		c->wake = now + rng_exp(&c->rng, ld->think_ns);
+		think_add(ld, c);
+	} else if (c->rst) {
+		conn_abort(ld, c);
+	} else if (c->srv_close) {
+		c->state = C_CLOSING;
+	} else {
+		conn_close(ld, c);
+	}
+}
+
 /* The server closed (or reset) the connection before the response was complete. */
 static void conn_end(struct load *ld, struct conn *c, int err)
 {
@@ -805,7 +996,7 @@ static void conn_readable(struct load *ld, struct conn *c)
 			return;
 		if (c->state == C_CLOSING && n > 0)
 			continue; /* the response is logged: only its end matters */
-		if (c->state == C_IDLE || c->state == C_CLOSING) {
+		if (c->state == C_IDLE || c->state == C_THINK || c->state == C_CLOSING) {
 			/* the server's close after a logged response, or of an idle keep-alive
 			 * connection: no request is lost */
 			conn_close(ld, c);
@@ -821,14 +1012,16 @@ static void conn_readable(struct load *ld, struct conn *c)
 			finish(ld, c, K_BAD);
 			return;
 		}
-		if (c->complete && ld->keepalive) {
+		if (c->complete && ld->poisson) {
+			session_done(ld, c);
+		} else if (c->complete && ld->keepalive) {
 			ka_done(ld, c);
 		} else if (c->complete) {
 			/* logged now, so END_MS and the latency do not wait for the server's FIN */
 			record(ld, c, K_OK);
 			c->state = C_CLOSING;
 		}
-		if (c->state == C_FREE || c->state == C_IDLE)
+		if (c->state == C_FREE || c->state == C_IDLE || c->state == C_THINK)
 			return;
 	}
 }
@@ -867,19 +1060,21 @@ static void conn_event(struct load *ld, struct conn *c, uint32_t ev)
 	case C_READING:
 	case C_CLOSING:
 	case C_IDLE:
+	case C_THINK:
 	case C_FREE:
 		break;
 	}
-	if ((c->state == C_READING || c->state == C_CLOSING || c->state == C_IDLE) &&
+	if ((c->state == C_READING || c->state == C_CLOSING || c->state == C_IDLE ||
+	     c->state == C_THINK) &&
 	    (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 		conn_readable(ld, c);
 }
 
-/* Starts one request on a new connection from the next source. Returns 0 when a slot was used
- * (the request may have failed already), -EAGAIN when out of file descriptors. */
-static int conn_start(struct load *ld, uint64_t now)
+/* Starts one request on a new connection in the free slot C, from the next source. Returns 0
+ * when the slot was used (the request may have failed already), -EAGAIN when out of file
+ * descriptors. */
+static int conn_start(struct load *ld, struct conn *c, uint64_t now)
 {
-	struct conn *c = ld->free.head;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLET };
 	int one = 1, fd, err, tries;
 
@@ -939,17 +1134,71 @@ static int conn_start(struct load *ld, uint64_t now)
 	return 0;
 }
 
-/* Keeps CONCURRENCY connections busy within the rate. */
+/* -P: sessions whose think time is over send their next request. */
+static void think_over(struct load *ld, uint64_t now)
+{
+	struct conn *c;
+
+	while (ld->nthink && (c = ld->think[0])->wake <= now) {
+		think_del(ld, c);
+		req_begin(ld, c, now);
+	}
+}
+
+/* -P: every arrival due by now, each a new session on a new connection. Late ones (the loop was
+ * busy) go at once: an open loop keeps its schedule whatever the answers. */
+static int arrive(struct load *ld, uint64_t now)
+{
+	struct conn *c;
+	unsigned int src;
+	uint64_t rng;
+	int err;
+
+	while (ld->t_arrival <= now) {
+		/* Two draws per arrival, sent or not, and the session's own stream after: a seed
+		 * replays the same arrivals and sessions. */
+		ld->t_arrival += rng_exp(&ld->rng, ld->gap_ns);
+		rng = rng_next(&ld->rng);
+		ld->arrivals++;
+		src = rng_next(&rng) % ld->nsrc;
+		c = ld->free.head;
+		if (!c) {
+			ld->over_cap++;
+			not_sent(ld, src, "-c connections are open");
+			continue;
+		}
+		if (now < ld->backoff_until) {
+			not_sent(ld, src, "out of descriptors");
+			continue;
+		}
+		c->rng = rng;
+		c->left = rng_geometric(&c->rng, ld->session_reqs);
+		c->rst = rng_unit(&c->rng) * 100 <= ld->rst_pct;
+		ld->next_src = src;
+		err = conn_start(ld, c, now);
+		if (err == -EAGAIN)
+			not_sent(ld, src, "out of descriptors");
+		else if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Keeps CONCURRENCY connections busy within the rate, or with -P, keeps the schedule. */
 static int fill(struct load *ld, uint64_t now)
 {
 	int err;
 
 	if (ld->stopping)
 		return 0;
+	if (ld->poisson) {
+		think_over(ld, now);
+		return arrive(ld, now);
+	}
 	/* Connections first: with -k and -r, idle connections asking again would otherwise take
 	 * every token, and the load would never reach CONCURRENCY connections. */
 	while (ld->free.head && now >= ld->backoff_until && take_token(ld, now)) {
-		err = conn_start(ld, now);
+		err = conn_start(ld, ld->free.head, now);
 		if (err) {
 			if (ld->rate)
 				ld->tokens += 1; /* not spent */
@@ -973,7 +1222,12 @@ static int wait_ms(const struct load *ld, uint64_t now)
 			wake = ld->t_begin + ld->duration_ns;
 		if (ld->free.head && ld->backoff_until > now && ld->backoff_until < wake)
 			wake = ld->backoff_until;
-		if (ld->rate && (ld->free.head || ld->idle.head) && ld->tokens < 1) {
+		if (ld->poisson) {
+			if (ld->t_arrival < wake)
+				wake = ld->t_arrival;
+			if (ld->nthink && ld->think[0]->wake < wake)
+				wake = ld->think[0]->wake;
+		} else if (ld->rate && (ld->free.head || ld->idle.head) && ld->tokens < 1) {
 			uint64_t t = now + (uint64_t)((1 - ld->tokens) * NSEC_PER_SEC / ld->rate);
 
 			if (t < wake)
@@ -1006,6 +1260,8 @@ static void stop(struct load *ld, uint64_t now)
 	ld->t_stop = now;
 	while (ld->idle.head)
 		conn_close(ld, ld->idle.head);
+	while (ld->nthink)
+		conn_close(ld, ld->think[0]);
 }
 
 static int run(struct load *ld, const sigset_t *waitmask)
@@ -1015,6 +1271,8 @@ static int run(struct load *ld, const sigset_t *waitmask)
 	int i, n, err;
 
 	ld->t_begin = ld->t_flush = ld->t_tokens = now_ns(CLOCK_MONOTONIC);
+	if (ld->poisson)
+		ld->t_arrival = ld->t_begin + rng_exp(&ld->rng, ld->gap_ns);
 	for (;;) {
 		now = now_ns(CLOCK_MONOTONIC);
 		if (!ld->stopping && (got_signal || now >= ld->t_begin + ld->duration_ns))
@@ -1066,11 +1324,11 @@ static void raise_nofile(void)
 	}
 }
 
-static int setup(struct load *ld, char *host, const char *path)
+static int setup(struct load *ld, const char *host, const char *path)
 {
 	struct rlimit rl;
 	unsigned int i;
-	int n;
+	int closes;
 
 	raise_nofile();
 	/* A few descriptors stay for stdio, the log and epoll; more connections would only ever
@@ -1081,16 +1339,24 @@ static int setup(struct load *ld, char *host, const char *path)
 		fprintf(stderr, "zdd-httpload: descriptor limit %llu: -c lowered to %u\n",
 			(unsigned long long)rl.rlim_cur, ld->concurrency);
 	}
-	n = snprintf(NULL, 0, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host,
-		     ld->keepalive ? "" : "Connection: close\r\n");
-	ld->req = malloc(n + 1);
+	/* Formatted once, sent as they are; -P sessions use both. */
+	for (closes = 0; closes < 2; closes++) {
+		int n = asprintf(&ld->req[closes], "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path,
+				 host, closes ? "Connection: close\r\n" : "");
+
+		if (n < 0) {
+			ld->req[closes] = NULL;
+			break;
+		}
+		ld->req_len[closes] = n;
+	}
 	ld->conns = calloc(ld->concurrency, sizeof(*ld->conns));
-	if (!ld->req || !ld->conns) {
+	if (ld->poisson)
+		ld->think = calloc(ld->concurrency, sizeof(*ld->think));
+	if (!ld->req[0] || !ld->req[1] || !ld->conns || (ld->poisson && !ld->think)) {
 		fprintf(stderr, "zdd-httpload: out of memory\n");
 		return -ENOMEM;
 	}
-	ld->req_len = snprintf(ld->req, n + 1, "GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", path, host,
-			       ld->keepalive ? "" : "Connection: close\r\n");
 	for (i = 0; i < ld->concurrency; i++) {
 		ld->conns[i].fd = -1;
 		list_add_tail(&ld->free, &ld->conns[i]);
@@ -1124,6 +1390,11 @@ static void summary(const struct load *ld)
 	       (unsigned long long)ld->count[K_STATUS], (unsigned long long)ld->count[K_BAD],
 	       (unsigned long long)ld->count[K_LOCAL], secs > 0 ? total / secs : 0.0,
 	       hist_pct(ld, 50), hist_pct(ld, 99));
+	if (ld->poisson)
+		printf("arrivals %llu (%.1f/s) over-cap %llu rst-closed %llu seed %llu\n",
+		       (unsigned long long)ld->arrivals, secs > 0 ? ld->arrivals / secs : 0.0,
+		       (unsigned long long)ld->over_cap, (unsigned long long)ld->rst_closed,
+		       (unsigned long long)ld->seed);
 	if (ld->backoffs)
 		fprintf(stderr,
 			"zdd-httpload: out of descriptors %llu times: backed off (ulimit -n, -c)\n",
@@ -1144,10 +1415,13 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct src_arg *srcargs;
 	sigset_t block, waitmask;
-	int opt, i, nsrcargs = 0, rc = 0;
+	int opt, i, nsrcargs = 0, rc = 0, session_opt = 0;
+	bool seeded = false;
+	char *e;
 	double v;
 
 	ld->concurrency = 32;
+	ld->session_reqs = 1;
 	ld->duration_ns = 10 * NSEC_PER_SEC;
 	ld->timeout_ns = 2000 * NSEC_PER_MSEC;
 	ld->epfd = -1;
@@ -1156,7 +1430,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zdd-httpload: out of memory\n");
 		return 1;
 	}
-	while ((opt = getopt(argc, argv, "u:s:S:c:d:t:r:o:kh")) != -1) {
+	while ((opt = getopt(argc, argv, "u:s:S:c:d:t:r:o:kPn:T:x:R:h")) != -1) {
 		switch (opt) {
 		case 'u':
 			target = optarg;
@@ -1192,6 +1466,36 @@ int main(int argc, char **argv)
 		case 'k':
 			ld->keepalive = true;
 			break;
+		case 'P':
+			ld->poisson = true;
+			break;
+		case 'n':
+			if (parse_num(optarg, 1, MAX_SESSION, &v))
+				rc = usage_error("bad requests per session '%s' (mean, 1 to %d)",
+						 optarg, MAX_SESSION);
+			ld->session_reqs = v;
+			session_opt = opt;
+			break;
+		case 'T':
+			if (parse_num(optarg, 0, MAX_TIMEOUT_MS, &v))
+				rc = usage_error("bad think time '%s' (mean milliseconds)", optarg);
+			ld->think_ns = v * NSEC_PER_MSEC;
+			session_opt = opt;
+			break;
+		case 'x':
+			if (parse_num(optarg, 0, 100, &v))
+				rc = usage_error("bad RST share '%s' (percent, 0 to 100)", optarg);
+			ld->rst_pct = v;
+			session_opt = opt;
+			break;
+		case 'R':
+			errno = 0;
+			ld->seed = strtoull(optarg, &e, 10);
+			if (errno || e == optarg || *e || optarg[0] == '-')
+				rc = usage_error("bad seed '%s' (a number, 0 to 2^64-1)", optarg);
+			seeded = true;
+			session_opt = opt;
+			break;
 		case 'h':
 			usage(stdout);
 			goto out;
@@ -1205,6 +1509,12 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		rc = usage_error("unexpected argument '%s'", argv[optind]);
+	else if (session_opt && !ld->poisson)
+		rc = usage_error("-%c goes with -P", session_opt);
+	else if (ld->poisson && !ld->rate)
+		rc = usage_error("-P needs the mean arrival rate (-r)");
+	else if (ld->poisson && ld->keepalive)
+		rc = usage_error("-P and -k exclude each other (-P sessions: -n)");
 	else if (!target)
 		rc = usage_error("a target is needed (-u)");
 	else if (parse_target(ld, target, host, sizeof(host), path, sizeof(path)))
@@ -1218,6 +1528,12 @@ int main(int argc, char **argv)
 		rc = usage_error("source addresses are needed (-s or -S)");
 	if (rc)
 		goto out;
+	if (ld->poisson) {
+		if (!seeded)
+			ld->seed = now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 32);
+		ld->rng = ld->seed;
+		ld->gap_ns = NSEC_PER_SEC / ld->rate;
+	}
 
 	if (logpath) {
 		ld->log = fopen(logpath, "w");
@@ -1258,7 +1574,9 @@ out:
 	if (ld->epfd >= 0)
 		close(ld->epfd);
 	free(ld->conns);
-	free(ld->req);
+	free(ld->think);
+	free(ld->req[0]);
+	free(ld->req[1]);
 	free(ld->srcs);
 	return rc;
 }
