@@ -1256,12 +1256,20 @@ static void expire(struct load *ld, uint64_t now)
 
 static void stop(struct load *ld, uint64_t now)
 {
+	struct conn *c;
+
 	ld->stopping = true;
 	ld->t_stop = now;
 	while (ld->idle.head)
 		conn_close(ld, ld->idle.head);
-	while (ld->nthink)
-		conn_close(ld, ld->think[0]);
+	/* A session cut short ends as it would have: -x sessions still abort. */
+	while (ld->nthink) {
+		c = ld->think[0];
+		if (c->rst)
+			conn_abort(ld, c);
+		else
+			conn_close(ld, c);
+	}
 }
 
 static int run(struct load *ld, const sigset_t *waitmask)
