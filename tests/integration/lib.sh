@@ -663,6 +663,24 @@ lab_load()
 	LAB_LOAD_PIDS=($!)
 }
 
+# lab_load_realistic SECS FILE RATE [ARGS...]: the world's traffic instead of a metronome, for
+# SECS seconds from LAB_CLIENTS: new connections arrive at random (Poisson) at a mean RATE a
+# second, each from a random client address; each is a keep-alive session of a random number of
+# requests (mean 4, so a quarter are one-shot) with random think times (mean 300 ms) between
+# them, and 3% of the sessions abort with a RST after their last answer. ARGS go to zdd-httpload
+# after these, so they override them (-R SEED replays a run). FILE and the background run as
+# with lab_load; FILE.summary ends with the arrivals, the RST closers and the seed.
+lab_load_realistic()
+{
+	local secs=$1 file=$2 rate=$3
+	shift 3
+	printf '%s\n' "${LAB_CLIENTS[@]}" >"$file.sources"
+	lab_exec client "$LAB_OUT/zdd-httpload" -u "$(lab_url "$LAB_VIP4")" -S "$file.sources" \
+		-P -r "$rate" -n 4 -T 300 -x 3 -c 2048 -d "$secs" -t 2000 -o "$file" "$@" \
+		>"$file.summary" 2>&1 &
+	LAB_LOAD_PIDS=($!)
+}
+
 # lab_load_collect FILE: waits for the load and sorts FILE by time.
 lab_load_collect()
 {
@@ -672,7 +690,8 @@ lab_load_collect()
 
 # lab_agent_conf FILE [INTERVAL]: a zdd.yaml for the lab: both services, HTTP health checks,
 # rollouts with INTERVAL (default 2s) per step; sockets and state under this run's LAB_DIR.
-# With LAB_ANNOUNCE=DEV, the agent keeps the service addresses on the dummy interface DEV.
+# With LAB_ANNOUNCE=DEV, the agent keeps the service addresses on the dummy interface DEV; with
+# LAB_ROLLOUT_EXTRA="KEY: VALUE, ...", the rollout sections get those keys too.
 lab_agent_conf()
 {
 	local file=$1 interval=${2:-2s} svc i
@@ -695,7 +714,8 @@ lab_agent_conf()
 			done
 			printf '    health_check: { type: http, path: /health, interval: 500ms, '
 			printf 'timeout: 300ms, rise: 2, fall: 2 }\n'
-			printf '    rollout: { steps: [10, 50, 100], interval: %s }\n' "$interval"
+			printf '    rollout: { steps: [10, 50, 100], interval: %s%s }\n' "$interval" \
+				"${LAB_ROLLOUT_EXTRA:+, $LAB_ROLLOUT_EXTRA}"
 		done
 	} >"$file"
 }
