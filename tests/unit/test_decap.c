@@ -28,7 +28,7 @@ static int setup(void **state)
 	add_service(df->lb, SVC6);
 	add_backend(df->lb, SVC4, "198.18.3.11", ZDD_BLUE);
 	add_backend(df->lb, SVC6, "fd00:3::11", ZDD_BLUE);
-	assert_int_equal(zdd_decap_open_load(&df->d, NULL), 0);
+	assert_int_equal(zdd_decap_open_load(&df->d, NULL, false), 0);
 	assert_int_equal(zdd_addr_parse("198.18.3.11", a), 0);
 	assert_int_equal(zdd_decap_addr_add(df->d, a), 0);
 	assert_int_equal(zdd_addr_parse("fd00:3::11", a), 0);

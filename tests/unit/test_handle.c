@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tests/unit/test_handle.c - pinned state outlives the program: a reload adopts the maps
- * (services, flows, sizes), the CLI's map-only open sees them, and a mismatch is refused. */
+ * (services, flows, sizes), the CLI's map-only open sees them, and a mismatch is refused; the
+ * pin directory is made, a BPF filesystem mounted when allowed. */
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
 #include <linux/bpf.h>
+#include <linux/magic.h>
 #include <bpf/libbpf.h>
 #include "decap.h"
 #include "fixture.h"
@@ -123,6 +130,93 @@ static void missing_pins_are_a_clear_error(void **state)
 	assert_int_equal(zdd_open_pinned(&z, "/tmp"), -ENOTSUP); /* not bpffs */
 }
 
+/* A fresh machine: the pin directory's parents are missing too. */
+static void pin_dir_parents_are_created(void **state)
+{
+	struct zdd_load_opts o = small;
+	char nested[96];
+	struct stat st;
+	struct zdd *z;
+
+	(void)state;
+	snprintf(nested, sizeof(nested), "%s/a/b", pin_dir);
+	assert_int_equal(zdd_open_pinned(&z, nested), -ENOENT);
+	o.pin_dir = nested;
+	assert_int_equal(zdd_open_load(&z, &o), 0);
+	zdd_close(z);
+	assert_int_equal(stat(pin_dir, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700); /* pins are root's alone */
+	assert_int_equal(zdd_open_pinned(&z, nested), 0);
+	zdd_close(z);
+}
+
+/* Off a BPF filesystem and outside /sys/fs/bpf: refused, even when allowed to mount, and
+ * nothing created. */
+static void pin_dir_off_bpffs_is_refused(void **state)
+{
+	struct zdd_load_opts o = { .mount_bpffs = true };
+	char dir[64];
+	struct zdd *z;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/zdd-test-%d/pins", getpid());
+	o.pin_dir = dir;
+	assert_int_equal(zdd_open_load(&z, &o), -ENOTSUP);
+	*strrchr(dir, '/') = '\0';
+	assert_int_equal(access(dir, F_OK), -1);
+}
+
+static bool bpffs_mounted(void)
+{
+	struct statfs st;
+
+	return !statfs("/sys/fs/bpf", &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/* In a mount namespace of its own with no BPF filesystem: refused unless allowed to mount,
+ * then mounted. A child's exit status: 0 when it went so, 77 when it could not set up. */
+static int on_fresh_machine(void)
+{
+	struct zdd_load_opts o = small;
+	struct zdd *z;
+	int i;
+
+	if (unshare(CLONE_NEWNS) || mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL))
+		return 77;
+	for (i = 0; i < 8 && bpffs_mounted(); i++) /* the host may have stacked mounts */
+		umount2("/sys/fs/bpf", MNT_DETACH);
+	if (bpffs_mounted())
+		return 77;
+	if (zdd_open_load(&z, &o) != -ENOTSUP)
+		return 1;
+	o.mount_bpffs = true;
+	if (zdd_open_load(&z, &o))
+		return 2;
+	zdd_close(z);
+	return bpffs_mounted() ? 0 : 3;
+}
+
+static void bpffs_is_mounted_when_allowed(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fflush(NULL); /* the child exits through exit(): nothing buffered may go out twice */
+	pid = fork();
+	assert_true(pid >= 0);
+	/* exit(), not _exit(): the libraries' destructors run, so valgrind reports no leak. The
+	 * namespace and its mount go with the child. */
+	if (!pid)
+		exit(on_fresh_machine());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip();
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(bpffs_mounted()); /* ours untouched */
+}
+
 static void bad_limits_are_refused(void **state)
 {
 	struct zdd_load_opts o = { .limits = { .maglev_m = 1000 } }; /* not prime */
@@ -175,7 +269,7 @@ static void programs_load_without_warnings(void **state)
 	(void)state;
 	warnings = 0;
 	assert_int_equal(zdd_open_load(&z, &o), 0);
-	assert_int_equal(zdd_decap_open_load(&d, NULL), 0);
+	assert_int_equal(zdd_decap_open_load(&d, NULL, false), 0);
 	zdd_decap_close(d);
 	zdd_close(z);
 	libbpf_set_print(old);
@@ -190,7 +284,8 @@ int main(void)
 		T(reload_adopts_pinned_state),	   T(other_sizes_are_refused),
 		T(other_abi_is_refused),	   T(missing_pins_are_a_clear_error),
 		T(bad_limits_are_refused),	   T(programs_load_without_warnings),
-		T(embryos_round_up_to_whole_sets),
+		T(embryos_round_up_to_whole_sets), T(pin_dir_parents_are_created),
+		T(pin_dir_off_bpffs_is_refused),   T(bpffs_is_mounted_when_allowed),
 	};
 
 	return cmocka_run_group_tests_name("handle", tests, NULL, NULL);

@@ -103,6 +103,7 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	o.load.pin_dir = ctl->pin_dir;
+	o.load.mount_bpffs = true;
 	if (zdd_open_load(&z, &o.load))
 		return EXIT_FAIL;
 	err = zdd_lock(z) ?: zdd_attach(z, ctl->pin_dir, argv[optind], &o.attach, &updated);

@@ -32,7 +32,7 @@ static int decap_attach(struct ctl *ctl, const char *ifname, bool generic)
 			ifname);
 		return EXIT_FAIL;
 	}
-	err = err ?: zdd_decap_open_load(&d, ctl->pin_dir);
+	err = err ?: zdd_decap_open_load(&d, ctl->pin_dir, true);
 	for (i = 0; !err && i < n; i++)
 		err = zdd_decap_addr_add(d, addrs[i]);
 	err = err ?: zdd_xdp_link_path(path, sizeof(path), ctl->pin_dir, "decap", ifname);

@@ -3,9 +3,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "bpffs.h"
 #include "decap.h"
 #include "log.h"
 #include "percpu.h"
@@ -26,7 +26,7 @@ static int set_pin(struct bpf_map *map, const char *dir)
 	return bpf_map__set_pin_path(map, path);
 }
 
-int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir)
+int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir, bool mount_bpffs)
 {
 	struct zdd_decap *d = zdd_decap__open();
 	int err;
@@ -34,12 +34,9 @@ int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir)
 	if (!d)
 		return log_err(-errno, "open the zdd_decap BPF object");
 	if (pin_dir) {
-		if (mkdir(pin_dir, 0700) && errno != EEXIST) {
-			err = log_err(-errno, "create pin directory %s", pin_dir);
-			goto fail;
-		}
-		err = set_pin(d->maps.zdd_decap_dst, pin_dir)
-			      ?: set_pin(d->maps.zdd_dstats, pin_dir);
+		err = zdd_bpffs_mkdir(pin_dir, mount_bpffs) ?:
+		      set_pin(d->maps.zdd_decap_dst, pin_dir) ?:
+		      set_pin(d->maps.zdd_dstats, pin_dir);
 		if (err)
 			goto fail;
 	}

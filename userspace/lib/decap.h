@@ -4,13 +4,14 @@
 #ifndef ZDD_DECAP_H
 #define ZDD_DECAP_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include "zdd_abi.h"
 
 struct zdd_decap; /* the skeleton of bpf/zdd_decap.bpf.c */
 
-/* pin_dir NULL: private maps (tests). */
-int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir);
+/* pin_dir NULL: private maps (tests). mount_bpffs: as in struct zdd_load_opts. */
+int zdd_decap_open_load(struct zdd_decap **out, const char *pin_dir, bool mount_bpffs);
 void zdd_decap_close(struct zdd_decap *d);
 int zdd_decap_prog_fd(const struct zdd_decap *d);
 /* Tunnels to addr (16-byte form) are stripped; anything else passes untouched. */

@@ -8,12 +8,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
-#include <linux/magic.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "bpffs.h"
 #include "handle.h"
 #include "log.h"
 #include "maglev.h"
@@ -190,19 +188,20 @@ static int pin_path(char *buf, size_t len, const char *dir, const char *name)
 	return 0;
 }
 
-static int open_pin_dir(struct zdd *z, const char *dir, bool create)
+/* The commands that read or change a balancer need one: say how to get it, not ENOENT. */
+static int nothing_pinned(const char *dir)
 {
-	struct statfs st;
+	pr_warn("no balancer pinned in %s: run zdd-bpfctl attach IFACE\n", dir);
+	return -ENOENT;
+}
 
-	if (create && mkdir(dir, 0700) && errno != EEXIST)
-		return log_err(-errno, "create pin directory %s", dir);
+static int open_pin_dir(struct zdd *z, const char *dir)
+{
 	z->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (z->dir_fd < 0)
-		return log_err(-errno, "open pin directory %s", dir);
-	if (fstatfs(z->dir_fd, &st) || st.f_type != BPF_FS_MAGIC)
-		return log_err(-ENOTSUP,
-			       "%s is not on a BPF filesystem (mount -t bpf bpf /sys/fs/bpf)", dir);
-	return 0;
+		return errno == ENOENT ? nothing_pinned(dir)
+				       : log_err(-errno, "open pin directory %s", dir);
+	return zdd_bpffs_check(z->dir_fd, dir);
 }
 
 /* Opens whatever of our maps is pinned in dir. Returns how many were found. */
@@ -344,7 +343,7 @@ int zdd_open_load(struct zdd **out, const struct zdd_load_opts *o)
 	if (!z)
 		return -ENOMEM;
 	if (o->pin_dir) {
-		err = open_pin_dir(z, o->pin_dir, true);
+		err = zdd_bpffs_mkdir(o->pin_dir, o->mount_bpffs) ?: open_pin_dir(z, o->pin_dir);
 		if (err)
 			goto fail;
 	}
@@ -386,14 +385,14 @@ int zdd_open_pinned(struct zdd **out, const char *pin_dir)
 
 	if (!z)
 		return -ENOMEM;
-	err = open_pin_dir(z, pin_dir, false);
+	err = open_pin_dir(z, pin_dir);
 	if (err)
 		goto fail;
 	found = open_pins(pin_dir, z->fd);
 	if (found != ZDD_MAP_COUNT) {
 		err = found ? log_err(-EUCLEAN, "%s holds only %d of zdd's %d maps", pin_dir, found,
 				      ZDD_MAP_COUNT)
-			    : log_err(-ENOENT, "no zdd maps in %s (is zdd attached?)", pin_dir);
+			    : nothing_pinned(pin_dir);
 		goto fail;
 	}
 	z->adopted = true;

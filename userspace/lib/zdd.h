@@ -39,9 +39,13 @@ struct zdd_load_opts {
 	const char *pin_dir; /* NULL: private maps, nothing pinned (tests) */
 	struct zdd_limits limits;
 	__u64 grace_ns; /* 0: ZDD_DEF_GRACE_NS */
+	/* No BPF filesystem under a pin_dir in /sys/fs/bpf: mount one (root, CAP_SYS_ADMIN) and
+	 * say so, rather than fail. For the commands that set zdd up: attach, the agent. */
+	bool mount_bpffs;
 };
 
-/* handle.c: load the program (adopting pinned maps), or open the pinned maps alone. */
+/* handle.c: load the program (adopting pinned maps; the pin directory and its parents are
+ * created), or open the pinned maps alone (-ENOENT, with a hint to attach, when none are). */
 int zdd_open_load(struct zdd **out, const struct zdd_load_opts *o);
 int zdd_open_pinned(struct zdd **out, const char *pin_dir);
 void zdd_close(struct zdd *z);
