@@ -620,7 +620,6 @@ lab_zdd_up()
 {
 	local i svc
 	[[ -x $LAB_BPFCTL ]] || { echo "# lab: $LAB_BPFCTL not built" >&2; return 1; }
-	mkdir -p "$LAB_PIN_DIR" || return 1
 	for i in "${LAB_BACKENDS[@]}"; do
 		lab_ctl_on "$i" decap attach "$LAB_BACKEND_DEV" >/dev/null || return 1
 	done

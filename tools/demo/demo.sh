@@ -37,7 +37,7 @@ count() { awk -v f="$1" -v t="$2" -v p="${3:-.}" '$1 >= f && $1 < t && $0 ~ p' "
 
 say "building the lab: client -> router -> zdd (XDP) -> blue b1 b2 / green g1 g2"
 lab_up || die "lab setup"
-mkdir -p "$LAB_PIN_DIR"
+# No mkdir of the pin directories: zdd makes them, and mounts bpffs first on a fresh machine.
 for b in "${LAB_BACKENDS[@]}"; do
 	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || die "decap on $b"
 done
