@@ -28,7 +28,7 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 USER_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -MMD -MP -D_GNU_SOURCE -fno-strict-aliasing \
 	-Ibpf/abi -Iuserspace/lib -Iuserspace/agent -I$(OUT) $(PKG_CFLAGS) $(CFLAGS)
-USER_LIBS   := $(PKG_LIBS) -lelf -lz
+USER_LIBS   := $(PKG_LIBS) -lelf -lz -lm
 
 # __always_inline forced: linux/stddef.h (reached before bpf_helpers.h) defines it as a mere
 # hint, and clang then kept the flow hash as a called subprogram.

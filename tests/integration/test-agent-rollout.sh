@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # tests/integration/test-agent-rollout.sh - zdd-agent under HTTP load: a good green is promoted
 # with no failed request; a green that refuses connections and one that black-holes them are
-# each rolled back on their own within 2 s; pause, resume, abort and promote do what they say.
+# each rolled back on their own within the handshake timeout + 1.5 s; pause, resume, abort and
+# promote do what they say.
 LAB_PREFIX=${LAB_PREFIX:-zr}
+# A failed handshake is known only a handshake timeout after its SYN: a short one, for speed.
+LAB_ROLLOUT_EXTRA=${LAB_ROLLOUT_EXTRA:-"handshake_timeout: 1s"}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
-BOUND_MS=2000
+BOUND_MS=2500
 
 tap_plan 13
 lab_up || tap_bail "lab setup"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* tests/unit/test_rollout.c - the rollout controller on a simulated clock and counters: steps
- * and dwell, promotion, the failure analysis and its rollback, the operator's verbs, hooks. */
+/* tests/unit/test_rollout.c - the rollout controller on a simulated clock and outcomes: steps
+ * and dwell, evidence, promotion, rollback, the operator's verbs, hooks. test_judgement.c
+ * drives it with random traffic. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +13,11 @@
 struct sim {
 	struct zdd_rollout ro;
 	struct zdd_rollout_ops ops;
-	struct zdd_pool_counters c[ZDD_POOLS];
+	struct zdd_pool_health h[ZDD_POOLS];
 	__u64 now;
 	int weight; /* last weight written, -1: none */
 	int writes, changes;
+	int fail_writes; /* the next writes that fail (a lock held elsewhere) */
 };
 
 static int sim_set_weight(void *ctx, const struct zdd_service_key *svc, __u16 bp)
@@ -23,6 +25,10 @@ static int sim_set_weight(void *ctx, const struct zdd_service_key *svc, __u16 bp
 	struct sim *s = ctx;
 
 	(void)svc;
+	if (s->fail_writes > 0) {
+		s->fail_writes--;
+		return -ETIMEDOUT;
+	}
 	s->weight = bp;
 	s->writes++;
 	return 0;
@@ -47,10 +53,15 @@ static int setup(void **state)
 	memcpy(s->ro.pol.steps_bp, steps, sizeof(steps));
 	s->ro.pol.n_steps = 3;
 	s->ro.pol.interval_ms = 1000;
-	s->ro.pol.window_ms = 3000;
-	s->ro.pol.min_samples = 20;
-	s->ro.pol.max_failure_bp = 500;
-	s->ro.pol.max_ratio_to_blue = 2.0;
+	s->ro.pol.extension_ms = 2000;
+	s->ro.pol.handshake_timeout_ms = 3000;
+	s->ro.pol.handshakes = true;
+	s->ro.pol.judge = (struct zdd_judge_policy){ .min_samples = 20,
+						     .ceiling = 0.05,
+						     .max_ratio = 2.0,
+						     .min_excess = ZDD_RO_MIN_EXCESS };
+	s->ro.pol.confidence = 0.999;
+	zdd_rollout_policy_update(&s->ro.pol);
 	s->ro.pol.hooks.timeout_ms = 2000;
 	s->now = 1000000;
 	s->weight = -1;
@@ -69,22 +80,20 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* ms of simulated time at one tick per 100 ms; each pool gets rate new flows a tick, of which
- * a fraction fail[pool] never completes the handshake. */
+/* ms of simulated time at one tick per 100 ms; each tick closes a cohort of rate flows a pool
+ * (started a tick ago: the handshake timeout is the sim's business, not the controller's), of
+ * which a fraction fail_green of green's never completes. */
 static void run_for(struct sim *s, __u64 ms, int rate, double fail_green)
 {
 	__u64 end = s->now + ms;
-	int p;
+	struct zdd_outcomes o[ZDD_POOLS];
 
 	while (s->now < end) {
 		s->now += 100;
-		for (p = 0; p < ZDD_POOLS; p++) {
-			s->c[p].flows_new += rate;
-			s->c[p].flows_established += p == ZDD_GREEN
-							     ? rate - (int)(rate * fail_green)
-							     : rate;
-		}
-		zdd_rollout_tick(&s->ro, &s->ops, s->c, s->now);
+		o[ZDD_BLUE] = (struct zdd_outcomes){ rate, rate, 0 };
+		o[ZDD_GREEN] = (struct zdd_outcomes){ rate, rate - (int)(rate * fail_green), 0 };
+		zdd_rollout_outcomes(&s->ro, s->now - 100, o);
+		zdd_rollout_tick(&s->ro, &s->ops, s->h, s->now);
 	}
 }
 
@@ -134,16 +143,67 @@ static void healthy_noise_is_not_a_failure(void **state)
 	assert_int_equal(s->ro.state, ZDD_RO_PROMOTED);
 }
 
-static void too_few_flows_are_not_judged(void **state)
+/* Without flows a step waits past its dwell for evidence, up to the extension; then an
+ * intermediate step goes on, but the last one pauses instead of promoting blind. */
+static void no_evidence_holds_and_never_promotes(void **state)
 {
 	struct sim *s = *state;
 
 	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
-	s->ro.pol.interval_ms = 60000;
-	run_for(s, 3000, 0, 0);
-	s->c[ZDD_GREEN].flows_new += 5; /* 5 failures of 5, fewer than min_samples */
-	run_for(s, 500, 0, 0);
+	run_for(s, 200, 0, 0);
+	assert_int_equal(s->weight, 1000);
+	run_for(s, 2500, 0, 0); /* dwell 1 s + 1.5 s of the 2 s extension */
+	assert_int_equal(s->weight, 1000);
+	assert_non_null(strstr(s->ro.held, "handshakes"));
+	run_for(s, 700, 0, 0);
+	assert_int_equal(s->weight, 5000); /* went on, saying why */
+	run_for(s, 3200, 0, 0);
+	assert_int_equal(s->weight, 10000);
+	run_for(s, 3200, 0, 0);
+	assert_int_equal(s->ro.state, ZDD_RO_PAUSED);
+	assert_non_null(strstr(s->ro.event, "paused before promotion"));
+	/* resumed, it waits a whole extension again; evidence then promotes */
+	assert_int_equal(zdd_rollout_resume(&s->ro, &s->ops, s->now), 0);
+	run_for(s, 1000, 0, 0);
 	assert_int_equal(s->ro.state, ZDD_RO_RUNNING);
+	run_for(s, 400, 10, 0);
+	assert_int_equal(s->ro.state, ZDD_RO_PROMOTED);
+	assert_int_equal(s->ro.rollbacks, 0);
+}
+
+/* One failed flow of three is no evidence against green (three of three would be, against
+ * none of blue's 200: chance 7e-7). */
+static void one_failure_is_not_a_rollback(void **state)
+{
+	struct sim *s = *state;
+	struct zdd_outcomes o[ZDD_POOLS] = { { 200, 200, 0 }, { 3, 2, 1 } };
+
+	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
+	run_for(s, 200, 0, 0);
+	zdd_rollout_outcomes(&s->ro, s->now, o);
+	run_for(s, 100, 0, 0);
+	assert_int_equal(s->ro.state, ZDD_RO_RUNNING);
+}
+
+/* A rollback whose weight cannot be written (the lock held by a hung writer) is not silently
+ * lost: the weight is written again every tick until it lands. */
+static void rollback_weight_is_retried_until_written(void **state)
+{
+	struct sim *s = *state;
+
+	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
+	run_for(s, 1500, 20, 0);
+	assert_int_equal(s->weight, 5000);
+	s->fail_writes = 3;
+	run_for(s, 300, 20, 1.0);
+	assert_int_equal(s->ro.state, ZDD_RO_ROLLED_BACK);
+	assert_true(s->ro.unwritten);
+	assert_int_equal(s->weight, 5000);
+	assert_true(zdd_rollout_ticking(&s->ro));
+	run_for(s, 400, 20, 0);
+	assert_false(s->ro.unwritten);
+	assert_int_equal(s->weight, 0);
+	assert_non_null(strstr(s->ro.event, "new flows are on blue"));
 }
 
 static void unhealthy_pool_is_rolled_back(void **state)
@@ -152,8 +212,8 @@ static void unhealthy_pool_is_rolled_back(void **state)
 
 	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
 	run_for(s, 200, 10, 0);
-	s->c[ZDD_GREEN].checked = 2;
-	s->c[ZDD_GREEN].healthy = 0;
+	s->h[ZDD_GREEN].checked = 2;
+	s->h[ZDD_GREEN].healthy = 0;
 	run_for(s, 100, 10, 0);
 	assert_int_equal(s->ro.state, ZDD_RO_ROLLED_BACK);
 	assert_non_null(strstr(s->ro.event, "health check"));
@@ -209,7 +269,7 @@ static void hooks_gate_steps_and_follow_outcomes(void **state)
 	run_for(s, 3500, 10, 0);
 	for (i = 0; i < 50 && s->ro.post.status == ZDD_HOOK_RUNNING; i++) {
 		usleep(20000);
-		zdd_rollout_tick(&s->ro, &s->ops, s->c, s->now);
+		zdd_rollout_tick(&s->ro, &s->ops, s->h, s->now);
 	}
 	assert_int_equal(s->ro.state, ZDD_RO_PROMOTED);
 	assert_int_equal(access(trace, F_OK), 0);
@@ -222,7 +282,9 @@ static void hooks_gate_steps_and_follow_outcomes(void **state)
 		usleep(20000);
 		run_for(s, 100, 10, 0);
 	}
-	assert_int_equal(s->ro.state, ZDD_RO_ABORTED);
+	/* a failed precondition is a failed release: rolled back, counted, hooked */
+	assert_int_equal(s->ro.state, ZDD_RO_ROLLED_BACK);
+	assert_int_equal(s->ro.rollbacks, 1);
 	assert_int_equal(s->weight, 10000); /* stayed on the stable pool: green */
 	assert_non_null(strstr(s->ro.event, "pre-step hook"));
 }
@@ -233,7 +295,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(steps_then_promotion),	   T(failing_green_is_rolled_back),
-		T(healthy_noise_is_not_a_failure), T(too_few_flows_are_not_judged),
+		T(healthy_noise_is_not_a_failure), T(no_evidence_holds_and_never_promotes),
+		T(one_failure_is_not_a_rollback),  T(rollback_weight_is_retried_until_written),
 		T(unhealthy_pool_is_rolled_back),  T(pause_resume_abort_promote),
 		T(mixed_weight_refuses_to_start),  T(hooks_gate_steps_and_follow_outcomes),
 	};

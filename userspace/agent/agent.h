@@ -11,9 +11,15 @@
 #include "rollout.h"
 #include "zdd.h"
 
+struct agent_backend_ref {
+	struct zdd_service_key svc;
+	__u8 addr[16];
+};
+
 struct agent_service {
 	struct zdd_service_key key;
 	struct zdd_rollout ro;
+	__u32 cohort_next; /* the next handshake cohort to feed the rollout; 0: none yet */
 };
 
 struct agent {
@@ -29,6 +35,8 @@ struct agent {
 	bool drained;	       /* the operator withdrew this node */
 	__u8 (*announced)[16]; /* addresses now on agent.announce_interface */
 	size_t n_announced;
+	struct agent_backend_ref *downed; /* backends down because their health check fails */
+	size_t n_downed;
 };
 
 /* Monotonic milliseconds: the clock of every timer in the agent. */
@@ -36,7 +44,12 @@ __u64 agent_now_ms(void);
 struct agent_service *agent_find(struct agent *a, const struct zdd_service_key *key);
 const struct zdd_conf_service *agent_conf_service(const struct agent *a,
 						  const struct zdd_service_key *key);
+bool agent_health_downed(struct agent *a, const struct zdd_service_key *svc, const __u8 addr[16],
+			 bool set);
 extern const struct zdd_rollout_ops *agent_ro_ops(struct agent *a);
+
+/* outcomes.c: the handshake outcomes of the cohorts closed since the last call, to s->ro. */
+void agent_feed_outcomes(struct agent *a, struct agent_service *s, __u64 now_ms);
 
 /* privs.c: after setup, only CAP_BPF stays (and CAP_NET_ADMIN when announcing). */
 int agent_drop_privileges(bool keep_net_admin);

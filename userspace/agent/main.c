@@ -5,6 +5,7 @@
  * SIGHUP reloads the config all or nothing; SIGTERM leaves the data path running. */
 #include <errno.h>
 #include <getopt.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
@@ -106,6 +107,35 @@ const struct zdd_rollout_ops *agent_ro_ops(struct agent *a)
 
 /* --- health ---------------------------------------------------------------------------------- */
 
+/*
+ * The backends the health checks took down (not the operator): set, remembers one; else tells
+ * whether it is one, and forgets it. Few backends fail at once: a short list does.
+ */
+bool agent_health_downed(struct agent *a, const struct zdd_service_key *svc, const __u8 addr[16],
+			 bool set)
+{
+	struct agent_backend_ref *r;
+	size_t i;
+
+	for (i = 0; i < a->n_downed; i++) {
+		r = &a->downed[i];
+		if (memcmp(&r->svc, svc, sizeof(*svc)) || memcmp(r->addr, addr, 16))
+			continue;
+		if (!set)
+			a->downed[i] = a->downed[--a->n_downed];
+		return true;
+	}
+	if (!set)
+		return false;
+	r = realloc(a->downed, (a->n_downed + 1) * sizeof(*r));
+	if (!r)
+		return false;
+	a->downed = r;
+	r[a->n_downed].svc = *svc;
+	memcpy(r[a->n_downed++].addr, addr, 16);
+	return true;
+}
+
 static const struct zdd_conf_backend *conf_backend(const struct zdd_conf_service *cs,
 						   const __u8 addr[16])
 {
@@ -117,25 +147,31 @@ static const struct zdd_conf_backend *conf_backend(const struct zdd_conf_service
 	return NULL;
 }
 
-/* A failing backend leaves the tables for new flows; the operator's drain or down wins. */
+/*
+ * A failing backend leaves the tables for new flows, and comes back when it passes again. The
+ * health check moves a backend between up and down only: a drain or down set by the operator
+ * (in the file, or with zdd-bpfctl on the map) is theirs to undo. The map is read under the
+ * lock, so a drain written a moment before is seen.
+ */
 static void on_health(void *ctx, const struct zdd_health_target *t, enum zdd_health_state s)
 {
 	struct agent *a = ctx;
 	const struct zdd_conf_backend *cb = conf_backend(agent_conf_service(a, &t->svc), t->addr);
 	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN];
+	bool up = s == ZDD_HEALTH_UP;
 	struct zdd_backend b;
-	int want = s == ZDD_HEALTH_UP ? ZDD_BE_UP : ZDD_BE_DOWN;
 
 	zdd_service_format(&t->svc, name, sizeof(name));
 	zdd_addr_format(t->addr, host, sizeof(host));
-	logf_("%s: backend %s is %s", name, host, s == ZDD_HEALTH_UP ? "healthy" : "failing");
-	if (!cb || cb->state != ZDD_BE_UP || zdd_backend_find(a->z, &t->svc, t->addr, &b) ||
-	    b.val.state == want)
+	logf_("%s: backend %s is %s", name, host, up ? "healthy" : "failing");
+	if (!cb || cb->state != ZDD_BE_UP || zdd_lock(a->z))
 		return;
-	if (!zdd_lock(a->z)) {
-		zdd_backend_set(a->z, &t->svc, t->addr, want, -1);
-		zdd_unlock(a->z);
-	}
+	if (!zdd_backend_find(a->z, &t->svc, t->addr, &b) &&
+	    b.val.state == (up ? ZDD_BE_DOWN : ZDD_BE_UP) &&
+	    (!up || agent_health_downed(a, &t->svc, t->addr, false)) &&
+	    !zdd_backend_set(a->z, &t->svc, t->addr, up ? ZDD_BE_UP : ZDD_BE_DOWN, -1) && !up)
+		agent_health_downed(a, &t->svc, t->addr, true);
+	zdd_unlock(a->z);
 }
 
 static int health_targets(struct agent *a)
@@ -216,11 +252,15 @@ static int adopt_services(struct agent *a, const struct zdd_conf *c)
 		{
 			struct zdd_rollout_policy p;
 
-			err = err ?: zdd_rollout_policy_from_conf(&p, &c->services[i].rollout);
+			err = err
+				      ?: zdd_rollout_policy_from_conf(&p, &c->services[i].rollout,
+								      svcs[i].key.proto ==
+									      IPPROTO_TCP);
 			if (!err && zdd_rollout_active(&svcs[i].ro)) {
 				memcpy(p.steps_bp, svcs[i].ro.pol.steps_bp, sizeof(p.steps_bp));
 				p.n_steps = svcs[i].ro.pol.n_steps;
 				p.interval_ms = svcs[i].ro.pol.interval_ms;
+				zdd_rollout_policy_update(&p);
 			}
 			if (!err)
 				svcs[i].ro.pol = p;
@@ -284,30 +324,22 @@ static int load_config(struct agent *a, bool first)
 
 /* --- rollouts -------------------------------------------------------------------------------- */
 
-static void pool_counters(struct agent *a, const struct agent_service *s,
-			  struct zdd_pool_counters c[ZDD_POOLS])
+static void pool_health(struct agent *a, const struct agent_service *s,
+			struct zdd_pool_health h[ZDD_POOLS])
 {
-	struct zdd_backend_stats st;
 	struct zdd_service_val val;
 	struct zdd_backend *list;
 	enum zdd_health_state hs;
 	size_t n, i;
 
-	memset(c, 0, sizeof(*c) * ZDD_POOLS);
+	memset(h, 0, sizeof(*h) * ZDD_POOLS);
 	if (zdd_service_get(a->z, &s->key, &val) || zdd_backend_list(a->z, val.index, &list, &n))
 		return;
 	for (i = 0; i < n; i++) {
-		struct zdd_pool_counters *p = &c[list[i].val.pool & 1];
-
-		if (!zdd_backend_stats_read(a->z, list[i].id, &st)) {
-			p->flows_new += st.flows_new;
-			p->flows_established += st.flows_established;
-			p->client_resets += st.client_resets;
-		}
 		hs = zdd_health_get(a->health, &s->key, list[i].val.addr);
 		if (hs != ZDD_HEALTH_UNKNOWN) {
-			p->checked++;
-			p->healthy += hs == ZDD_HEALTH_UP;
+			h[list[i].val.pool & 1].checked++;
+			h[list[i].val.pool & 1].healthy += hs == ZDD_HEALTH_UP;
 		}
 	}
 	free(list);
@@ -315,7 +347,7 @@ static void pool_counters(struct agent *a, const struct agent_service *s,
 
 static void tick(struct agent *a)
 {
-	struct zdd_pool_counters c[ZDD_POOLS];
+	struct zdd_pool_health h[ZDD_POOLS];
 	__u64 now = agent_now_ms();
 	size_t i;
 
@@ -323,10 +355,13 @@ static void tick(struct agent *a)
 	for (i = 0; i < a->n_svcs; i++) {
 		struct agent_service *s = &a->svcs[i];
 
-		if (!zdd_rollout_active(&s->ro) && s->ro.post.status != ZDD_HOOK_RUNNING)
+		if (!zdd_rollout_active(&s->ro))
+			s->cohort_next = 0; /* the next rollout reads from its start */
+		if (!zdd_rollout_ticking(&s->ro))
 			continue;
-		pool_counters(a, s, c);
-		zdd_rollout_tick(&s->ro, agent_ro_ops(a), c, now);
+		agent_feed_outcomes(a, s, now);
+		pool_health(a, s, h);
+		zdd_rollout_tick(&s->ro, agent_ro_ops(a), h, now);
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -395,7 +430,7 @@ static void usage(FILE *f)
 
 static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server **srv)
 {
-	struct zdd_load_opts lo = { .pin_dir = a->pin_dir };
+	struct zdd_load_opts lo = { .pin_dir = a->pin_dir, .mount_bpffs = true };
 	struct zdd_attach_opts ao = {};
 	bool updated = false;
 	int err;
@@ -569,6 +604,7 @@ int main(int argc, char **argv)
 	}
 	free(a->svcs);
 	free(a->announced);
+	free(a->downed);
 	zdd_health_free(a->health);
 	zdd_close(a->z);
 	zdd_conf_free(a->conf);

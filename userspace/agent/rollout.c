@@ -2,15 +2,14 @@
 /* userspace/agent/rollout.c - see rollout.h.
  *
  * The failure signal. DSR means the balancer never sees a backend's answer, only the client's
- * side of the handshake: a SYN makes a flow "new", the client's first ACK makes it
- * "established". A green that refuses connections (RST) or black-holes them never gets that
- * ACK. Over a sliding window of the handshake timeout, a pool's failure ratio is
- *     (new - established + client resets) / new
- * from the per-backend counters, which costs a few map reads per tick and needs no conntrack
- * walk. As the window slides over the onset of a failure the ratio climbs from 0, so a
- * ceiling of 5% trips within a few hundred milliseconds at demo load, well before the window
- * itself has passed. The candidate is judged against the ceiling and against the stable pool
- * over the same window (the same clients, the same network), after min_samples new flows. */
+ * side of the handshake: a green that refuses connections (RST) or black-holes them never gets
+ * the client's ACK. The data path counts, per flow, whether that ACK came within the handshake
+ * timeout (bpf/lib/conntrack.h, zdd_cohorts); the agent feeds the outcomes of each cohort of
+ * flows once it is older than the timeout (zdd_rollout_outcomes). The candidate is judged on
+ * the flows started in the current step, against the stable pool's flows of the same step
+ * (judge.c: a statistical test with a bounded false-positive rate), on every tick that brought
+ * new outcomes. A step advances when its dwell is over and the candidate has min_samples
+ * judged flows in it; it waits at most max_step_extension for them. Promotion needs them. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,16 +45,28 @@ static void free_argv(char *v[])
 	}
 }
 
-int zdd_rollout_policy_from_conf(struct zdd_rollout_policy *p, const struct zdd_conf_rollout *c)
+void zdd_rollout_policy_update(struct zdd_rollout_policy *p)
+{
+	p->judge.alpha = zdd_judge_alpha(p->confidence, p->n_steps, p->interval_ms,
+					 p->extension_ms);
+}
+
+int zdd_rollout_policy_from_conf(struct zdd_rollout_policy *p, const struct zdd_conf_rollout *c,
+				 bool handshakes)
 {
 	memset(p, 0, sizeof(*p));
 	memcpy(p->steps_bp, c->steps_bp, sizeof(p->steps_bp));
 	p->n_steps = c->n_steps;
 	p->interval_ms = c->interval_ms;
-	p->window_ms = c->handshake_timeout_ms;
-	p->min_samples = c->min_samples;
-	p->max_failure_bp = c->max_failure_bp;
-	p->max_ratio_to_blue = c->max_ratio_to_blue;
+	p->extension_ms = c->max_extension_ms;
+	p->handshake_timeout_ms = c->handshake_timeout_ms;
+	p->handshakes = handshakes;
+	p->judge.min_samples = c->min_samples;
+	p->judge.ceiling = c->max_failure_bp / (double)ZDD_MAX_WEIGHT_BP;
+	p->judge.max_ratio = c->max_ratio_to_blue;
+	p->judge.min_excess = ZDD_RO_MIN_EXCESS;
+	p->confidence = c->confidence_bp / (double)ZDD_MAX_WEIGHT_BP;
+	zdd_rollout_policy_update(p);
 	p->hooks.timeout_ms = c->hooks.timeout_ms;
 	if (copy_argv(p->hooks.pre_step, c->hooks.pre_step) ||
 	    copy_argv(p->hooks.post_promote, c->hooks.post_promote) ||
@@ -78,12 +89,22 @@ bool zdd_rollout_active(const struct zdd_rollout *ro)
 	return ro->state == ZDD_RO_RUNNING || ro->state == ZDD_RO_PAUSED;
 }
 
+bool zdd_rollout_ticking(const struct zdd_rollout *ro)
+{
+	return zdd_rollout_active(ro) || ro->post.status == ZDD_HOOK_RUNNING || ro->unwritten;
+}
+
 __u16 zdd_rollout_weight(const struct zdd_rollout *ro, int step)
 {
 	__u16 share = step < 0 ? 0 : ro->pol.steps_bp[step];
 
 	/* share is the candidate's; the candidate is the pool that is not stable */
 	return ro->stable == ZDD_BLUE ? share : ZDD_MAX_WEIGHT_BP - share;
+}
+
+static const char *pool_name(int pool)
+{
+	return pool == ZDD_GREEN ? "green" : "blue";
 }
 
 static void event(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms,
@@ -111,22 +132,43 @@ static void finish(struct zdd_rollout *ro, enum zdd_ro_state state)
 {
 	zdd_hook_kill(&ro->pre);
 	ro->step_pending = false;
+	ro->held[0] = '\0';
 	ro->state = state;
 }
 
-/* All new flows back on the stable pool; pinned flows are left where they are. */
+/* A new step judges the flows that start in it. */
+static void step_begins(struct zdd_rollout *ro, __u64 now_ms)
+{
+	ro->step_started_ms = now_ms;
+	memset(ro->step_out, 0, sizeof(ro->step_out));
+	memset(ro->last_ratio, 0, sizeof(ro->last_ratio));
+	memset(ro->last_samples, 0, sizeof(ro->last_samples));
+}
+
+/* All new flows back on the stable pool; pinned flows are left where they are. The
+ * post_rollback hook learns the service, the step and why (ZDD_SERVICE, ZDD_STEP, ZDD_REASON). */
 static void roll_back(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms,
 		      const char *why)
 {
+	char env_svc[ZDD_SVC_STRLEN + 16], env_step[32], env_why[sizeof(ro->reason) + 16];
+	char *env[] = { env_svc, env_step, env_why, NULL };
+	char name[ZDD_SVC_STRLEN];
 	int err = set_weight(ro, ops, -1);
 
 	finish(ro, ZDD_RO_ROLLED_BACK);
 	ro->rollbacks++;
-	zdd_hook_start(&ro->post, ro->pol.hooks.post_rollback, ro->pol.hooks.timeout_ms, now_ms);
+	ro->unwritten = err != 0;
+	snprintf(ro->reason, sizeof(ro->reason), "%s", why);
+	zdd_service_format(&ro->svc, name, sizeof(name));
+	snprintf(env_svc, sizeof(env_svc), "ZDD_SERVICE=%s", name);
+	snprintf(env_step, sizeof(env_step), "ZDD_STEP=%d", ro->step + 1);
+	snprintf(env_why, sizeof(env_why), "ZDD_REASON=%s", ro->reason);
+	zdd_hook_start_env(&ro->post, ro->pol.hooks.post_rollback, env, ro->pol.hooks.timeout_ms,
+			   now_ms);
 	event(ro, ops, now_ms, "rolled back at step %d (%u.%02u%%): %s%s", ro->step + 1,
 	      ro->step >= 0 ? ro->pol.steps_bp[ro->step] / 100 : 0,
-	      ro->step >= 0 ? ro->pol.steps_bp[ro->step] % 100 : 0, why,
-	      err ? "; the weight could not be written!" : "");
+	      ro->step >= 0 ? ro->pol.steps_bp[ro->step] % 100 : 0, ro->reason,
+	      err ? "; the weight could not be written yet, retrying" : "");
 }
 
 /* Starts step + 1: its pre-step hook first; the weight moves when the hook succeeds. */
@@ -149,7 +191,7 @@ static int enter_step(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 		return err;
 	}
 	ro->step++;
-	ro->step_started_ms = now_ms;
+	step_begins(ro, now_ms);
 	event(ro, ops, now_ms, "step %d of %d: %s %u.%02u%%", ro->step + 1, ro->pol.n_steps,
 	      ro->stable == ZDD_BLUE ? "green" : "blue", ro->pol.steps_bp[ro->step] / 100,
 	      ro->pol.steps_bp[ro->step] % 100);
@@ -188,7 +230,9 @@ int zdd_rollout_start(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	ro->stable = current_green_bp ? ZDD_GREEN : ZDD_BLUE;
 	ro->state = ZDD_RO_RUNNING;
 	ro->step = -1;
-	ro->ring_len = 0;
+	ro->reason[0] = ro->held[0] = '\0';
+	memset(ro->all_out, 0, sizeof(ro->all_out));
+	step_begins(ro, now_ms);
 	zdd_hook_kill(&ro->post);
 	request_next_step(ro, now_ms);
 	event(ro, ops, now_ms, "started: %d steps, %u ms each, stable pool %s", ro->pol.n_steps,
@@ -251,109 +295,109 @@ int zdd_rollout_abort(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	return 0;
 }
 
-/* The newest sample taken at or before t, or NULL. */
-static const struct zdd_ro_sample *sample_before(const struct zdd_rollout *ro, __u64 t)
+void zdd_rollout_outcomes(struct zdd_rollout *ro, __u64 start_ms,
+			  const struct zdd_outcomes o[ZDD_POOLS])
 {
-	const struct zdd_ro_sample *s;
-	unsigned int i;
+	int p;
 
-	for (i = 0; i < ro->ring_len; i++) {
-		s = &ro->ring[(ro->ring_head + ZDD_RO_RING - 1 - i) % ZDD_RO_RING];
-		if (s->t_ms <= t)
-			return s;
+	if (!zdd_rollout_active(ro))
+		return;
+	for (p = 0; p < ZDD_POOLS; p++) {
+		zdd_outcomes_add(&ro->all_out[p], &o[p]);
+		if (start_ms >= ro->step_started_ms && ro->step >= 0 && !ro->step_pending)
+			zdd_outcomes_add(&ro->step_out[p], &o[p]);
 	}
-	return NULL;
+	ro->fresh = true;
 }
 
-static const struct zdd_ro_sample *oldest(const struct zdd_rollout *ro)
+/* The handshake verdict on the step so far. The stable pool is compared over the same step;
+ * at a step where it takes (almost) no new flows, over the whole rollout. */
+static enum zdd_verdict judge_handshakes(struct zdd_rollout *ro, char *why, size_t len)
 {
-	if (!ro->ring_len)
-		return NULL;
-	return &ro->ring[(ro->ring_head + ZDD_RO_RING - ro->ring_len) % ZDD_RO_RING];
-}
-
-static void record(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_POOLS],
-		   __u64 now_ms)
-{
-	struct zdd_ro_sample *s = &ro->ring[ro->ring_head];
-
-	s->t_ms = now_ms;
-	memcpy(s->c, c, sizeof(s->c));
-	ro->ring_head = (ro->ring_head + 1) % ZDD_RO_RING;
-	if (ro->ring_len < ZDD_RO_RING)
-		ro->ring_len++;
-}
-
-/*
- * Flows started in [t - W - lag, t - lag] against handshakes completed in [t - W, t]: both
- * windows are W long, so in a steady state they match whatever the rate, and a handshake
- * that takes up to `lag` is counted complete. A failure shows after lag.
- */
-static double failure_ratio(const struct zdd_ro_sample *n0, const struct zdd_ro_sample *n1,
-			    const struct zdd_ro_sample *e0, const struct zdd_pool_counters *now,
-			    int pool, __u64 *samples)
-{
-	__u64 n = n1->c[pool].flows_new - n0->c[pool].flows_new;
-	__u64 est = now->flows_established - e0->c[pool].flows_established;
-	__u64 rst = now->client_resets - e0->c[pool].client_resets;
-	__u64 failed = (n > est ? n - est : 0) + rst;
-
-	*samples = n;
-	if (!n)
-		return 0;
-	return failed >= n ? 1.0 : (double)failed / n;
-}
-
-/* Returns true (with why filled) when the candidate must be rolled back. */
-static bool judge(struct zdd_rollout *ro, const struct zdd_pool_counters c[ZDD_POOLS], __u64 now_ms,
-		  char *why, size_t len)
-{
-	__u64 w = ro->pol.window_ms;
-	const struct zdd_ro_sample *e0 = sample_before(ro, now_ms - w) ?: oldest(ro);
-	const struct zdd_ro_sample *n0 = sample_before(ro, now_ms - w - ZDD_RO_LAG_MS)
-						 ?: oldest(ro);
-	const struct zdd_ro_sample *n1 = sample_before(ro, now_ms - ZDD_RO_LAG_MS);
 	__u8 cand = !ro->stable;
-	double rc, rs;
+	const struct zdd_outcomes *s = &ro->step_out[ro->stable];
+	int p;
 
-	if (c[cand].checked && !c[cand].healthy) {
-		snprintf(why, len, "no %s backend passes its health check",
-			 cand == ZDD_GREEN ? "green" : "blue");
+	if (s->started < ro->pol.judge.min_samples)
+		s = &ro->all_out[ro->stable];
+	for (p = 0; p < ZDD_POOLS; p++) {
+		ro->last_samples[p] = ro->step_out[p].started;
+		ro->last_ratio[p] = ro->step_out[p].started
+					    ? (double)zdd_outcomes_failed(&ro->step_out[p]) /
+						      ro->step_out[p].started
+					    : 0;
+	}
+	return zdd_judge(&ro->pol.judge, pool_name(cand), &ro->step_out[cand], s, why, len);
+}
+
+/* Returns true (with why filled) when the candidate must be rolled back; fills ro->held when
+ * the step must not advance yet. */
+static bool judge(struct zdd_rollout *ro, const struct zdd_pool_health h[ZDD_POOLS], char *why,
+		  size_t len)
+{
+	__u8 cand = !ro->stable;
+	char held[sizeof(ro->held)];
+
+	if (h[cand].checked && !h[cand].healthy) {
+		snprintf(why, len, "no %s backend passes its health check", pool_name(cand));
 		return true;
 	}
-	if (!e0 || !n1 || n1->t_ms <= n0->t_ms)
+	if (!ro->pol.handshakes) {
+		ro->held[0] = '\0'; /* UDP: the health checks are the evidence */
 		return false;
-	rc = failure_ratio(n0, n1, e0, &c[cand], cand, &ro->last_samples[cand]);
-	rs = failure_ratio(n0, n1, e0, &c[ro->stable], ro->stable, &ro->last_samples[ro->stable]);
-	ro->last_ratio[cand] = rc;
-	ro->last_ratio[ro->stable] = rs;
-	if (ro->last_samples[cand] < ro->pol.min_samples)
-		return false; /* too few flows to tell a failure from chance */
-	if (rc * ZDD_MAX_WEIGHT_BP > ro->pol.max_failure_bp) {
-		snprintf(why, len,
-			 "%.1f%% of %llu new %s flows failed in %u ms (ceiling %u.%02u%%)",
-			 rc * 100, (unsigned long long)ro->last_samples[cand],
-			 cand == ZDD_GREEN ? "green" : "blue", ro->pol.window_ms,
-			 ro->pol.max_failure_bp / 100, ro->pol.max_failure_bp % 100);
-		return true;
 	}
-	if (rc > ZDD_RO_ALLOWANCE && ro->last_samples[ro->stable] >= ro->pol.min_samples &&
-	    rc > rs * ro->pol.max_ratio_to_blue) {
-		snprintf(why, len,
-			 "%s failure ratio %.1f%% is over %.1f x the stable pool's %.1f%%",
-			 cand == ZDD_GREEN ? "green" : "blue", rc * 100, ro->pol.max_ratio_to_blue,
-			 rs * 100);
+	if (!ro->fresh)
+		return false;
+	ro->fresh = false;
+	switch (judge_handshakes(ro, held, sizeof(held))) {
+	case ZDD_V_FAIL:
+		snprintf(why, len, "%s", held);
 		return true;
+	case ZDD_V_SHORT:
+	case ZDD_V_BOTH_FAIL:
+		snprintf(ro->held, sizeof(ro->held), "%s", held);
+		return false;
+	case ZDD_V_PASS:
+		break;
 	}
+	ro->held[0] = '\0';
 	return false;
 }
 
+/* The dwell is over but the evidence is not in. Within the extension, wait; past it, an
+ * intermediate step goes on (the next one brings the candidate more flows, and it is judged
+ * all along), while the last one pauses: a release is never promoted blind. */
+static void held_past_dwell(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms)
+{
+	if (now_ms - ro->step_started_ms < (__u64)ro->pol.interval_ms + ro->pol.extension_ms)
+		return;
+	if (ro->step == ro->pol.n_steps - 1) {
+		/* Paused with the dwell done (as zdd_rollout_pause keeps it): a resume waits a
+		 * whole extension again. */
+		ro->step_started_ms = ro->pol.interval_ms;
+		ro->state = ZDD_RO_PAUSED;
+		event(ro, ops, now_ms,
+		      "paused before promotion, %u ms past the dwell: %s; resume to wait longer, "
+		      "or promote by hand",
+		      ro->pol.extension_ms, ro->held);
+		return;
+	}
+	event(ro, ops, now_ms, "step %d: %s after %u ms more than the dwell; going on",
+	      ro->step + 1, ro->held, ro->pol.extension_ms);
+	request_next_step(ro, now_ms);
+}
+
 void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
-		      const struct zdd_pool_counters *c, __u64 now_ms)
+		      const struct zdd_pool_health *h, __u64 now_ms)
 {
 	enum zdd_hook_status hs;
-	char why[192];
+	char why[sizeof(ro->reason)];
 
+	if (ro->unwritten && !set_weight(ro, ops, -1)) {
+		ro->unwritten = false;
+		event(ro, ops, now_ms, "rolled back: new flows are on %s now",
+		      pool_name(ro->stable));
+	}
 	if (zdd_hook_poll(&ro->post, now_ms) == ZDD_HOOK_FAILED && ro->post.pid) {
 		ro->post.pid = 0; /* report once */
 		event(ro, ops, now_ms, "hook failed: %s", ro->post.what);
@@ -361,12 +405,10 @@ void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	if (!zdd_rollout_active(ro))
 		return;
 	/* Judged while the candidate has traffic: paused included. */
-	if (ro->step >= 0 && judge(ro, c, now_ms, why, sizeof(why))) {
-		record(ro, c, now_ms);
+	if (ro->step >= 0 && judge(ro, h, why, sizeof(why))) {
 		roll_back(ro, ops, now_ms, why);
 		return;
 	}
-	record(ro, c, now_ms);
 	if (ro->state != ZDD_RO_RUNNING)
 		return;
 	if (ro->step_pending) {
@@ -374,15 +416,24 @@ void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 		if (hs == ZDD_HOOK_OK) {
 			enter_step(ro, ops, now_ms);
 		} else if (hs == ZDD_HOOK_FAILED) {
-			set_weight(ro, ops, -1);
-			finish(ro, ZDD_RO_ABORTED);
-			event(ro, ops, now_ms, "aborted: pre-step hook of step %d failed: %s",
-			      ro->step + 2, ro->pre.what);
+			/* The step's precondition (a migration, a check) failed: the release is
+			 * not fit to take more traffic, as if it had failed its analysis. */
+			snprintf(why, sizeof(why), "pre-step hook of step %d failed: %s",
+				 ro->step + 2, ro->pre.what);
+			roll_back(ro, ops, now_ms, why);
 		}
 		return;
 	}
 	if (now_ms - ro->step_started_ms < ro->pol.interval_ms)
 		return;
+	if (ro->held[0] || (ro->pol.handshakes && ro->step >= 0 &&
+			    ro->step_out[!ro->stable].started < ro->pol.judge.min_samples)) {
+		if (!ro->held[0])
+			snprintf(ro->held, sizeof(ro->held), "no %s handshakes judged yet",
+				 pool_name(!ro->stable));
+		held_past_dwell(ro, ops, now_ms);
+		return;
+	}
 	if (ro->step == ro->pol.n_steps - 1)
 		promote(ro, ops, now_ms);
 	else

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include "conffile.h"
 #include "hooks.h"
+#include "judge.h"
 #include "zdd.h"
 
 enum zdd_ro_state {
@@ -23,30 +24,24 @@ enum zdd_ro_state {
 /* Names of the states, by enum zdd_ro_state, NULL-terminated (also the metrics labels). */
 extern const char *const zdd_rollout_states[ZDD_RO_STATES + 1];
 
-#define ZDD_RO_RING	 128  /* counter snapshots: one per tick, over the analysis window */
-#define ZDD_RO_ALLOWANCE 0.01 /* failure ratio below which green is never compared to blue */
-#define ZDD_RO_LAG_MS	 250  /* a handshake this slow still counts as complete */
+/* Failure ratio by which the candidate must exceed the stable pool's, besides the ratio. */
+#define ZDD_RO_MIN_EXCESS 0.01
 
-/* One pool's counters, summed over its backends (cumulative, as in the maps). */
-struct zdd_pool_counters {
-	__u64 flows_new, flows_established, client_resets;
+/* What the agent knows of one pool at a tick, besides the handshake outcomes. */
+struct zdd_pool_health {
 	int checked, healthy; /* backends with a health check, and those of them up */
 };
 
 struct zdd_rollout_policy {
 	__u16 steps_bp[ZDD_CONF_MAX_STEPS]; /* candidate's share per step; the last is 10000 */
 	int n_steps;
-	__u32 interval_ms;    /* dwell per step */
-	__u32 window_ms;      /* analysis window (the handshake timeout) */
-	__u32 min_samples;    /* candidate flows in the window before judging */
-	__u16 max_failure_bp; /* absolute ceiling of the candidate's failure ratio */
-	double max_ratio_to_blue;
+	__u32 interval_ms;  /* dwell per step */
+	__u32 extension_ms; /* how long past its dwell a step may wait for evidence */
+	__u32 handshake_timeout_ms;
+	bool handshakes;	       /* TCP: judge handshake outcomes (UDP has none) */
+	struct zdd_judge_policy judge; /* alpha follows the steps, dwell and extension */
+	double confidence;
 	struct zdd_conf_hooks hooks; /* argv strings owned by the rollout (copied) */
-};
-
-struct zdd_ro_sample {
-	__u64 t_ms;
-	struct zdd_pool_counters c[ZDD_POOLS];
 };
 
 struct zdd_rollout {
@@ -60,11 +55,15 @@ struct zdd_rollout {
 	__u64 changed_ms;  /* last state change */
 	bool step_pending; /* the pre-step hook of step + 1 runs */
 	struct zdd_hook pre, post;
-	char event[256];	      /* the last thing that happened, for logs and status */
-	double last_ratio[ZDD_POOLS]; /* failure ratios of the last judged window */
-	__u64 last_samples[ZDD_POOLS];
-	struct zdd_ro_sample ring[ZDD_RO_RING];
-	unsigned int ring_len, ring_head;
+	char event[512];  /* the last thing that happened, for logs and status */
+	char reason[256]; /* why the last rollback happened, "" when none */
+	char held[256];	  /* why the step does not advance now, "" when it may */
+	/* Handshake outcomes of the flows started in this step, and since the rollout started. */
+	struct zdd_outcomes step_out[ZDD_POOLS], all_out[ZDD_POOLS];
+	bool fresh;		       /* outcomes came in since the last judgement */
+	bool unwritten;		       /* a rollback's weight failed to write: retried every tick */
+	double last_ratio[ZDD_POOLS];  /* failure ratios of the step's judged flows */
+	__u64 last_samples[ZDD_POOLS]; /* and their number */
 };
 
 struct zdd_rollout_ops {
@@ -75,8 +74,12 @@ struct zdd_rollout_ops {
 	void *ctx;
 };
 
-/* The policy of a service's config section, with the hooks' strings copied. */
-int zdd_rollout_policy_from_conf(struct zdd_rollout_policy *p, const struct zdd_conf_rollout *c);
+/* The policy of a service's config section, with the hooks' strings copied. handshakes: the
+ * service is TCP. */
+int zdd_rollout_policy_from_conf(struct zdd_rollout_policy *p, const struct zdd_conf_rollout *c,
+				 bool handshakes);
+/* Recomputes the judgement's alpha after the steps, dwell or extension changed. */
+void zdd_rollout_policy_update(struct zdd_rollout_policy *p);
 void zdd_rollout_policy_free(struct zdd_rollout_policy *p);
 
 /* The verbs. current_green_bp: the service's weight now (it decides the stable pool).
@@ -88,13 +91,21 @@ int zdd_rollout_resume(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops
 int zdd_rollout_promote(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
 int zdd_rollout_abort(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms);
 
-/* Every tick: analysis (and rollback), hooks, and the next step when the dwell is over.
- * c: the counters of each pool, c[ZDD_BLUE] and c[ZDD_GREEN]. */
+/* Handshake outcomes of one cohort now closed (older than the handshake timeout), whose flows
+ * started from start_ms on, o[ZDD_BLUE] and o[ZDD_GREEN]. Counted in the step they started in
+ * (a cohort that began before the step's weight was written belongs to the step before). */
+void zdd_rollout_outcomes(struct zdd_rollout *ro, __u64 start_ms,
+			  const struct zdd_outcomes o[ZDD_POOLS]);
+
+/* Every tick: analysis (and rollback), hooks, and the next step when the dwell is over and the
+ * evidence is in. h: the health of each pool, h[ZDD_BLUE] and h[ZDD_GREEN]. */
 void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
-		      const struct zdd_pool_counters *c, __u64 now_ms);
+		      const struct zdd_pool_health *h, __u64 now_ms);
 
 /* The candidate's green weight at step i (the stable pool's share when i < 0). */
 __u16 zdd_rollout_weight(const struct zdd_rollout *ro, int step);
 bool zdd_rollout_active(const struct zdd_rollout *ro);
+/* The rollout needs ticks: active, a hook running, or a weight to write again. */
+bool zdd_rollout_ticking(const struct zdd_rollout *ro);
 
 #endif /* ZDD_ROLLOUT_H */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,9 +22,9 @@ static const char *const map_names[ZDD_MAP_COUNT] = {
 	[ZDD_MAP_SERVICES] = "zdd_services",  [ZDD_MAP_VIPS] = "zdd_vips",
 	[ZDD_MAP_BACKENDS] = "zdd_backends",  [ZDD_MAP_MAGLEV] = "zdd_maglev",
 	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flows",
-	[ZDD_MAP_COHORTS] = "zdd_cohorts",
 	[ZDD_MAP_BSTATS] = "zdd_bstats",      [ZDD_MAP_SSTATS] = "zdd_sstats",
 	[ZDD_MAP_REASONS] = "zdd_reasons",    [ZDD_MAP_CONFIG] = "zdd_config",
+	[ZDD_MAP_COHORTS] = "zdd_cohorts",
 };
 
 const char *zdd_map_name(enum zdd_map map)
@@ -277,8 +278,8 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_BSTATS] = l->backends,
 		[ZDD_MAP_SSTATS] = l->services,
 		[ZDD_MAP_REASONS] = ZDD_R_MAX,
-		[ZDD_MAP_COHORTS] = l->services * ZDD_POOLS * ZDD_COHORTS,
 		[ZDD_MAP_CONFIG] = 1,
+		[ZDD_MAP_COHORTS] = l->services * ZDD_POOLS * ZDD_COHORTS,
 	};
 	char path[PATH_MAX];
 	struct bpf_map *map;
@@ -406,12 +407,24 @@ fail:
 	return err;
 }
 
+/* Bounded: the agent takes it in its loop, and a writer stuck in it (a hung zdd-bpfctl) must
+ * not stall rollbacks; the caller gets -ETIMEDOUT and tries again later. */
 int zdd_lock(struct zdd *z)
 {
+	struct timespec pause = { 0, ZDD_LOCK_POLL_MS * 1000000L };
+	int waited_ms;
+
 	if (z->dir_fd < 0)
 		return 0;
-	if (flock(z->dir_fd, LOCK_EX))
-		return log_err(-errno, "lock the pin directory");
+	for (waited_ms = 0; flock(z->dir_fd, LOCK_EX | LOCK_NB); waited_ms += ZDD_LOCK_POLL_MS) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return log_err(-errno, "lock the pin directory");
+		if (waited_ms >= ZDD_LOCK_TIMEOUT_MS)
+			return log_err(-ETIMEDOUT,
+				       "lock the pin directory: another writer held it for %d ms",
+				       waited_ms);
+		nanosleep(&pause, NULL);
+	}
 	return 0;
 }
 

@@ -54,7 +54,10 @@ int zdd_map_fd(const struct zdd *z, enum zdd_map map);
 const char *zdd_map_name(enum zdd_map map);
 const struct zdd_limits *zdd_get_limits(const struct zdd *z);
 bool zdd_adopted(const struct zdd *z); /* the maps were pinned before this open */
-/* Writers serialise read-modify-write on the pin directory (flock); no-op without pins. */
+/* Writers serialise read-modify-write on the pin directory (flock); no-op without pins. Waits
+ * at most ZDD_LOCK_TIMEOUT_MS, then -ETIMEDOUT. */
+#define ZDD_LOCK_TIMEOUT_MS 2000
+#define ZDD_LOCK_POLL_MS    5
 int zdd_lock(struct zdd *z);
 void zdd_unlock(struct zdd *z);
 
@@ -66,11 +69,11 @@ struct zdd_service_opts {
 	__u8 affinity;	     /* enum zdd_affinity */
 	__u8 client_prefix4; /* 0: 32 */
 	__u8 client_prefix6; /* 0: 64 */
+	__u16 handshake_ms;  /* 0: ZDD_DEF_HANDSHAKE_MS; at most ZDD_MAX_HANDSHAKE_MS */
 };
 struct zdd_service {
 	struct zdd_service_key key;
 	struct zdd_service_val val;
-	__u16 handshake_ms;  /* 0: ZDD_DEF_HANDSHAKE_MS; at most ZDD_MAX_HANDSHAKE_MS */
 };
 int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 		    const struct zdd_service_opts *o);
@@ -106,13 +109,13 @@ int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int gre
 int zdd_backend_stats_read(struct zdd *z, __u32 id, struct zdd_backend_stats *sum);
 int zdd_service_stats_read(struct zdd *z, __u32 index, struct zdd_service_stats *sum);
 int zdd_reasons_read(struct zdd *z, __u64 counts[ZDD_R_MAX]);
+/* The handshake cohort `tick` of a service's pool, summed over the CPUs that hold it (those
+ * whose entry moved on to a newer cohort, or never had it, add nothing). */
+int zdd_cohort_read(struct zdd *z, __u32 svc_index, int pool, __u32 tick, struct zdd_cohort *sum);
 int zdd_percpu_zero(struct zdd *z, enum zdd_map map, __u32 key);
 const char *zdd_reason_name(enum zdd_reason r);
 
 /* conntrack.c */
-/* The handshake cohort `tick` of a service's pool, summed over the CPUs that hold it (those
- * whose entry moved on to a newer cohort, or never had it, add nothing). */
-int zdd_cohort_read(struct zdd *z, __u32 svc_index, int pool, __u32 tick, struct zdd_cohort *sum);
 enum zdd_ct_table { ZDD_CT_EMBRYO, ZDD_CT_FLOWS };
 struct zdd_ct_entry {
 	enum zdd_ct_table table;
