@@ -60,9 +60,8 @@ static void set_handshake_ms(struct fixture *f, const char *svc, __u16 ms)
 
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	val.handshake_ms = ms;
-	assert_int_equal(bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val,
-					     BPF_EXIST),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val, BPF_EXIST), 0);
 }
 
 static void completed_handshake_counts_in_its_syns_cohort(void **state)
@@ -201,9 +200,8 @@ static void udp_flows_are_not_handshakes(void **state)
 
 	assert_int_equal(zdd_service_add(f->z, &key, &o), 0);
 	assert_int_equal(zdd_addr_parse("198.18.3.11", a), 0);
-	assert_int_equal(zdd_backend_add(f->z, &key, a, ZDD_BLUE, 1, (const __u8 *)"\2\0\0\0\0\1",
-					 NULL),
-			 0);
+	assert_int_equal(
+		zdd_backend_add(f->z, &key, a, ZDD_BLUE, 1, (const __u8 *)"\2\0\0\0\0\1", NULL), 0);
 	assert_int_equal(zdd_service_commit(f->z, &key, -1), 0);
 	for (i = 0; i < 3; i++) {
 		p = pkt_udp(CLIENT, 5000 + i, VIP4, 53);
