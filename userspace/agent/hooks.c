@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include "hooks.h"
 
+#define KILL_NAP_MS 10 /* zdd_hook_kill() looks again for the end of the hook this often */
+
 extern char **environ;
 
 /* "NAME=value" with a name. */
@@ -161,12 +163,15 @@ static int exited(pid_t pid)
  * here first (children that would outlive their parent included). why: how the agent ended it. */
 static void reap(struct zdd_hook *h, const char *why)
 {
+	pid_t r;
 	int st;
 
 	if (why)
 		signal_hook(h, SIGKILL);
 	h->status = ZDD_HOOK_FAILED;
-	if (waitpid(h->pid, &st, 0) != h->pid)
+	while ((r = waitpid(h->pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r != h->pid)
 		snprintf(h->what, sizeof(h->what), "%s: %s", h->cmd, strerror(errno));
 	else if (why)
 		snprintf(h->what, sizeof(h->what), "%s %s", h->cmd, why);
@@ -212,25 +217,17 @@ enum zdd_hook_status zdd_hook_poll(struct zdd_hook *h, __u64 now_ms)
 	return h->status;
 }
 
-static __u64 mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void zdd_hook_kill(struct zdd_hook *h)
 {
-	const struct timespec nap = { .tv_nsec = 10 * 1000000 };
-	__u64 until = mono_ms() + ZDD_HOOK_GRACE_MS;
-	int r;
+	const struct timespec nap = { .tv_nsec = KILL_NAP_MS * 1000000 };
+	int r, i;
 
 	if (h->status != ZDD_HOOK_RUNNING)
 		return;
 	signal_hook(h, SIGTERM);
-	/* Bounded: the caller is the agent's loop. Then SIGKILL, which is never ignored. */
-	while (!(r = exited(h->pid)) && mono_ms() < until)
+	/* Bounded by the grace (and the naps' slack): the caller is the agent's loop. Then
+	 * SIGKILL, which no process ignores. */
+	for (i = 0; !(r = exited(h->pid)) && i < ZDD_HOOK_GRACE_MS / KILL_NAP_MS; i++)
 		nanosleep(&nap, NULL);
 	if (r < 0) {
 		h->status = ZDD_HOOK_FAILED;
