@@ -390,6 +390,24 @@ static void flow_cache_lets_fin_and_rst_through(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_blue_green, fixture_teardown)
 
+/* /metrics walks the tables at most every few seconds: the cached count until then. */
+static void conntrack_count_recent_is_cached(void **state)
+{
+	struct fixture *f = *state;
+	__u64 embryos, flows;
+
+	send_tcp4(f, CLIENT, 40001, TH_SYN);
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	assert_int_equal(zdd_conntrack_count_recent(f->z, 60000, &embryos, &flows), 0);
+	assert_int_equal(flows, 1);
+	send_tcp4(f, CLIENT, 40002, TH_SYN);
+	send_tcp4(f, CLIENT, 40002, TH_ACK);
+	assert_int_equal(zdd_conntrack_count_recent(f->z, 60000, &embryos, &flows), 0);
+	assert_int_equal(flows, 1);
+	assert_int_equal(zdd_conntrack_count_recent(f->z, 0, &embryos, &flows), 0);
+	assert_int_equal(flows, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -407,6 +425,7 @@ int main(void)
 		T(deleted_backend_loses_its_flows_not_others),
 		T(deleted_backend_loses_its_embryonic_flows),
 		T(reasons_add_up_to_packets),
+		T(conntrack_count_recent_is_cached),
 		T(flow_cache_serves_until_a_flush),
 		T(flow_cache_copy_goes_stale),
 		T(flow_cache_lets_fin_and_rst_through),

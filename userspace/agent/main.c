@@ -407,9 +407,11 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 		v.rollouts = ro;
 		v.n_rollouts = a->n_svcs;
 		v.health = hl;
-		err = zdd_metrics_render(a->z, &v, buf, len);
 	}
 	pthread_mutex_unlock(&a->lock);
+	/* The maps are read without the agent's lock: a scrape never delays a tick. */
+	if (ro && hl)
+		err = zdd_metrics_render(a->z, &v, buf, len);
 	free(ro);
 	free(hl);
 	return err;

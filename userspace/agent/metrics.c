@@ -18,6 +18,8 @@
 #include "rollout.h"
 #include "snapshot.h"
 
+#define METRICS_CT_MAX_AGE_MS 5000
+
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 struct label {
@@ -281,7 +283,11 @@ int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **b
 	for (i = 0; v && i < v->n_rollouts; i++)
 		if (!known_state(v->rollouts[i].state))
 			return -EINVAL;
-	err = zdd_snap_take(z, NULL, true, &sn);
+	/* The conntrack sizes, walked at most every few seconds: a walk of a million flows is
+	 * slow, and Prometheus may scrape often. The other counters are read on every scrape. */
+	err = zdd_snap_take(z, NULL, false, &sn)
+		      ?: zdd_conntrack_count_recent(z, METRICS_CT_MAX_AGE_MS, &sn.embryos,
+						    &sn.flows);
 	if (err)
 		goto out;
 	f = open_memstream(&text, &size);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include "handle.h"
 #include "log.h"
@@ -210,6 +211,25 @@ static int count_embryo_ways(const void *vals, __u32 n, void *ctx)
 	for (i = 0; i < n; i++)
 		for (w = 0; w < ZDD_EMBRYO_WAYS; w++)
 			*(__u64 *)ctx += !!sets[i].way[w].val.syns;
+	return 0;
+}
+
+int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, __u64 *flows)
+{
+	struct timespec ts;
+	__u64 now_ms;
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (!z->ct_counted_ms || now_ms - z->ct_counted_ms >= max_age_ms) {
+		err = zdd_conntrack_count(z, &z->ct_embryos, &z->ct_flows);
+		if (err)
+			return err;
+		z->ct_counted_ms = now_ms;
+	}
+	*embryos = z->ct_embryos;
+	*flows = z->ct_flows;
 	return 0;
 }
 

@@ -131,5 +131,8 @@ struct zdd_ct_entry {
 typedef int (*zdd_ct_cb)(const struct zdd_ct_entry *e, void *ctx);
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx);
 int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows);
+/* The same, walked again only when the last walk through this call is older than max_age_ms.
+ * For one thread of a process (the agent's /metrics). */
+int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, __u64 *flows);
 
 #endif /* ZDD_H */
