@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/prom.sh"
 lab_require
 lab_require_cmd promtool prometheus
 
-tap_plan 22
+tap_plan 23
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
@@ -63,6 +63,14 @@ done
 tap_is "health: new connections all go to the healthy blue backend" "$ok" 1
 lab_backend_start b2
 tap_check "health: it rises again" wait_backend 198.18.3.12 up
+# An operator's drain is theirs: a failing then passing health check does not undo it.
+lab_ctl backend set "$LAB_SVC4" 198.18.3.12 --state drain >/dev/null
+lab_backend_stop b2
+sleep 1.5 # fall: 2 x 500 ms
+lab_backend_start b2
+sleep 1.5 # rise
+tap_is "health: a drain set by the operator survives a flap" "$(backend_state 198.18.3.12)" drain
+lab_ctl backend set "$LAB_SVC4" 198.18.3.12 --state up >/dev/null
 
 # 3. SIGHUP with a bad file: refused, nothing changed; with a good one: applied.
 before=$(lab_ctl -j status)

@@ -37,6 +37,9 @@ struct agent {
 	size_t n_announced;
 	struct agent_backend_ref *downed; /* backends down because their health check fails */
 	size_t n_downed;
+	int reload_fd; /* eventfd: the reload thread is done (reload.c) */
+	pthread_t reload_thread;
+	bool reloading, reload_again;
 };
 
 /* Monotonic milliseconds: the clock of every timer in the agent. */
@@ -47,6 +50,15 @@ const struct zdd_conf_service *agent_conf_service(const struct agent *a,
 bool agent_health_downed(struct agent *a, const struct zdd_service_key *svc, const __u8 addr[16],
 			 bool set);
 extern const struct zdd_rollout_ops *agent_ro_ops(struct agent *a);
+
+/* main.c: parse, plan, apply FILE; a bad file or an impossible plan changes nothing. */
+int agent_config_load(struct agent *a, bool first);
+
+/* reload.c: SIGHUP resolves the file's next hops in a thread, then the loop applies it. */
+int agent_reload_open(struct agent *a);
+void agent_reload_request(struct agent *a);
+void agent_reload_ready(struct agent *a); /* reload_fd is readable */
+void agent_reload_close(struct agent *a);
 
 /* outcomes.c: the handshake outcomes of the cohorts closed since the last call, to s->ro. */
 void agent_feed_outcomes(struct agent *a, struct agent_service *s, __u64 now_ms);

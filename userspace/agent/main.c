@@ -25,7 +25,7 @@
 
 #define TICK_MS 100 /* rollout analysis: rollback within a tick of the verdict */
 
-static struct agent agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
+static struct agent agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1, .reload_fd = -1 };
 
 __u64 agent_now_ms(void)
 {
@@ -276,8 +276,7 @@ static int adopt_services(struct agent *a, const struct zdd_conf *c)
 	return err;
 }
 
-/* Parse, plan, apply: a bad file or an impossible plan changes nothing. */
-static int load_config(struct agent *a, bool first)
+int agent_config_load(struct agent *a, bool first)
 {
 	struct zdd_plan *plan = NULL;
 	struct zdd_conf *c;
@@ -452,7 +451,7 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 		logf_("%s %s", updated ? "program replaced in place on" : "attached to",
 		      a->conf->agent.interface);
 	}
-	err = adopt_services(a, a->conf) ?: agent_state_load(a) ?: load_config(a, true);
+	err = adopt_services(a, a->conf) ?: agent_state_load(a) ?: agent_config_load(a, true);
 	if (err)
 		return err;
 	err = zdd_health_new(&a->health, on_health, a) ?: health_targets(a);
@@ -506,7 +505,8 @@ static int run(struct agent *a)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (ep < 0 || tfd < 0 || sfd < 0 || timerfd_settime(tfd, 0, &its, NULL))
 		return log_err(-errno, "event loop");
-	err = epoll_add(ep, tfd) ?: epoll_add(ep, sfd) ?: epoll_add(ep, a->ctl_fd) ?:
+	err = agent_reload_open(a) ?: epoll_add(ep, tfd) ?: epoll_add(ep, sfd) ?:
+	      epoll_add(ep, a->ctl_fd) ?: epoll_add(ep, a->reload_fd) ?:
 	      epoll_add(ep, zdd_health_fd(a->health));
 	while (!err) {
 		n = epoll_wait(ep, ev, 8, zdd_health_timeout_ms(a->health));
@@ -521,7 +521,7 @@ static int run(struct agent *a)
 					continue;
 				if (si.ssi_signo == SIGHUP) {
 					logf_("SIGHUP: reloading %s", a->conf_path);
-					load_config(a, false);
+					agent_reload_request(a);
 					continue;
 				}
 				logf_("signal %u: exiting; the data path keeps running",
@@ -530,6 +530,8 @@ static int run(struct agent *a)
 				goto out;
 			} else if (ev[i].data.fd == a->ctl_fd) {
 				agent_control_accept(a);
+			} else if (ev[i].data.fd == a->reload_fd) {
+				agent_reload_ready(a);
 			}
 		}
 		pthread_mutex_lock(&a->lock);
@@ -599,6 +601,7 @@ int main(int argc, char **argv)
 	if (!err)
 		err = run(a);
 	zdd_metrics_stop(srv);
+	agent_reload_close(a);
 	agent_control_close(a, a->conf->agent.control_socket);
 	for (i = 0; i < a->n_svcs; i++) {
 		zdd_hook_kill(&a->svcs[i].ro.pre);
