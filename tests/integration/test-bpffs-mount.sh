@@ -4,7 +4,7 @@
 # (issue #12), in a mount namespace of its own where bpffs is unmounted: read commands say how
 # to attach and mount nothing; an attach without CAP_SYS_ADMIN fails naming it; the demo's
 # first steps (decap on every backend, then the agent) work, the first decap mounting bpffs
-# there and saying so once.
+# there and saying so once; and the agent alone mounts it too.
 # shellcheck disable=SC2317 # the check functions run through tap_check
 set -uo pipefail
 
@@ -26,7 +26,7 @@ for ((i = 0; i < 8; i++)); do	# the host may have stacked mounts
 done
 mountpoint -q /sys/fs/bpf && lab_skip "cannot unmount /sys/fs/bpf in a private mount namespace"
 
-tap_plan 9
+tap_plan 10
 
 # no_balancer CMD...: exit 1 with the hint to attach.
 no_balancer()
@@ -89,6 +89,29 @@ pin_dirs_made()
 
 forwards() { lab_curl "$LAB_VIP4" && lab_curl "$LAB_VIP6"; }
 
+# The agent alone on a fresh machine: in a mount namespace of its own (inside this one) with
+# bpffs unmounted, an agent with no interface and no service mounts bpffs and pins its maps.
+agent_mounts()
+{
+	local d=$LAB_DIR/alone pid i rc=1
+	mkdir -p "$d"
+	printf 'agent:\n  pin_dir: %s\n  metrics: 127.0.0.1:9334\n  control_socket: %s\n' \
+		"$LAB_PIN_DIR/alone" "$d/agent.sock" >"$d/zdd.yaml"
+	printf '  state_file: %s\nservices: []\n' "$d/state.json" >>"$d/zdd.yaml"
+	unshare --mount --propagation private sh -c 'umount /sys/fs/bpf && exec "$@"' sh \
+		nsenter --net="/run/netns/$LAB_NS_CLIENT" -- "$LAB_OUT/zdd-agent" -c "$d/zdd.yaml" \
+		>"$d/log" 2>&1 &
+	pid=$!
+	for ((i = 0; i < 50; i++)); do
+		grep -q 'serving /metrics' "$d/log" && { rc=0; break; }
+		sleep 0.1
+	done
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	cat "$d/log"
+	((rc == 0)) && grep -q 'mounted one' "$d/log"
+}
+
 lab_up || tap_bail "lab setup"
 tap_check "no bpffs: status, stats, service list, conntrack list exit 1, say how to attach" \
 	read_commands_hint
@@ -103,4 +126,5 @@ tap_check "zdd-agent starts" lab_agent_start "$LAB_DIR/zdd.yaml"
 sleep 1.5	# health checks rise
 tap_check "the LB forwards (IPv4, IPv6)" forwards
 tap_check "the agent's maps are pinned on the mounted bpffs" test -e "$LAB_PIN_DIR/lb/zdd_flows"
+tap_check "zdd-agent alone where bpffs is not mounted: mounts it, says so, serves" agent_mounts
 tap_done
