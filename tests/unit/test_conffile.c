@@ -127,6 +127,8 @@ static void defaults_of_rollout(const struct zdd_conf_rollout *r)
 	assert_int_equal(r->interval_ms, 10000);
 	assert_int_equal(r->handshake_timeout_ms, 3000);
 	assert_int_equal(r->min_samples, 20);
+	assert_int_equal(r->max_extension_ms, 60000);
+	assert_int_equal(r->confidence_bp, 9990);
 	assert_int_equal(r->max_failure_bp, 500);
 	assert_true(r->max_ratio_to_blue == 2.0);
 	assert_null(r->hooks.pre_step[0]);
@@ -485,6 +487,13 @@ static const struct bad_case bad_cases[] = {
 	{ SVC4 ROLL "      steps: 100\n", 4, "steps: expected a list, found a scalar" },
 	{ SVC4 ROLL "      interval: soon\n", 4, "not a duration" },
 	{ SVC4 ROLL "      handshake_timeout: 0.5ms\n", 4, "not a duration" },
+	/* the data path keeps handshake outcomes 17 s: a longer timeout is refused, not cut */
+	{ SVC4 ROLL "      handshake_timeout: 20s\n", 4, "20000 ms is out of 100 ms..10 s" },
+	{ SVC4 ROLL "      handshake_timeout: 50ms\n", 4, "50 ms is out of 100 ms..10 s" },
+	{ SVC4 ROLL "      max_step_extension: soon\n", 4, "not a duration" },
+	{ SVC4 ROLL "      confidence: 80\n", 4, "confidence: must be from 90% to 99.99%" },
+	{ SVC4 ROLL "      confidence: 100\n", 4, "confidence: must be from 90% to 99.99%" },
+	{ SVC4 ROLL "      confidence: 99.999\n", 4, "not a percentage" },
 	{ SVC4 ROLL "      min_samples: 0\n", 4, "out of range 1..1000000000" },
 	{ SVC4 ROLL "      max_failure_ratio: 101\n", 4, "not a percentage" },
 	{ SVC4 ROLL "      max_ratio_to_blue: 0.5\n", 4, "not a decimal number from 1 to 100" },
@@ -505,6 +514,22 @@ static const struct bad_case bad_cases[] = {
 	  "unknown key 'on_abort' in hooks" },
 	{ SVC4 ROLL "      stepz: [100]\n", 4, "unknown key 'stepz' in rollout" },
 };
+
+static void judgement_keys_are_read(void **state)
+{
+	static const char yaml[] = SVC4 ROLL "      confidence: 99.5\n"
+					     "      max_step_extension: 30s\n"
+					     "      handshake_timeout: 10s\n";
+	struct zdd_conf *c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(zdd_conf_parse("j.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
+	assert_int_equal(c->services[0].rollout.confidence_bp, 9950);
+	assert_int_equal(c->services[0].rollout.max_extension_ms, 30000);
+	assert_int_equal(c->services[0].rollout.handshake_timeout_ms, 10000);
+	zdd_conf_free(c);
+}
 
 static void bad_files_are_rejected(void **state)
 {
@@ -630,6 +655,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_file_round_trips),
 		cmocka_unit_test(minimal_files_get_defaults),
+		cmocka_unit_test(judgement_keys_are_read),
 		cmocka_unit_test(example_file_loads),
 		cmocka_unit_test(load_reports_file_errors),
 		cmocka_unit_test(error_buffer_is_bounded),
