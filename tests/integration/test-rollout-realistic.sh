@@ -4,13 +4,15 @@
 # metronome (lab_load_realistic: Poisson arrivals, keep-alive sessions with think times, 3% of the
 # clients abort with a RST). Healthy rollouts, green identical to blue, are promoted every time
 # with no failed request; a green that refuses connections is rolled back within the handshake
-# timeout + 2 s. The load's own claims (random arrivals, RSTs sent) are checked first.
+# timeout + 2 s, whether its health checks fail too or only the clients' handshakes show it.
+# The load's own claims (random arrivals, RSTs sent) are checked first.
 # RATE (new connections a second), RUNS (healthy rollouts in a row) and SEED (replays the loads'
 # draws; each load's seed is in the output) may be set from outside.
 LAB_PREFIX=${LAB_PREFIX:-zq}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
+lab_require_cmd nft
 RATE=${RATE:-250}
 RUNS=${RUNS:-3}
 SEED=${SEED:-}
@@ -19,7 +21,7 @@ BOUND_MS=$((HS_TIMEOUT_MS + 2000))
 HTTPLOAD=$LAB_OUT/zdd-httpload
 [[ -x $HTTPLOAD ]] || lab_skip "$HTTPLOAD not built"
 
-tap_plan $((8 + 2 * RUNS))
+tap_plan $((12 + 2 * RUNS))
 
 # 1. Bad arguments of the realistic mode are usage errors (2), before any lab exists.
 bad_args_exit_2()
@@ -127,26 +129,58 @@ read -r sessions aborted < <(cat "$run"/healthy*.summary | awk '/^arrivals/ { a 
 rst_ok() { ((rst == aborted)) && in_range "$((aborted * 1000 / sessions))" 15 50; }
 tap_check "RST closers: $aborted of $sessions sessions aborted, their kernel sent $rst RSTs" rst_ok
 
-# 5. Green refuses connections 1.5 s into its rollout (10% of new clients): rolled back on its
-# own, in time, and nothing fails once new clients are back on blue.
-lines=$(wc -l <"$LAB_DIR/agent.log")
-lab_load_realistic 12 "$run/refuse" "$RATE" "${seed_args[@]}"
-sleep 1
-lab_rollout start "$LAB_SVC4" --steps 10,50,100 --interval 4s >/dev/null
-sleep 1.5
-onset=$(date +%s%3N)
-for b in "${LAB_GREEN[@]}"; do lab_backend_stop "$b"; done
-got=$(wait_end 10)
-tap_is "refusing green: rolled back" "$got" rolled_back
-rb=$(agent_event "$lines" 'rolled back')
-took=none
-[[ -z $rb ]] || took=$(($(event_ms "$rb") - onset))
-tap_diag "refusing green: rolled back ${took} ms after the onset: $rb"
-# Before the onset (a negative time) is a healthy green rolled back, no better than too late.
-in_time() { [[ $took != none ]] && ((took >= 0 && took <= BOUND_MS)); }
-tap_check "refusing green: rolled back within ${BOUND_MS} ms of the onset (${took} ms)" in_time
-tap_check "refusing green: new clients back on blue" weight_is 0.00
-lab_load_collect "$run/refuse"
-late=$(awk -v t=$((onset + ${took/none/0} + 2500)) '$1 >= t && / FAIL:/' "$run/refuse" | wc -l)
-tap_is "refusing green: no failure after the rollback (seed $(seed_of "$run/refuse"))" "$late" 0
+# broken_green FILE WHAT CMD...: a rollout under the load in which CMD breaks green 1.5 s in (at
+# 10% of new clients). It is rolled back on its own, within BOUND_MS, and nothing fails once new
+# clients are back on blue.
+broken_green()
+{
+	local f=$run/$1 what=$2 lines onset got rb took late
+	shift 2
+	lines=$(wc -l <"$LAB_DIR/agent.log")
+	lab_load_realistic 12 "$f" "$RATE" "${seed_args[@]}"
+	sleep 1
+	lab_rollout start "$LAB_SVC4" --steps 10,50,100 --interval 4s >/dev/null
+	sleep 1.5
+	onset=$(date +%s%3N)
+	"$@"
+	got=$(wait_end 10)
+	tap_is "$what: rolled back" "$got" rolled_back
+	rb=$(agent_event "$lines" 'rolled back')
+	took=none
+	[[ -z $rb ]] || took=$(($(event_ms "$rb") - onset))
+	tap_diag "$what: rolled back ${took} ms after the onset: $rb"
+	# Before the onset (a negative time) is a healthy green rolled back: no better than late.
+	in_time() { [[ $took != none ]] && ((took >= 0 && took <= BOUND_MS)); }
+	tap_check "$what: rolled back within ${BOUND_MS} ms of the onset (${took} ms)" in_time
+	tap_check "$what: new clients back on blue" weight_is 0.00
+	lab_load_collect "$f"
+	late=$(awk -v t=$((onset + ${took/none/0} + 2500)) '$1 >= t && / FAIL:/' "$f" | wc -l)
+	tap_is "$what: no failure after the rollback (seed $(seed_of "$f"))" "$late" 0
+}
+
+green_stop() { local b; for b in "${LAB_GREEN[@]}"; do lab_backend_stop "$b"; done; }
+# Green resets every new connection to the service address, while its health checks (to its
+# own address) pass: only the clients' handshakes can tell.
+green_reject()
+{
+	local b
+	for b in "${LAB_GREEN[@]}"; do
+		lab_exec "$b" nft -f - <<EOF || return 1
+table inet zq_reject {
+	chain input {
+		type filter hook input priority 0;
+		ip daddr $LAB_VIP4 tcp dport $LAB_PORT tcp flags syn / syn,ack reject with tcp reset
+	}
+}
+EOF
+	done
+}
+
+# 5. Green's servers stop: connections are refused, and its health checks fail too.
+broken_green refuse "refusing green" green_stop
+for b in "${LAB_GREEN[@]}"; do lab_backend_start "$b" || tap_bail "nginx on $b"; done
+sleep 2	# green's health checks rise again
+
+# 6. Green refuses new connections while its health checks pass.
+broken_green reject "green resetting new connections, health checks passing" green_reject
 tap_done
