@@ -53,6 +53,8 @@ seed_args=()
 [[ -z $SEED ]] || seed_args=(-R "$SEED")
 
 state() { lab_rollout status "$LAB_SVC4" | awk 'NR == 1 { print $2 }'; }
+# start STEPS INTERVAL: a rollout; one that does not start must not pass for the last one's end.
+start() { lab_rollout start "$LAB_SVC4" --steps "$1" --interval "$2" >/dev/null; }
 # wait_end SECS: until the rollout is over (bounded); prints the state it ended in.
 wait_end()
 {
@@ -107,8 +109,8 @@ for ((i = 1; i <= RUNS; i++)); do
 	lines=$(wc -l <"$LAB_DIR/agent.log")
 	lab_load_realistic 10 "$f" "$RATE" "${seed_args[@]}"
 	sleep 1	# sessions build up before the first step
-	lab_rollout start "$LAB_SVC4" --steps 10,50,100 --interval 2s >/dev/null
-	got=$(wait_end 15)
+	got="not started"
+	start 10,50,100 2s && got=$(wait_end 15)
 	lab_load_collect "$f"
 	[[ $got == promoted ]] && promoted=$((promoted + 1))
 	tap_is "healthy rollout $i of $RUNS: promoted (seed $(seed_of "$f"))" "$got" promoted ||
@@ -139,11 +141,14 @@ broken_green()
 	lines=$(wc -l <"$LAB_DIR/agent.log")
 	lab_load_realistic 12 "$f" "$RATE" "${seed_args[@]}"
 	sleep 1
-	lab_rollout start "$LAB_SVC4" --steps 10,50,100 --interval 4s >/dev/null
-	sleep 1.5
-	onset=$(date +%s%3N)
-	"$@"
-	got=$(wait_end 10)
+	if start 10,50,100 4s; then
+		sleep 1.5
+		onset=$(date +%s%3N)
+		"$@"
+		got=$(wait_end 10)
+	else
+		onset=$(date +%s%3N) got="not started"
+	fi
 	tap_is "$what: rolled back" "$got" rolled_back
 	rb=$(agent_event "$lines" 'rolled back')
 	took=none
