@@ -36,6 +36,7 @@
 #define BACKOFF_NS	(10 * NSEC_PER_MSEC)
 #define FLUSH_NS	NSEC_PER_SEC /* the log is readable while the load runs */
 #define EVENTS		256
+#define ARRIVALS	256 /* -P arrivals handled per turn of the loop, at most */
 
 /* Outcome of one request; the order is the summary's. */
 enum kind { K_OK, K_REFUSED, K_CTIMEOUT, K_RESET, K_TIMEOUT, K_STATUS, K_BAD, K_LOCAL, K_NR };
@@ -1145,16 +1146,18 @@ static void think_over(struct load *ld, uint64_t now)
 	}
 }
 
-/* -P: every arrival due by now, each a new session on a new connection. Late ones (the loop was
- * busy) go at once: an open loop keeps its schedule whatever the answers. */
+/* -P: the arrivals due by now, each a new session on a new connection. Late ones (the loop was
+ * busy) go at once: an open loop keeps its schedule whatever the answers. A batch at a time: a
+ * rate this side cannot keep up with still stops on time (the summary's arrival rate then falls
+ * short of -r). */
 static int arrive(struct load *ld, uint64_t now)
 {
 	struct conn *c;
-	unsigned int src;
+	unsigned int src, n;
 	uint64_t rng;
 	int err;
 
-	while (ld->t_arrival <= now) {
+	for (n = 0; n < ARRIVALS && ld->t_arrival <= now; n++) {
 		/* Two draws per arrival, sent or not, and the session's own stream after: a seed
 		 * replays the same arrivals and sessions. */
 		ld->t_arrival += rng_exp(&ld->rng, ld->gap_ns);
