@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* userspace/agent/control.c - the rollout verbs over a Unix socket only root can open: one JSON
- * request per connection, one JSON answer. zdd-bpfctl rollout is its client. */
+ * request per connection, checked whole by control_req.c before it acts, one JSON answer.
+ * zdd-bpfctl rollout and node are its clients. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,11 +11,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <json-c/json.h>
-#include "addr.h"
 #include "agent.h"
+#include "control.h"
 #include "log.h"
-
-#define REQ_MAX 4096
 
 static int mkdir_parent(const char *path)
 {
@@ -75,95 +74,64 @@ static struct json_object *answer(bool ok, const char *error)
 	return o;
 }
 
-/* "steps": percent values in basis points; "interval_ms": dwell. Both optional. */
-static int override_policy(struct zdd_rollout_policy *p, struct json_object *req, char *err,
-			   size_t len)
+/* The request's steps and dwell over the config's, for the rollout it starts. */
+static void override_policy(struct zdd_rollout_policy *p, const struct zdd_ctl_req *req)
 {
-	struct json_object *v;
-	size_t i, n;
-	int bp, prev = 0;
-
-	if (json_object_object_get_ex(req, "steps", &v)) {
-		n = json_object_array_length(v);
-		if (!json_object_is_type(v, json_type_array) || n < 1 || n > ZDD_CONF_MAX_STEPS) {
-			snprintf(err, len, "steps: 1 to %d values", ZDD_CONF_MAX_STEPS);
-			return -EINVAL;
-		}
-		for (i = 0; i < n; i++) {
-			bp = json_object_get_int(json_object_array_get_idx(v, i));
-			if (bp <= prev || bp > ZDD_MAX_WEIGHT_BP) {
-				snprintf(err, len,
-					 "steps must rise strictly within 0 < step <= 100");
-				return -EINVAL;
-			}
-			prev = bp;
-		}
-		if (prev != ZDD_MAX_WEIGHT_BP) {
-			snprintf(err, len, "the last step must be 100");
-			return -EINVAL;
-		}
-		for (i = 0; i < n; i++)
-			p->steps_bp[i] = json_object_get_int(json_object_array_get_idx(v, i));
-		p->n_steps = (int)n;
+	if (req->n_steps) {
+		memcpy(p->steps_bp, req->steps_bp, sizeof(req->steps_bp));
+		p->n_steps = req->n_steps;
 	}
-	if (json_object_object_get_ex(req, "interval_ms", &v)) {
-		if (json_object_get_int64(v) < 100 || json_object_get_int64(v) > 86400000) {
-			snprintf(err, len, "interval: 100 ms to 24 h");
-			return -EINVAL;
-		}
-		p->interval_ms = (__u32)json_object_get_int64(v);
-	}
-	return 0;
+	if (req->interval_ms)
+		p->interval_ms = req->interval_ms;
 }
 
-static struct json_object *handle(struct agent *a, struct json_object *req)
+static struct json_object *node_drain(struct agent *a, bool drain)
+{
+	struct json_object *out;
+
+	if (!a->conf->agent.announce_interface[0])
+		return answer(false, "this agent announces nothing: no agent.announce_interface");
+	a->drained = drain;
+	agent_state_save(a); /* a restarted agent stays drained */
+	if (agent_announce(a, !a->drained))
+		return answer(false, "the addresses could not be changed (see the agent's log)");
+	out = answer(true, NULL);
+	json_object_object_add(
+		out, "event",
+		json_object_new_string(a->drained ? "node drained: service addresses withdrawn"
+						  : "node serving: service addresses announced"));
+	return out;
+}
+
+/* req is checked (control_req.c): what is left to refuse is what the agent's state forbids. */
+static struct json_object *handle(struct agent *a, const struct zdd_ctl_req *req)
 {
 	const struct zdd_rollout_ops *ops = agent_ro_ops(a);
-	struct json_object *v, *out;
-	struct zdd_service_key key;
+	struct zdd_rollout_policy saved;
 	struct zdd_service_val val;
 	struct agent_service *s;
-	struct zdd_rollout_policy saved;
-	const char *verb;
+	struct json_object *out;
 	__u64 now = agent_now_ms();
-	char err[160] = "";
 	int rc;
 
-	if (!json_object_object_get_ex(req, "verb", &v))
-		return answer(false, "no verb");
-	verb = json_object_get_string(v);
-	if (!strcmp(verb, "drain-node") || !strcmp(verb, "undrain-node")) {
-		if (!a->conf->agent.announce_interface[0])
-			return answer(false,
-				      "this agent announces nothing: no agent.announce_interface");
-		a->drained = !strcmp(verb, "drain-node");
-		agent_state_save(a); /* a restarted agent stays drained */
-		if (agent_announce(a, !a->drained))
-			return answer(false,
-				      "the addresses could not be changed (see the agent's log)");
-		out = answer(true, NULL);
-		json_object_object_add(
-			out, "event",
-			json_object_new_string(
-				a->drained ? "node drained: service addresses withdrawn"
-					   : "node serving: service addresses announced"));
-		return out;
-	}
-	if (!strcmp(verb, "status")) {
+	switch (req->verb) {
+	case ZDD_CTL_DRAIN_NODE:
+	case ZDD_CTL_UNDRAIN_NODE:
+		return node_drain(a, req->verb == ZDD_CTL_DRAIN_NODE);
+	case ZDD_CTL_STATUS:
 		out = answer(true, NULL);
 		json_object_object_add(out, "rollouts", agent_rollouts_json(a));
 		return out;
+	default:
+		break;
 	}
-	if (!json_object_object_get_ex(req, "service", &v) ||
-	    zdd_service_parse(json_object_get_string(v), &key))
-		return answer(false, "bad or missing service");
-	s = agent_find(a, &key);
-	if (!s || zdd_service_get(a->z, &key, &val))
+	s = agent_find(a, &req->service);
+	if (!s || zdd_service_get(a->z, &req->service, &val))
 		return answer(false, "the service is not in the agent's config");
-	if (!strcmp(verb, "start")) {
+	switch (req->verb) {
+	case ZDD_CTL_START:
 		saved = s->ro.pol;
-		if (override_policy(&s->ro.pol, req, err, sizeof(err)))
-			return answer(false, err);
+		override_policy(&s->ro.pol, req);
 		rc = zdd_rollout_start(&s->ro, ops, val.green_weight, now);
 		if (rc) {
 			/* the hooks' strings are shared with saved: restore the numbers only */
@@ -171,16 +139,19 @@ static struct json_object *handle(struct agent *a, struct json_object *req)
 			s->ro.pol.n_steps = saved.n_steps;
 			s->ro.pol.interval_ms = saved.interval_ms;
 		}
-	} else if (!strcmp(verb, "pause")) {
+		break;
+	case ZDD_CTL_PAUSE:
 		rc = zdd_rollout_pause(&s->ro, ops, now);
-	} else if (!strcmp(verb, "resume")) {
+		break;
+	case ZDD_CTL_RESUME:
 		rc = zdd_rollout_resume(&s->ro, ops, now);
-	} else if (!strcmp(verb, "promote")) {
+		break;
+	case ZDD_CTL_PROMOTE:
 		rc = zdd_rollout_promote(&s->ro, ops, now);
-	} else if (!strcmp(verb, "abort")) {
+		break;
+	default:
 		rc = zdd_rollout_abort(&s->ro, ops, now);
-	} else {
-		return answer(false, "unknown verb");
+		break;
 	}
 	out = answer(!rc, rc ? s->ro.event : NULL);
 	if (!rc)
@@ -191,10 +162,11 @@ static struct json_object *handle(struct agent *a, struct json_object *req)
 void agent_control_accept(struct agent *a)
 {
 	struct timeval tv = { .tv_sec = 1 };
-	struct json_object *req, *out;
-	char buf[REQ_MAX + 1];
+	char buf[ZDD_CTL_REQ_MAX + 1], err[ZDD_CTL_ERR_LEN];
+	struct zdd_ctl_req req;
+	struct json_object *out;
 	const char *text;
-	ssize_t n, got = 0;
+	ssize_t n, got;
 	int fd;
 
 	while ((fd = accept4(a->ctl_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
@@ -202,21 +174,24 @@ void agent_control_accept(struct agent *a)
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		got = 0;
-		while (got < REQ_MAX && (n = read(fd, buf + got, REQ_MAX - got)) > 0) {
+		/* One byte over the limit tells a long request from one that fits. */
+		while (got <= ZDD_CTL_REQ_MAX &&
+		       (n = read(fd, buf + got, ZDD_CTL_REQ_MAX + 1 - got)) > 0) {
 			got += n;
 			if (memchr(buf, '\n', got))
 				break;
 		}
-		buf[got] = '\0';
-		req = json_tokener_parse(buf);
-		pthread_mutex_lock(&a->lock);
-		out = req ? handle(a, req) : answer(false, "request is not JSON");
-		pthread_mutex_unlock(&a->lock);
+		if (zdd_ctl_req_parse(buf, got, &req, err, sizeof(err))) {
+			out = answer(false, err);
+		} else {
+			pthread_mutex_lock(&a->lock);
+			out = handle(a, &req);
+			pthread_mutex_unlock(&a->lock);
+		}
 		text = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);
 		if (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
 			pr_info("zdd-agent: control client went away\n");
 		json_object_put(out);
-		json_object_put(req);
 		close(fd);
 	}
 }
