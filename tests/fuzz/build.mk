@@ -1,18 +1,19 @@
-# tests/fuzz: libFuzzer targets (clang, ASan + UBSan) on the config loader and the argument
-# parsers, and the long run of the packet fuzzer. `make fuzz` runs each for FUZZ_SECS; the
-# suite runs them briefly (tests/integration/test-fuzz.sh). The libzdd sources they need are
-# compiled again here with clang and coverage instrumentation: libzdd.a is gcc's and has none.
-FUZZ_TARGETS  := fuzz_conf fuzz_args
+# tests/fuzz: libFuzzer targets (clang, ASan + UBSan) on the config loader, the argument
+# parsers and the agent's control requests, and the long run of the packet fuzzer. `make fuzz`
+# runs each for FUZZ_SECS; the suite runs them briefly (tests/integration/test-fuzz.sh). The
+# sources they need are compiled again here with clang and coverage instrumentation: libzdd.a
+# and the agent's archive are gcc's and have none.
+FUZZ_TARGETS  := fuzz_conf fuzz_args fuzz_control
 FUZZ_DIR      := $(OUT)/fuzz
 FUZZ_BINS     := $(patsubst %,$(FUZZ_DIR)/%,$(FUZZ_TARGETS))
-FUZZ_LIB_SRCS := userspace/lib/conffile.c userspace/lib/addr.c
-FUZZ_LIB_OBJS := $(patsubst userspace/lib/%.c,$(FUZZ_DIR)/lib/%.o,$(FUZZ_LIB_SRCS))
+FUZZ_LIB_SRCS := userspace/lib/conffile.c userspace/lib/addr.c userspace/agent/control_req.c
+FUZZ_LIB_OBJS := $(patsubst userspace/%.c,$(FUZZ_DIR)/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_OBJS     := $(patsubst %,$(FUZZ_DIR)/%.o,$(FUZZ_TARGETS)) $(FUZZ_LIB_OBJS)
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS   := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-	-Ibpf/abi -Iuserspace/lib $(shell pkg-config --cflags yaml-0.1 2>/dev/null) \
-	-fsanitize=fuzzer-no-link $(FUZZ_SAN)
-FUZZ_LIBS     := $(or $(shell pkg-config --libs yaml-0.1 2>/dev/null),-lyaml)
+	-Ibpf/abi -Iuserspace/lib -Iuserspace/agent \
+	$(shell pkg-config --cflags yaml-0.1 json-c 2>/dev/null) -fsanitize=fuzzer-no-link $(FUZZ_SAN)
+FUZZ_LIBS     := $(or $(shell pkg-config --libs yaml-0.1 json-c 2>/dev/null),-lyaml -ljson-c)
 FUZZ_SECS     ?= 60
 FUZZ_PACKETS  ?= 5000000
 FUZZ_RUN       = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(FUZZ_DIR)/$(1) \
@@ -21,7 +22,7 @@ FUZZ_RUN       = ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(
 
 .PHONY: fuzz-build
 
-$(FUZZ_LIB_OBJS): $(FUZZ_DIR)/lib/%.o: userspace/lib/%.c
+$(FUZZ_LIB_OBJS): $(FUZZ_DIR)/%.o: userspace/%.c
 	@mkdir -p $(@D)
 	$(call msg,CC-FUZZ,$@)$(CLANG) $(FUZZ_CFLAGS) -MF $(@:.o=.d) -MT $@ -c $< -o $@
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # tests/integration/test-fuzz.sh - a bounded libFuzzer run (ASan + UBSan) of each target in
-# tests/fuzz, from its seed corpus: the YAML loader and the argument parsers. A crash, a leak,
-# a timeout or a broken invariant is a failure, reported with its reproducer. Needs no lab;
-# `make fuzz` runs the same targets for longer.
+# tests/fuzz, from its seed corpus: the YAML loader, the argument parsers and the agent's
+# control requests. A crash, a leak, a timeout or a broken invariant is a failure, reported with
+# its reproducer. Needs no lab; `make fuzz` runs the same targets for longer.
 # env: OUT (build dir), FUZZ_SHORT_SECS (per target, default 10; the targets run side by side),
 # CLANG. New corpus entries accumulate in $OUT/fuzz/corpus, so each run starts where the last
 # one stopped.
@@ -17,7 +17,7 @@ OUT=${OUT:-.output}
 SECS=${FUZZ_SHORT_SECS:-10}
 CLANG=${CLANG:-clang}
 DIR=$OUT/fuzz
-TARGETS=(fuzz_conf fuzz_args)
+TARGETS=(fuzz_conf fuzz_args fuzz_control)
 
 command -v "$CLANG" >/dev/null || tap_skip_all "$CLANG is not installed"
 tmp=$(mktemp -d) || exit 1
@@ -60,7 +60,7 @@ for i in "${!TARGETS[@]}"; do
 	# What broke, the first frames of the stack, and the input that did it.
 	tap_fail "$t: failed (exit $rc) after ${runs:-?} inputs" \
 		"$(grep -m1 -E "^$t: |^==[0-9]+==ERROR|runtime error|^SUMMARY" "$tmp/$t.log")" \
-		"$(grep -m8 -E '^ +#[0-9]+ .*(tests/fuzz|userspace/lib)/' "$tmp/$t.log")" \
+		"$(grep -m8 -E '^ +#[0-9]+ .*(tests/fuzz|userspace/(lib|agent))/' "$tmp/$t.log")" \
 		"$(grep -E '^(Test unit written to|Base64:)|artifact_prefix' "$tmp/$t.log")" \
 		"replay: $DIR/$t <that file>"
 done
