@@ -206,6 +206,104 @@ static void rollback_weight_is_retried_until_written(void **state)
 	assert_non_null(strstr(s->ro.event, "new flows are on blue"));
 }
 
+/* One application check, as zdd.yaml's defaults make it. */
+static void with_check(struct sim *s)
+{
+	s->ro.pol.checks = calloc(1, sizeof(*s->ro.pol.checks));
+	assert_non_null(s->ro.pol.checks);
+	strcpy(s->ro.pol.checks[0].name, "http_5xx_ratio");
+	s->ro.pol.checks[0].failure_limit = 2;
+	s->ro.pol.checks[0].inconclusive_limit = 3;
+	s->ro.pol.n_checks = 1;
+}
+
+static void eval(struct sim *s, enum zdd_an_result r, const char *why)
+{
+	struct zdd_an_eval e = { .check = 0, .result = r, .has_value = { false, true } };
+
+	e.value[ZDD_GREEN] = r == ZDD_AN_FAIL ? 0.2 : 0.001;
+	snprintf(e.why, sizeof(e.why), "%s", why);
+	zdd_rollout_analysis(&s->ro, &s->ops, &e, s->now);
+}
+
+/* A step advances only when every check has passed in it: the dwell and the handshakes are
+ * not enough. */
+static void checks_gate_every_step(void **state)
+{
+	struct sim *s = *state;
+
+	with_check(s);
+	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
+	run_for(s, 3000, 10, 0);
+	assert_int_equal(s->weight, 1000); /* dwell and evidence, but no pass */
+	assert_non_null(strstr(s->ro.waiting, "http_5xx_ratio"));
+	eval(s, ZDD_AN_PASS, "0.001 <= max 0.05");
+	run_for(s, 200, 10, 0);
+	assert_int_equal(s->weight, 5000);
+	run_for(s, 1500, 10, 0);
+	assert_int_equal(s->weight, 5000); /* a pass of the step before does not count */
+	eval(s, ZDD_AN_PASS, "0.001 <= max 0.05");
+	run_for(s, 200, 10, 0);
+	assert_int_equal(s->weight, 10000);
+	eval(s, ZDD_AN_PASS, "0.001 <= max 0.05");
+	run_for(s, 1500, 10, 0);
+	assert_int_equal(s->ro.state, ZDD_RO_PROMOTED);
+}
+
+/* failure_limit failed evaluations in a row roll back, named; an inconclusive one between
+ * them does not clear the streak, a pass does. */
+static void failing_check_rolls_back_by_name(void **state)
+{
+	struct sim *s = *state;
+	int i;
+
+	with_check(s);
+	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
+	run_for(s, 200, 10, 0);
+	eval(s, ZDD_AN_FAIL, "0.2 over max 0.05");
+	eval(s, ZDD_AN_PASS, "0.001 <= max 0.05");
+	eval(s, ZDD_AN_FAIL, "0.2 over max 0.05");
+	assert_int_equal(s->ro.state, ZDD_RO_RUNNING);
+	eval(s, ZDD_AN_INCONCLUSIVE, "timeout");
+	eval(s, ZDD_AN_FAIL, "0.2013 over max 0.05");
+	assert_int_equal(s->ro.state, ZDD_RO_ROLLED_BACK);
+	assert_int_equal(s->weight, 0);
+	assert_non_null(strstr(s->ro.reason, "check http_5xx_ratio failed 2 times in a row: "
+					     "0.2013 over max 0.05"));
+	for (i = 0; i < ZDD_RO_REASONS && strcmp(s->ro.rollbacks_by[i].reason, "http_5xx_ratio");
+	     i++)
+		;
+	assert_true(i < ZDD_RO_REASONS);
+	assert_int_equal(s->ro.rollbacks_by[i].n, 1);
+	assert_int_equal(s->ro.checks[0].evaluations[ZDD_AN_FAIL], 3);
+}
+
+/* No data is no verdict: inconclusive_limit of them in a row pause the rollout (it never
+ * advances or promotes blind), and it resumes by itself when the data returns. */
+static void blind_rollout_pauses_and_resumes(void **state)
+{
+	struct sim *s = *state;
+
+	with_check(s);
+	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
+	run_for(s, 200, 10, 0);
+	eval(s, ZDD_AN_PASS, "0.001 <= max 0.05");
+	eval(s, ZDD_AN_INCONCLUSIVE, "Prometheus: connection refused");
+	eval(s, ZDD_AN_INCONCLUSIVE, "Prometheus: connection refused");
+	assert_int_equal(s->ro.state, ZDD_RO_RUNNING);
+	eval(s, ZDD_AN_INCONCLUSIVE, "Prometheus: connection refused");
+	assert_int_equal(s->ro.state, ZDD_RO_PAUSED);
+	assert_true(s->ro.blind);
+	assert_non_null(strstr(s->ro.event, "resumes when it has"));
+	run_for(s, 5000, 10, 0);
+	assert_int_equal(s->weight, 1000); /* held, past the dwell */
+	eval(s, ZDD_AN_PASS, "0.001 <= max 0.05");
+	assert_int_equal(s->ro.state, ZDD_RO_RUNNING);
+	assert_false(s->ro.blind);
+	run_for(s, 1000, 10, 0); /* the rest of the dwell: paused time does not count */
+	assert_int_equal(s->weight, 5000);
+}
+
 static void unhealthy_pool_is_rolled_back(void **state)
 {
 	struct sim *s = *state;
@@ -294,11 +392,19 @@ static void hooks_gate_steps_and_follow_outcomes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(steps_then_promotion),	   T(failing_green_is_rolled_back),
-		T(healthy_noise_is_not_a_failure), T(no_evidence_holds_and_never_promotes),
-		T(one_failure_is_not_a_rollback),  T(rollback_weight_is_retried_until_written),
-		T(unhealthy_pool_is_rolled_back),  T(pause_resume_abort_promote),
-		T(mixed_weight_refuses_to_start),  T(hooks_gate_steps_and_follow_outcomes),
+		T(steps_then_promotion),
+		T(failing_green_is_rolled_back),
+		T(healthy_noise_is_not_a_failure),
+		T(no_evidence_holds_and_never_promotes),
+		T(one_failure_is_not_a_rollback),
+		T(rollback_weight_is_retried_until_written),
+		T(checks_gate_every_step),
+		T(failing_check_rolls_back_by_name),
+		T(blind_rollout_pauses_and_resumes),
+		T(unhealthy_pool_is_rolled_back),
+		T(pause_resume_abort_promote),
+		T(mixed_weight_refuses_to_start),
+		T(hooks_gate_steps_and_follow_outcomes),
 	};
 
 	return cmocka_run_group_tests_name("rollout", tests, NULL, NULL);

@@ -242,6 +242,7 @@ static int adopt_services(struct agent *a, const struct zdd_conf *c)
 			/* moved, not copied: the old entry gives up its hooks and strings */
 			svcs[i].ro = old->ro;
 			memset(&old->ro.pol.hooks, 0, sizeof(old->ro.pol.hooks));
+			old->ro.pol.checks = NULL;
 			old->ro.pre.status = old->ro.post.status = ZDD_HOOK_IDLE;
 			zdd_rollout_policy_free(&svcs[i].ro.pol);
 		} else {

@@ -74,6 +74,15 @@ int zdd_rollout_policy_from_conf(struct zdd_rollout_policy *p, const struct zdd_
 		zdd_rollout_policy_free(p);
 		return -ENOMEM;
 	}
+	if (c->n_analysis) {
+		p->checks = calloc(c->n_analysis, sizeof(*p->checks));
+		if (!p->checks) {
+			zdd_rollout_policy_free(p);
+			return -ENOMEM;
+		}
+		memcpy(p->checks, c->analysis, c->n_analysis * sizeof(*p->checks));
+		p->n_checks = c->n_analysis;
+	}
 	return 0;
 }
 
@@ -82,6 +91,9 @@ void zdd_rollout_policy_free(struct zdd_rollout_policy *p)
 	free_argv(p->hooks.pre_step);
 	free_argv(p->hooks.post_promote);
 	free_argv(p->hooks.post_rollback);
+	free(p->checks);
+	p->checks = NULL;
+	p->n_checks = 0;
 }
 
 bool zdd_rollout_active(const struct zdd_rollout *ro)
@@ -132,13 +144,18 @@ static void finish(struct zdd_rollout *ro, enum zdd_ro_state state)
 {
 	zdd_hook_kill(&ro->pre);
 	ro->step_pending = false;
-	ro->held[0] = '\0';
+	ro->held[0] = ro->waiting[0] = '\0';
+	ro->blind = false;
 	ro->state = state;
 }
 
-/* A new step judges the flows that start in it. */
+/* A new step judges the flows that start in it, and needs every check to pass anew. */
 static void step_begins(struct zdd_rollout *ro, __u64 now_ms)
 {
+	int i;
+
+	for (i = 0; i < ZDD_CONF_MAX_CHECKS; i++)
+		ro->checks[i].passed = false;
 	ro->step_started_ms = now_ms;
 	memset(ro->step_out, 0, sizeof(ro->step_out));
 	memset(ro->last_ratio, 0, sizeof(ro->last_ratio));
@@ -147,8 +164,23 @@ static void step_begins(struct zdd_rollout *ro, __u64 now_ms)
 
 /* All new flows back on the stable pool; pinned flows are left where they are. The
  * post_rollback hook learns the service, the step and why (ZDD_SERVICE, ZDD_STEP, ZDD_REASON). */
+static void count_rollback(struct zdd_rollout *ro, const char *label)
+{
+	struct zdd_ro_reason_count *r = ro->rollbacks_by;
+	int i;
+
+	for (i = 0; i < ZDD_RO_REASONS && r[i].reason[0] && strcmp(r[i].reason, label); i++)
+		;
+	if (i == ZDD_RO_REASONS)
+		i--; /* full (checks renamed by reloads): the last row takes the rest */
+	if (!r[i].reason[0])
+		snprintf(r[i].reason, sizeof(r[i].reason), "%s", label);
+	r[i].n++;
+	ro->rollbacks++;
+}
+
 static void roll_back(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms,
-		      const char *why)
+		      const char *label, const char *why)
 {
 	char env_svc[ZDD_SVC_STRLEN + 16], env_step[32], env_why[sizeof(ro->reason) + 16];
 	char *env[] = { env_svc, env_step, env_why, NULL };
@@ -156,7 +188,7 @@ static void roll_back(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	int err = set_weight(ro, ops, -1);
 
 	finish(ro, ZDD_RO_ROLLED_BACK);
-	ro->rollbacks++;
+	count_rollback(ro, label);
 	ro->unwritten = err != 0;
 	snprintf(ro->reason, sizeof(ro->reason), "%s", why);
 	zdd_service_format(&ro->svc, name, sizeof(name));
@@ -230,7 +262,9 @@ int zdd_rollout_start(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	ro->stable = current_green_bp ? ZDD_GREEN : ZDD_BLUE;
 	ro->state = ZDD_RO_RUNNING;
 	ro->step = -1;
-	ro->reason[0] = ro->held[0] = '\0';
+	ro->reason[0] = ro->held[0] = ro->waiting[0] = '\0';
+	ro->blind = false;
+	memset(ro->checks, 0, sizeof(ro->checks));
 	memset(ro->all_out, 0, sizeof(ro->all_out));
 	step_begins(ro, now_ms);
 	zdd_hook_kill(&ro->post);
@@ -264,6 +298,7 @@ int zdd_rollout_resume(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops
 		return not_active(ro);
 	ro->step_started_ms = now_ms - ro->step_started_ms;
 	ro->state = ZDD_RO_RUNNING;
+	ro->blind = false;
 	event(ro, ops, now_ms, "resumed at step %d", ro->step + 1);
 	return 0;
 }
@@ -330,38 +365,114 @@ static enum zdd_verdict judge_handshakes(struct zdd_rollout *ro, char *why, size
 	return zdd_judge(&ro->pol.judge, pool_name(cand), &ro->step_out[cand], s, why, len);
 }
 
-/* Returns true (with why filled) when the candidate must be rolled back; fills ro->held when
- * the step must not advance yet. */
-static bool judge(struct zdd_rollout *ro, const struct zdd_pool_health h[ZDD_POOLS], char *why,
-		  size_t len)
+/* Returns the reason label (with why filled) when the candidate must be rolled back, else
+ * NULL; fills ro->held when the handshake evidence is not in yet. */
+static const char *judge(struct zdd_rollout *ro, const struct zdd_pool_health h[ZDD_POOLS],
+			 char *why, size_t len)
 {
 	__u8 cand = !ro->stable;
 	char held[sizeof(ro->held)];
 
 	if (h[cand].checked && !h[cand].healthy) {
 		snprintf(why, len, "no %s backend passes its health check", pool_name(cand));
-		return true;
+		return ZDD_RO_REASON_HEALTH;
 	}
 	if (!ro->pol.handshakes) {
 		ro->held[0] = '\0'; /* UDP: the health checks are the evidence */
-		return false;
+		return NULL;
 	}
 	if (!ro->fresh)
-		return false;
+		return NULL;
 	ro->fresh = false;
 	switch (judge_handshakes(ro, held, sizeof(held))) {
 	case ZDD_V_FAIL:
 		snprintf(why, len, "%s", held);
-		return true;
+		return ZDD_RO_REASON_HANDSHAKES;
 	case ZDD_V_SHORT:
 	case ZDD_V_BOTH_FAIL:
 		snprintf(ro->held, sizeof(ro->held), "%s", held);
-		return false;
+		return NULL;
 	case ZDD_V_PASS:
 		break;
 	}
 	ro->held[0] = '\0';
-	return false;
+	return NULL;
+}
+
+/* The check that has not passed in this step, or whose last evaluation did not pass; NULL when
+ * every check passed. */
+static const struct zdd_conf_analysis *check_not_passed(const struct zdd_rollout *ro,
+							const struct zdd_ro_check **st)
+{
+	int i;
+
+	for (i = 0; i < ro->pol.n_checks; i++) {
+		*st = &ro->checks[i];
+		if (!(*st)->passed || (*st)->last != ZDD_AN_PASS)
+			return &ro->pol.checks[i];
+	}
+	return NULL;
+}
+
+static void resume_if_seeing(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
+			     __u64 now_ms)
+{
+	int i;
+
+	for (i = 0; i < ro->pol.n_checks; i++)
+		if (ro->checks[i].inconclusive >= ro->pol.checks[i].inconclusive_limit)
+			return;
+	ro->blind = false;
+	ro->step_started_ms = now_ms - ro->step_started_ms; /* as zdd_rollout_resume */
+	ro->state = ZDD_RO_RUNNING;
+	event(ro, ops, now_ms, "resumed at step %d: the checks have data again", ro->step + 1);
+}
+
+void zdd_rollout_analysis(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
+			  const struct zdd_an_eval *e, __u64 now_ms)
+{
+	const struct zdd_conf_analysis *c;
+	struct zdd_ro_check *st;
+	char why[sizeof(ro->reason)];
+
+	if (!zdd_rollout_active(ro) || e->check < 0 || e->check >= ro->pol.n_checks)
+		return; /* late: the rollout ended, or a reload dropped the check */
+	c = &ro->pol.checks[e->check];
+	st = &ro->checks[e->check];
+	st->evaluated = true;
+	st->last = e->result;
+	st->evaluations[e->result]++;
+	memcpy(st->has_value, e->has_value, sizeof(st->has_value));
+	memcpy(st->value, e->value, sizeof(st->value));
+	snprintf(st->why, sizeof(st->why), "%s", e->why);
+	if (e->result == ZDD_AN_INCONCLUSIVE) {
+		/* Neither for nor against the release: a failure streak goes on where it was. */
+		if (++st->inconclusive >= c->inconclusive_limit && ro->state == ZDD_RO_RUNNING) {
+			ro->step_started_ms = now_ms - ro->step_started_ms; /* as a pause */
+			ro->state = ZDD_RO_PAUSED;
+			ro->blind = true;
+			event(ro, ops, now_ms,
+			      "paused at step %d: check %s had no answer %u times in a row (%s); "
+			      "resumes when it has",
+			      ro->step + 1, c->name, st->inconclusive, e->why);
+		}
+		return;
+	}
+	st->inconclusive = 0;
+	if (e->result == ZDD_AN_PASS) {
+		st->fails = 0;
+		st->passed = true;
+	} else {
+		st->passed = false;
+		if (++st->fails >= c->failure_limit) {
+			snprintf(why, sizeof(why), "check %s failed %u times in a row: %s", c->name,
+				 st->fails, e->why);
+			roll_back(ro, ops, now_ms, c->name, why);
+			return;
+		}
+	}
+	if (ro->blind)
+		resume_if_seeing(ro, ops, now_ms);
 }
 
 /* The dwell is over but the evidence is not in. Within the extension, wait; past it, an
@@ -390,8 +501,11 @@ static void held_past_dwell(struct zdd_rollout *ro, const struct zdd_rollout_ops
 void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 		      const struct zdd_pool_health *h, __u64 now_ms)
 {
-	enum zdd_hook_status hs;
+	const struct zdd_conf_analysis *check;
+	const struct zdd_ro_check *st;
 	char why[sizeof(ro->reason)];
+	enum zdd_hook_status hs;
+	const char *label;
 
 	if (ro->unwritten && !set_weight(ro, ops, -1)) {
 		ro->unwritten = false;
@@ -405,8 +519,8 @@ void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 	if (!zdd_rollout_active(ro))
 		return;
 	/* Judged while the candidate has traffic: paused included. */
-	if (ro->step >= 0 && judge(ro, h, why, sizeof(why))) {
-		roll_back(ro, ops, now_ms, why);
+	if (ro->step >= 0 && (label = judge(ro, h, why, sizeof(why)))) {
+		roll_back(ro, ops, now_ms, label, why);
 		return;
 	}
 	if (ro->state != ZDD_RO_RUNNING)
@@ -420,12 +534,21 @@ void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 			 * not fit to take more traffic, as if it had failed its analysis. */
 			snprintf(why, sizeof(why), "pre-step hook of step %d failed: %s",
 				 ro->step + 2, ro->pre.what);
-			roll_back(ro, ops, now_ms, why);
+			roll_back(ro, ops, now_ms, ZDD_RO_REASON_HOOK, why);
 		}
 		return;
 	}
 	if (now_ms - ro->step_started_ms < ro->pol.interval_ms)
 		return;
+	/* The application checks bind without an end: a step never outwaits them. */
+	check = ro->step >= 0 ? check_not_passed(ro, &st) : NULL;
+	if (check) {
+		snprintf(ro->waiting, sizeof(ro->waiting),
+			 "check %s has not passed in this step%s%s", check->name,
+			 st->evaluated ? ": " : "", st->evaluated ? st->why : "");
+		return;
+	}
+	ro->waiting[0] = '\0';
 	if (ro->held[0] || (ro->pol.handshakes && ro->step >= 0 &&
 			    ro->step_out[!ro->stable].started < ro->pol.judge.min_samples)) {
 		if (!ro->held[0])

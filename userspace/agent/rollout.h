@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include "conffile.h"
+#include "analysis.h"
 #include "hooks.h"
 #include "judge.h"
 #include "zdd.h"
@@ -41,7 +42,32 @@ struct zdd_rollout_policy {
 	bool handshakes;	       /* TCP: judge handshake outcomes (UDP has none) */
 	struct zdd_judge_policy judge; /* alpha follows the steps, dwell and extension */
 	double confidence;
-	struct zdd_conf_hooks hooks; /* argv strings owned by the rollout (copied) */
+	struct zdd_conf_hooks hooks;	  /* argv strings owned by the rollout (copied) */
+	struct zdd_conf_analysis *checks; /* the application checks (copied); NULL: none */
+	int n_checks;
+};
+
+/* Why rollbacks happened, for zdd_rollbacks_total{reason}: the L4 rules, or a check's name. */
+#define ZDD_RO_REASON_HANDSHAKES "handshakes"
+#define ZDD_RO_REASON_HEALTH	 "health_check"
+#define ZDD_RO_REASON_HOOK	 "pre_step_hook"
+#define ZDD_RO_REASONS		 (3 + ZDD_CONF_MAX_CHECKS)
+
+struct zdd_ro_reason_count {
+	char reason[64];
+	__u64 n;
+};
+
+/* One application check's evaluations in this rollout. */
+struct zdd_ro_check {
+	__u32 fails, inconclusive; /* in a row */
+	bool passed;		   /* a pass since the step began, and no fail since */
+	bool evaluated;
+	enum zdd_an_result last;
+	bool has_value[ZDD_POOLS];
+	double value[ZDD_POOLS];
+	__u64 evaluations[3]; /* by enum zdd_an_result */
+	char why[256];	      /* of the last evaluation */
 };
 
 struct zdd_rollout {
@@ -52,16 +78,20 @@ struct zdd_rollout {
 	__u8 stable;	       /* enum zdd_pool */
 	__u64 step_started_ms; /* monotonic; with a step pending, when it was requested */
 	__u64 rollbacks;
+	struct zdd_ro_reason_count rollbacks_by[ZDD_RO_REASONS];
 	__u64 changed_ms;  /* last state change */
 	bool step_pending; /* the pre-step hook of step + 1 runs */
 	struct zdd_hook pre, post;
-	char event[512];  /* the last thing that happened, for logs and status */
-	char reason[256]; /* why the last rollback happened, "" when none */
-	char held[256];	  /* why the step does not advance now, "" when it may */
+	char event[512];   /* the last thing that happened, for logs and status */
+	char reason[384];  /* why the last rollback happened, "" when none */
+	char held[256];	   /* why the step does not advance now, "" when it may */
+	char waiting[384]; /* which application check the step waits for, "" when none */
 	/* Handshake outcomes of the flows started in this step, and since the rollout started. */
 	struct zdd_outcomes step_out[ZDD_POOLS], all_out[ZDD_POOLS];
-	bool fresh;		       /* outcomes came in since the last judgement */
-	bool unwritten;		       /* a rollback's weight failed to write: retried every tick */
+	bool fresh;	/* outcomes came in since the last judgement */
+	bool unwritten; /* a rollback's weight failed to write: retried every tick */
+	bool blind;	/* paused because a check had no data: resumes by itself */
+	struct zdd_ro_check checks[ZDD_CONF_MAX_CHECKS];
 	double last_ratio[ZDD_POOLS];  /* failure ratios of the step's judged flows */
 	__u64 last_samples[ZDD_POOLS]; /* and their number */
 };
@@ -96,6 +126,12 @@ int zdd_rollout_abort(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
  * (a cohort that began before the step's weight was written belongs to the step before). */
 void zdd_rollout_outcomes(struct zdd_rollout *ro, __u64 start_ms,
 			  const struct zdd_outcomes o[ZDD_POOLS]);
+
+/* One evaluation of one application check (analysis.h): failure_limit failed ones in a row
+ * roll back, inconclusive_limit inconclusive ones pause (never advance or promote blind) until
+ * a conclusive one comes. */
+void zdd_rollout_analysis(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
+			  const struct zdd_an_eval *e, __u64 now_ms);
 
 /* Every tick: analysis (and rollback), hooks, and the next step when the dwell is over and the
  * evidence is in. h: the health of each pool, h[ZDD_BLUE] and h[ZDD_GREEN]. */

@@ -43,6 +43,37 @@ struct zdd_conf_hooks {
 	__u32 timeout_ms;
 };
 
+#define ZDD_CONF_MAX_CHECKS 16
+
+enum zdd_an_kind { ZDD_AN_PROMETHEUS, ZDD_AN_WEB };
+
+/*
+ * One check of rollout.analysis: a number from the application's own metrics, judged for the
+ * candidate pool (and, with compare_blue, for the stable pool by the same query or request)
+ * against thresholds. Strings may hold {{service}}, {{pool}} and {{window}}, substituted per
+ * evaluation (pool: "blue" or "green"; window: the check's window as Prometheus writes it).
+ */
+struct zdd_conf_analysis {
+	char name[64]; /* unique in the rollout; the metrics' check label */
+	enum zdd_an_kind kind;
+	char address[256]; /* prometheus: http://host:port */
+	char query[2048];  /* prometheus: PromQL returning one number */
+	char url[512];	   /* web: http://host:port/path answering JSON */
+	char method[8];	   /* web: GET (default) or POST */
+	char body[2048];   /* web: POST body */
+	char field[128];   /* web: dotted path of the number in the answer */
+	__u32 window_ms;   /* {{window}} (default 30s) */
+	__u32 interval_ms; /* between evaluations (default 1s) */
+	__u32 timeout_ms;  /* of one request (default: the interval, at most 10s) */
+	bool has_max, has_min, has_ratio;
+	double max, min;	  /* the candidate's value must stay within */
+	double max_ratio_to_blue; /* and at most this many times the stable pool's value */
+	bool compare_blue;	  /* query the stable pool too (implied by max_ratio_to_blue) */
+	__u32 failure_limit;	  /* consecutive failed evaluations that roll back (default 2) */
+	__u32 inconclusive_limit; /* consecutive inconclusive ones that pause (default 3) */
+	int line;
+};
+
 /* Defaults are filled even when the section is absent (present == false). */
 struct zdd_conf_rollout {
 	bool present;
@@ -54,6 +85,8 @@ struct zdd_conf_rollout {
 	__u16 confidence_bp; /* of each rollout's handshake verdicts: 9000..9999 */
 	double max_ratio_to_blue;
 	struct zdd_conf_hooks hooks;
+	struct zdd_conf_analysis *analysis; /* n_analysis checks, malloc'd; NULL when none */
+	int n_analysis;
 };
 
 struct zdd_conf_service {
