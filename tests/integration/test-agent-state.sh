@@ -4,14 +4,14 @@
 # empty, not JSON, or of the wrong types is moved aside (<file>.corrupt-<unix time>, as it was)
 # with one loud log line, and the agent starts from the maps; a state file of its own is read
 # back; control requests of the wrong types (the two that crashed it) get an error answer and
-# the agent serves on.
+# the agent serves on; a reboot restores the weight the last rollout committed.
 LAB_PREFIX=${LAB_PREFIX:-zs}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
 lab_require_cmd python3
 
-tap_plan 16
+tap_plan 20
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 conf=$LAB_DIR/zdd.yaml
@@ -91,5 +91,22 @@ tap_check "the agent is still there" kill -0 "$LAB_AGENT_PID"
 tap_is "and still serves the rollout verbs" \
 	"$(lab_rollout -j status | jq -r ".rollouts[] | select(.service == \"$LAB_SVC4\") | .state")" \
 	aborted
+
+# 4. A reboot (bpffs emptied) restores what the last rollout committed, not the file's weight;
+# a green_weight the operator changed in the file since wins over a finished rollout.
+green_pct() { lab_ctl -j status "$LAB_SVC4" | jq -r '.services[0].green_weight_pct'; }
+reboot() { agent_stop && lab_ctl detach "$LAB_LB_DEV" --purge >/dev/null && lab_agent_start "$conf"; }
+lab_rollout start "$LAB_SVC4" >/dev/null
+lab_rollout promote "$LAB_SVC4" >/dev/null
+reboot || tap_bail "zdd-agent after the reboot"
+tap_is "reboot after a promotion: green keeps every new client" "$(green_pct)" 100
+tap_check "reboot: the log says the rollout's weight was written again" \
+	grep -q "green 100.00%, from the promoted rollout, written again" "$LAB_DIR/agent.log"
+tap_check "reboot: rollout status says where the weight came from" bash -c \
+	"lab_rollout -j status | jq -e '.rollouts[] | select(.weight_source | test(\"promoted\"))'" \
+	>/dev/null
+sed -i '0,/green_weight: 0/s//green_weight: 25/' "$conf"
+reboot || tap_bail "zdd-agent after the second reboot"
+tap_is "reboot with the file's green_weight changed since: the file wins" "$(green_pct)" 25
 agent_stop
 tap_done

@@ -50,6 +50,7 @@ static int setup(void **state)
 	assert_non_null(s);
 	s->ops = (struct zdd_rollout_ops){ sim_set_weight, sim_changed, s };
 	s->ro.step = -1;
+	s->ro.svc = svc_key(SVC4);
 	memcpy(s->ro.pol.steps_bp, steps, sizeof(steps));
 	s->ro.pol.n_steps = 3;
 	s->ro.pol.interval_ms = 1000;
@@ -387,6 +388,39 @@ static void hooks_gate_steps_and_follow_outcomes(void **state)
 	assert_non_null(strstr(s->ro.event, "pre-step hook"));
 }
 
+/* The post_rollback hook is told the service, the step, the outcome and why. */
+static void post_rollback_hook_is_told_why(void **state)
+{
+	struct sim *s = *state;
+	char trace[64], cmd[160], got[512] = "";
+	FILE *f;
+	int i;
+
+	snprintf(trace, sizeof(trace), "/tmp/zdd-test-env-%d", getpid());
+	unlink(trace);
+	snprintf(cmd, sizeof(cmd), "echo \"$ZDD_SERVICE|$ZDD_STEP|$ZDD_STATE|$ZDD_REASON\" > %s",
+		 trace);
+	s->ro.pol.hooks.post_rollback[0] = strdup("/bin/sh");
+	s->ro.pol.hooks.post_rollback[1] = strdup("-c");
+	s->ro.pol.hooks.post_rollback[2] = strdup(cmd);
+	with_check(s);
+	assert_int_equal(zdd_rollout_start(&s->ro, &s->ops, 0, s->now), 0);
+	run_for(s, 200, 10, 0);
+	eval(s, ZDD_AN_FAIL, "0.2 over max 0.05");
+	eval(s, ZDD_AN_FAIL, "0.2 over max 0.05");
+	for (i = 0; i < 100 && s->ro.post.status == ZDD_HOOK_RUNNING; i++) {
+		usleep(20000);
+		run_for(s, 100, 0, 0);
+	}
+	f = fopen(trace, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(got, sizeof(got), f));
+	fclose(f);
+	unlink(trace);
+	assert_string_equal(got, "198.19.0.10:80/tcp|1|rolled_back|check http_5xx_ratio failed 2 "
+				 "times in a row: 0.2 over max 0.05\n");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -401,6 +435,7 @@ int main(void)
 		T(checks_gate_every_step),
 		T(failing_check_rolls_back_by_name),
 		T(blind_rollout_pauses_and_resumes),
+		T(post_rollback_hook_is_told_why),
 		T(unhealthy_pool_is_rolled_back),
 		T(pause_resume_abort_promote),
 		T(mixed_weight_refuses_to_start),

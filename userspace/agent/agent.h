@@ -20,6 +20,7 @@ struct agent_service {
 	struct zdd_service_key key;
 	struct zdd_rollout ro;
 	__u32 cohort_next; /* the next handshake cohort to feed the rollout; 0: none yet */
+	int file_green_bp; /* green_weight as the file has it (-1: unset), before any overlay */
 };
 
 struct agent {

@@ -109,6 +109,7 @@ static struct json_object *handle(struct agent *a, const struct zdd_ctl_req *req
 	const struct zdd_rollout_ops *ops = agent_ro_ops(a);
 	struct zdd_rollout_policy saved;
 	struct zdd_service_val val;
+	int saved_conf_bp;
 	struct agent_service *s;
 	struct json_object *out;
 	__u64 now = agent_now_ms();
@@ -132,12 +133,17 @@ static struct json_object *handle(struct agent *a, const struct zdd_ctl_req *req
 	case ZDD_CTL_START:
 		saved = s->ro.pol;
 		override_policy(&s->ro.pol, req);
+		zdd_rollout_policy_update(&s->ro.pol); /* alpha follows the steps and dwell */
+		saved_conf_bp = s->ro.conf_green_bp;
+		s->ro.conf_green_bp = s->file_green_bp;
 		rc = zdd_rollout_start(&s->ro, ops, val.green_weight, now);
 		if (rc) {
 			/* the hooks' strings are shared with saved: restore the numbers only */
 			memcpy(s->ro.pol.steps_bp, saved.steps_bp, sizeof(saved.steps_bp));
 			s->ro.pol.n_steps = saved.n_steps;
 			s->ro.pol.interval_ms = saved.interval_ms;
+			zdd_rollout_policy_update(&s->ro.pol);
+			s->ro.conf_green_bp = saved_conf_bp;
 		}
 		break;
 	case ZDD_CTL_PAUSE:

@@ -203,21 +203,60 @@ static int health_targets(struct agent *a)
 /* --- config ---------------------------------------------------------------------------------- */
 
 /*
+ * The weight a service with a rollout gets from a config load. The maps hold what the rollout
+ * wrote: they keep it (a reload must not undo a promotion). When they were lost (a reboot
+ * empties bpffs), the rollout's committed weight is written again over the file's, unless the
+ * operator changed the file's green_weight since the rollout began: that is a new intent, and
+ * a finished rollout gives way to it. Says which won, in the log and in rollout status.
+ */
+static void weight_of_rollout(struct agent_service *s, struct zdd_conf_service *cs, bool in_maps,
+			      const char *path)
+{
+	struct zdd_rollout *ro = &s->ro;
+	char name[ZDD_SVC_STRLEN];
+	__u16 bp = zdd_rollout_committed_weight(ro);
+
+	zdd_service_format(&cs->key, name, sizeof(name));
+	if (!zdd_rollout_active(ro) && ro->conf_green_bp != ZDD_RO_CONF_UNKNOWN &&
+	    cs->green_bp != ro->conf_green_bp) {
+		snprintf(ro->weight_source, sizeof(ro->weight_source),
+			 "%s: green_weight changed there since the %s rollout", path,
+			 zdd_rollout_states[ro->state]);
+		ro->state = ZDD_RO_IDLE; /* the file's weight applies from now on */
+	} else if (in_maps) {
+		cs->green_bp = -1;
+		snprintf(ro->weight_source, sizeof(ro->weight_source),
+			 "the %s rollout (in the maps)", zdd_rollout_states[ro->state]);
+		return;
+	} else {
+		cs->green_bp = bp;
+		snprintf(ro->weight_source, sizeof(ro->weight_source),
+			 "the %s rollout, written again: the maps had lost it",
+			 zdd_rollout_states[ro->state]);
+	}
+	logf_("%s: green %u.%02u%%, from %s", name, (cs->green_bp < 0 ? bp : cs->green_bp) / 100,
+	      (cs->green_bp < 0 ? bp : cs->green_bp) % 100, ro->weight_source);
+}
+
+/*
  * The file is the operator's intent, with two things the agent knows better: a backend whose
  * health check fails stays down, and the weight of a service that had a rollout is the
- * rollout's (a reload must not undo a promotion).
+ * rollout's (weight_of_rollout).
  */
 static void overlay_runtime(struct agent *a, struct zdd_conf *c)
 {
+	struct zdd_service_val val;
 	struct agent_service *s;
 	size_t i, j;
 
 	for (i = 0; i < c->n_services; i++) {
 		struct zdd_conf_service *cs = &c->services[i];
-
 		s = agent_find(a, &cs->key);
+		if (s)
+			s->file_green_bp = cs->green_bp;
 		if (s && s->ro.state != ZDD_RO_IDLE)
-			cs->green_bp = -1;
+			weight_of_rollout(s, cs, !zdd_service_get(a->z, &cs->key, &val),
+					  a->conf_path);
 		for (j = 0; a->health && j < cs->n_backends; j++)
 			if (cs->backends[j].state == ZDD_BE_UP &&
 			    zdd_health_get(a->health, &cs->key, cs->backends[j].addr) ==
@@ -238,6 +277,8 @@ static int adopt_services(struct agent *a, const struct zdd_conf *c)
 	for (i = 0; i < c->n_services; i++) {
 		svcs[i].key = c->services[i].key;
 		old = agent_find(a, &svcs[i].key);
+		/* overlay_runtime changes only the weights of services that are already here */
+		svcs[i].file_green_bp = old ? old->file_green_bp : c->services[i].green_bp;
 		if (old) {
 			/* moved, not copied: the old entry gives up its hooks and strings */
 			svcs[i].ro = old->ro;

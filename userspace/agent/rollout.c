@@ -101,6 +101,11 @@ bool zdd_rollout_active(const struct zdd_rollout *ro)
 	return ro->state == ZDD_RO_RUNNING || ro->state == ZDD_RO_PAUSED;
 }
 
+__u16 zdd_rollout_committed_weight(const struct zdd_rollout *ro)
+{
+	return zdd_rollout_weight(ro, zdd_rollout_active(ro) ? ro->step : -1);
+}
+
 bool zdd_rollout_ticking(const struct zdd_rollout *ro)
 {
 	return zdd_rollout_active(ro) || ro->post.status == ZDD_HOOK_RUNNING || ro->unwritten;
@@ -162,8 +167,6 @@ static void step_begins(struct zdd_rollout *ro, __u64 now_ms)
 	memset(ro->last_samples, 0, sizeof(ro->last_samples));
 }
 
-/* All new flows back on the stable pool; pinned flows are left where they are. The
- * post_rollback hook learns the service, the step and why (ZDD_SERVICE, ZDD_STEP, ZDD_REASON). */
 static void count_rollback(struct zdd_rollout *ro, const char *label)
 {
 	struct zdd_ro_reason_count *r = ro->rollbacks_by;
@@ -179,28 +182,45 @@ static void count_rollback(struct zdd_rollout *ro, const char *label)
 	ro->rollbacks++;
 }
 
+/*
+ * The post_promote or post_rollback hook, told the service, the step, the outcome and why
+ * (ZDD_SERVICE, ZDD_STEP, ZDD_STATE, ZDD_REASON). Returns why it could not even start, for the
+ * event, or "".
+ */
+static const char *start_post(struct zdd_rollout *ro, char *const argv[], __u64 now_ms)
+{
+	char env_svc[ZDD_SVC_STRLEN + 16], env_step[32], env_state[32],
+		env_why[sizeof(ro->reason) + 16];
+	char *env[] = { env_svc, env_step, env_state, env_why, NULL };
+	char name[ZDD_SVC_STRLEN];
+
+	zdd_service_format(&ro->svc, name, sizeof(name));
+	snprintf(env_svc, sizeof(env_svc), "ZDD_SERVICE=%s", name);
+	snprintf(env_step, sizeof(env_step), "ZDD_STEP=%d", ro->step + 1);
+	snprintf(env_state, sizeof(env_state), "ZDD_STATE=%s", zdd_rollout_states[ro->state]);
+	snprintf(env_why, sizeof(env_why), "ZDD_REASON=%s", ro->reason);
+	if (zdd_hook_start_env(&ro->post, argv, env, ro->pol.hooks.timeout_ms, now_ms))
+		return ro->post.what;
+	return "";
+}
+
+/* All new flows back on the stable pool; pinned flows are left where they are. */
 static void roll_back(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, __u64 now_ms,
 		      const char *label, const char *why)
 {
-	char env_svc[ZDD_SVC_STRLEN + 16], env_step[32], env_why[sizeof(ro->reason) + 16];
-	char *env[] = { env_svc, env_step, env_why, NULL };
-	char name[ZDD_SVC_STRLEN];
 	int err = set_weight(ro, ops, -1);
+	const char *hook;
 
 	finish(ro, ZDD_RO_ROLLED_BACK);
 	count_rollback(ro, label);
 	ro->unwritten = err != 0;
 	snprintf(ro->reason, sizeof(ro->reason), "%s", why);
-	zdd_service_format(&ro->svc, name, sizeof(name));
-	snprintf(env_svc, sizeof(env_svc), "ZDD_SERVICE=%s", name);
-	snprintf(env_step, sizeof(env_step), "ZDD_STEP=%d", ro->step + 1);
-	snprintf(env_why, sizeof(env_why), "ZDD_REASON=%s", ro->reason);
-	zdd_hook_start_env(&ro->post, ro->pol.hooks.post_rollback, env, ro->pol.hooks.timeout_ms,
-			   now_ms);
-	event(ro, ops, now_ms, "rolled back at step %d (%u.%02u%%): %s%s", ro->step + 1,
+	hook = start_post(ro, ro->pol.hooks.post_rollback, now_ms);
+	event(ro, ops, now_ms, "rolled back at step %d (%u.%02u%%): %s%s%s%s", ro->step + 1,
 	      ro->step >= 0 ? ro->pol.steps_bp[ro->step] / 100 : 0,
 	      ro->step >= 0 ? ro->pol.steps_bp[ro->step] % 100 : 0, ro->reason,
-	      err ? "; the weight could not be written yet, retrying" : "");
+	      err ? "; the weight could not be written yet, retrying" : "",
+	      *hook ? "; post_rollback hook failed: " : "", hook);
 }
 
 /* Starts step + 1: its pre-step hook first; the weight moves when the hook succeeds. */
@@ -234,11 +254,15 @@ static void promote(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops, _
 {
 	__u8 candidate = !ro->stable;
 
+	const char *hook;
+
 	finish(ro, ZDD_RO_PROMOTED);
 	ro->stable = candidate; /* the next rollout moves clients back the other way */
-	zdd_hook_start(&ro->post, ro->pol.hooks.post_promote, ro->pol.hooks.timeout_ms, now_ms);
-	event(ro, ops, now_ms, "promoted: %s serves every new flow",
-	      candidate == ZDD_GREEN ? "green" : "blue");
+	ro->reason[0] = '\0';
+	hook = start_post(ro, ro->pol.hooks.post_promote, now_ms);
+	event(ro, ops, now_ms, "promoted: %s serves every new flow%s%s",
+	      candidate == ZDD_GREEN ? "green" : "blue",
+	      *hook ? "; post_promote hook failed: " : "", hook);
 }
 
 int zdd_rollout_start(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,

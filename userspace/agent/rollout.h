@@ -25,6 +25,8 @@ enum zdd_ro_state {
 /* Names of the states, by enum zdd_ro_state, NULL-terminated (also the metrics labels). */
 extern const char *const zdd_rollout_states[ZDD_RO_STATES + 1];
 
+#define ZDD_RO_CONF_UNKNOWN (-2) /* conf_green_bp of a rollout saved before it was kept */
+
 /* Failure ratio by which the candidate must exceed the stable pool's, besides the ratio. */
 #define ZDD_RO_MIN_EXCESS 0.01
 
@@ -74,9 +76,13 @@ struct zdd_rollout {
 	struct zdd_service_key svc;
 	struct zdd_rollout_policy pol;
 	enum zdd_ro_state state;
-	int step;	       /* current step index; -1 while the first pre-step hook runs */
-	__u8 stable;	       /* enum zdd_pool */
-	__u64 step_started_ms; /* monotonic; with a step pending, when it was requested */
+	int step;    /* current step index; -1 while the first pre-step hook runs */
+	__u8 stable; /* enum zdd_pool */
+	/* The file's green_weight (bp, -1 unset) when the rollout started: a later change of it is
+	 * the operator's new intent, which wins over a finished rollout's weight. */
+	int conf_green_bp;
+	char weight_source[160]; /* who set the weight at the last config load, for status */
+	__u64 step_started_ms;	 /* monotonic; with a step pending, when it was requested */
 	__u64 rollbacks;
 	struct zdd_ro_reason_count rollbacks_by[ZDD_RO_REASONS];
 	__u64 changed_ms;  /* last state change */
@@ -141,6 +147,9 @@ void zdd_rollout_tick(struct zdd_rollout *ro, const struct zdd_rollout_ops *ops,
 /* The candidate's green weight at step i (the stable pool's share when i < 0). */
 __u16 zdd_rollout_weight(const struct zdd_rollout *ro, int step);
 bool zdd_rollout_active(const struct zdd_rollout *ro);
+/* The green weight the rollout stands for: its step's while active, else its stable pool's
+ * (promoted: the promoted pool; rolled back or aborted: the pool it started from). */
+__u16 zdd_rollout_committed_weight(const struct zdd_rollout *ro);
 /* The rollout needs ticks: active, a hook running, or a weight to write again. */
 bool zdd_rollout_ticking(const struct zdd_rollout *ro);
 

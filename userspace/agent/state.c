@@ -40,6 +40,7 @@ static struct json_object *rollout_json(const struct agent_service *s, __u64 now
 	json_object_object_add(o, "rollbacks", json_object_new_uint64(ro->rollbacks));
 	json_object_object_add(o, "event", json_object_new_string(ro->event));
 	json_object_object_add(o, "reason", json_object_new_string(ro->reason));
+	json_object_object_add(o, "conf_green_bp", json_object_new_int(ro->conf_green_bp));
 	/* A rollback whose weight a restarted agent must still write. */
 	json_object_object_add(o, "weight_unwritten", json_object_new_boolean(ro->unwritten));
 	for (i = 0; i < ro->pol.n_steps; i++)
@@ -136,6 +137,7 @@ struct saved_rollout {
 	__u8 stable;
 	bool step_pending;
 	bool unwritten;
+	int conf_green_bp;
 	char reason[sizeof(((struct zdd_rollout *)0)->reason)];
 	__u64 in_step_ms, rollbacks;
 	__u16 steps_bp[ZDD_CONF_MAX_STEPS];
@@ -197,6 +199,7 @@ static int get_bool(struct json_object *o, const char *key, bool *out, char *why
 static int parse_rollout(struct json_object *o, struct saved_rollout *r, char *why, size_t len)
 {
 	int64_t step = 0, stable = 0, interval = 0, in_step = 0, rollbacks = 0;
+	int64_t conf_bp = ZDD_RO_CONF_UNKNOWN; /* files of older agents have none */
 	struct json_object *v;
 	const char *s;
 	int err, i;
@@ -229,8 +232,9 @@ static int parse_rollout(struct json_object *o, struct saved_rollout *r, char *w
 	      get_int(o, "in_step_ms", false, 0, INT64_MAX - 1, &in_step, why, len) ?:
 	      get_int(o, "rollbacks", false, 0, INT64_MAX - 1, &rollbacks, why, len) ?:
 	      get(o, "event", json_type_string, false, &v, why, len) ?:
-	      get_bool(o, "step_pending", &r->step_pending, why, len) ?:
-	      get_bool(o, "weight_unwritten", &r->unwritten, why, len) ?:
+	      get_bool(o, "step_pending", &r->step_pending, why, len) ?:	      get_bool(o, "weight_unwritten", &r->unwritten, why, len) ?:
+	      get_int(o, "conf_green_bp", false, ZDD_RO_CONF_UNKNOWN, ZDD_MAX_WEIGHT_BP, &conf_bp,
+		      why, len) ?:
 	      get(o, "reason", json_type_string, false, &v, why, len);
 	if (err)
 		return err;
@@ -243,6 +247,7 @@ static int parse_rollout(struct json_object *o, struct saved_rollout *r, char *w
 	r->interval_ms = (__u32)interval;
 	r->in_step_ms = (__u64)in_step;
 	r->rollbacks = (__u64)rollbacks;
+	r->conf_green_bp = (int)conf_bp;
 	return 0;
 }
 
@@ -264,6 +269,7 @@ static void restore(struct agent *a, const struct saved_rollout *r, __u64 now_ms
 	ro->stable = r->stable;
 	ro->rollbacks = r->rollbacks;
 	ro->unwritten = r->unwritten && ro->state == ZDD_RO_ROLLED_BACK;
+	ro->conf_green_bp = r->conf_green_bp;
 	snprintf(ro->reason, sizeof(ro->reason), "%s", r->reason);
 	memcpy(ro->pol.steps_bp, r->steps_bp, sizeof(r->steps_bp));
 	ro->pol.n_steps = r->n_steps;
@@ -437,6 +443,8 @@ struct json_object *agent_rollouts_json(struct agent *a)
 			json_object_object_add(o, "green_weight_pct",
 					       json_object_new_double(val.green_weight / 100.0));
 		json_object_object_add(o, "held", json_object_new_string(ro->held));
+		json_object_object_add(o, "weight_source",
+				       json_object_new_string(ro->weight_source));
 		r = json_object_new_object();
 		json_object_object_add(r, "blue", json_object_new_double(ro->last_ratio[ZDD_BLUE]));
 		json_object_object_add(r, "green",
