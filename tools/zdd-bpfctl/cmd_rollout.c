@@ -13,7 +13,29 @@ static const char *str(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
+}
+
+/* "  check http_5xx_ratio: pass, green 0.0012 blue 0.0010 (0.0012 <= max 0.05)" */
+static void print_checks(struct json_object *o)
+{
+	struct json_object *checks, *c, *val, *v;
+	size_t i;
+
+	if (!json_object_object_get_ex(o, "checks", &checks))
+		return;
+	for (i = 0; i < json_object_array_length(checks); i++) {
+		c = json_object_array_get_idx(checks, i);
+		printf("\n  check %s: %s", str(c, "name"), *str(c, "last") ? str(c, "last") : "-");
+		if (json_object_object_get_ex(c, "value", &val)) {
+			if (json_object_object_get_ex(val, "green", &v))
+				printf(", green %g", json_object_get_double(v));
+			if (json_object_object_get_ex(val, "blue", &v))
+				printf(", blue %g", json_object_get_double(v));
+		}
+		if (*str(c, "why"))
+			printf(" (%s)", str(c, "why"));
+	}
 }
 
 static void print_rollouts(struct json_object *arr, const char *only)
@@ -49,6 +71,15 @@ static void print_rollouts(struct json_object *arr, const char *only)
 			json_object_object_get_ex(w, "blue", &v);
 			printf(" of %d flows", json_object_get_int(v));
 		}
+		print_checks(o);
+		if (*str(o, "held"))
+			printf("\n  held: %s", str(o, "held"));
+		if (*str(o, "waiting"))
+			printf("\n  waiting: %s", str(o, "waiting"));
+		if (*str(o, "reason"))
+			printf("\n  last rollback: %s", str(o, "reason"));
+		if (*str(o, "weight_source"))
+			printf("\n  weight from: %s", str(o, "weight_source"));
 		if (*str(o, "event"))
 			printf("\n  last: %s", str(o, "event"));
 		printf("\n");

@@ -428,6 +428,34 @@ int agent_state_load(struct agent *a)
 	return 0;
 }
 
+/* The application checks' last evaluations, for status. */
+static struct json_object *checks_json(const struct zdd_rollout *ro)
+{
+	static const char *const results[] = { "pass", "fail", "inconclusive" };
+	struct json_object *arr = json_object_new_array(), *c, *v;
+	const struct zdd_ro_check *st;
+	int i, p;
+
+	for (i = 0; i < ro->pol.n_checks; i++) {
+		st = &ro->checks[i];
+		c = json_object_new_object();
+		json_object_object_add(c, "name", json_object_new_string(ro->pol.checks[i].name));
+		json_object_object_add(c, "last",
+				       st->evaluated ? json_object_new_string(results[st->last])
+						     : NULL);
+		v = json_object_new_object();
+		for (p = 0; p < ZDD_POOLS; p++)
+			if (st->has_value[p])
+				json_object_object_add(v, p == ZDD_GREEN ? "green" : "blue",
+						       json_object_new_double(st->value[p]));
+		json_object_object_add(c, "value", v);
+		json_object_object_add(c, "why", json_object_new_string(st->why));
+		json_object_object_add(c, "passed_in_step", json_object_new_boolean(st->passed));
+		json_object_array_add(arr, c);
+	}
+	return arr;
+}
+
 struct json_object *agent_rollouts_json(struct agent *a)
 {
 	struct json_object *arr = json_object_new_array(), *o, *r;
@@ -443,8 +471,10 @@ struct json_object *agent_rollouts_json(struct agent *a)
 			json_object_object_add(o, "green_weight_pct",
 					       json_object_new_double(val.green_weight / 100.0));
 		json_object_object_add(o, "held", json_object_new_string(ro->held));
+		json_object_object_add(o, "waiting", json_object_new_string(ro->waiting));
 		json_object_object_add(o, "weight_source",
 				       json_object_new_string(ro->weight_source));
+		json_object_object_add(o, "checks", checks_json(ro));
 		r = json_object_new_object();
 		json_object_object_add(r, "blue", json_object_new_double(ro->last_ratio[ZDD_BLUE]));
 		json_object_object_add(r, "green",
