@@ -430,7 +430,18 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 			ro[i].svc = a->svcs[i].key;
 			ro[i].step = r->state == ZDD_RO_IDLE ? 0 : (unsigned int)(r->step + 1);
 			ro[i].state = zdd_rollout_states[r->state];
-			ro[i].rollbacks = r->rollbacks;
+			memcpy(ro[i].rollbacks, r->rollbacks_by, sizeof(ro[i].rollbacks));
+			for (j = 0; j < (size_t)r->pol.n_checks; j++) {
+				struct zdd_metrics_check *mc = &ro[i].checks[j];
+
+				snprintf(mc->name, sizeof(mc->name), "%s", r->pol.checks[j].name);
+				memcpy(mc->has_value, r->checks[j].has_value,
+				       sizeof(mc->has_value));
+				memcpy(mc->value, r->checks[j].value, sizeof(mc->value));
+				memcpy(mc->evaluations, r->checks[j].evaluations,
+				       sizeof(mc->evaluations));
+			}
+			ro[i].n_checks = r->pol.n_checks;
 		}
 		for (i = 0; i < a->conf->n_services; i++) {
 			const struct zdd_conf_service *cs = &a->conf->services[i];

@@ -46,7 +46,8 @@ static const struct {
 	{ "zdd_backend_syn_retransmits_total",
 	  "Repeated SYNs of flows the backend has not answered yet.",
 	  offsetof(struct zdd_backend_stats, syn_retransmits) },
-	{ "zdd_backend_client_resets_total", "TCP resets sent by clients to the backend.",
+	{ "zdd_backend_client_resets_total",
+	  "Established TCP flows to the backend that the client reset (once per flow).",
 	  offsetof(struct zdd_backend_stats, client_resets) },
 };
 
@@ -194,6 +195,90 @@ static void render_backends(FILE *f, const struct zdd_snap *sn, const struct zdd
 	}
 }
 
+static __u64 rollbacks_for(const struct zdd_metrics_rollout *r, const char *reason)
+{
+	int i;
+
+	for (i = 0; r && i < ZDD_RO_REASONS; i++)
+		if (!strcmp(r->rollbacks[i].reason, reason))
+			return r->rollbacks[i].n;
+	return 0;
+}
+
+/* The L4 reasons always (a counter that exists before its first increase), then the rest. */
+static void render_rollbacks(FILE *f, struct label svc, const struct zdd_metrics_rollout *r)
+{
+	static const char *const l4[] = { ZDD_RO_REASON_HANDSHAKES, ZDD_RO_REASON_HEALTH,
+					  ZDD_RO_REASON_HOOK };
+	struct label l[2] = { svc, { "reason", NULL } };
+	size_t i;
+
+	for (i = 0; i < sizeof(l4) / sizeof(l4[0]); i++) {
+		l[1].value = l4[i];
+		sample_u64(f, "zdd_rollbacks_total", l, 2, rollbacks_for(r, l4[i]));
+	}
+	for (i = 0; r && i < ZDD_RO_REASONS && r->rollbacks[i].reason[0]; i++) {
+		if (!strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HANDSHAKES) ||
+		    !strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HEALTH) ||
+		    !strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HOOK))
+			continue;
+		l[1].value = r->rollbacks[i].reason;
+		sample_u64(f, "zdd_rollbacks_total", l, 2, r->rollbacks[i].n);
+	}
+}
+
+/* zdd_analysis_value{service,check,pool} and zdd_analysis_evaluations_total{...,result}:
+ * families only where a rollout has checks (no family without a sample). */
+static void render_checks(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
+{
+	static const char *const results[] = { "pass", "fail", "inconclusive" };
+	const struct zdd_metrics_rollout *r;
+	bool values = false, any = false;
+	char value[32];
+	size_t i;
+	int c, p;
+
+	for (i = 0; i < sn->n_svc; i++) {
+		r = find_rollout(v, &sn->svc[i].s.key);
+		for (c = 0; r && c < r->n_checks; c++) {
+			any = true;
+			values |= r->checks[c].has_value[0] || r->checks[c].has_value[1];
+		}
+	}
+	if (values)
+		family(f, "zdd_analysis_value", "gauge",
+		       "The last value of a rollout's application check, per pool measured.");
+	for (i = 0; values && i < sn->n_svc; i++) {
+		r = find_rollout(v, &sn->svc[i].s.key);
+		for (c = 0; r && c < r->n_checks; c++)
+			for (p = 0; p < ZDD_POOLS; p++) {
+				struct label l[3] = { { "service", sn->svc[i].name },
+						      { "check", r->checks[c].name },
+						      { "pool", pool_name(p) } };
+
+				if (!r->checks[c].has_value[p])
+					continue;
+				snprintf(value, sizeof(value), "%.17g", r->checks[c].value[p]);
+				sample(f, "zdd_analysis_value", l, 3, value);
+			}
+	}
+	if (any)
+		family(f, "zdd_analysis_evaluations_total", "counter",
+		       "Evaluations of a rollout's application check, by result.");
+	for (i = 0; any && i < sn->n_svc; i++) {
+		r = find_rollout(v, &sn->svc[i].s.key);
+		for (c = 0; r && c < r->n_checks; c++)
+			for (p = 0; p < 3; p++) {
+				struct label l[3] = { { "service", sn->svc[i].name },
+						      { "check", r->checks[c].name },
+						      { "result", results[p] } };
+
+				sample_u64(f, "zdd_analysis_evaluations_total", l, 3,
+					   r->checks[c].evaluations[p]);
+			}
+	}
+}
+
 static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
 {
 	struct label l[2] = { { "service", NULL }, { "pool", NULL } };
@@ -243,12 +328,14 @@ static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd
 		}
 	}
 	family(f, "zdd_rollbacks_total", "counter",
-	       "Rollbacks of the service since the agent's state began.");
+	       "Rollbacks of the service since the agent's state began, by reason: handshakes, "
+	       "health_check, pre_step_hook, or the application check's name.");
 	for (i = 0; i < sn->n_svc; i++) {
 		r = find_rollout(v, &sn->svc[i].s.key);
 		l[0].value = sn->svc[i].name;
-		sample_u64(f, "zdd_rollbacks_total", l, 1, r ? r->rollbacks : 0);
+		render_rollbacks(f, l[0], r);
 	}
+	render_checks(f, sn, v);
 }
 
 static void render_global(FILE *f, const struct zdd_snap *sn)

@@ -6,14 +6,28 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include "rollout.h"
 #include "zdd.h"
 
-/* What only the agent knows, for the metrics that are not in the maps. */
+/* One application check of a rollout: its last values and its evaluations so far. */
+struct zdd_metrics_check {
+	char name[64];
+	bool has_value[ZDD_POOLS];
+	double value[ZDD_POOLS];
+	__u64 evaluations[3]; /* by enum zdd_an_result */
+};
+
+/* What only the agent knows, for the metrics that are not in the maps. Copies: the view is
+ * rendered without the agent's lock. */
 struct zdd_metrics_rollout {
 	struct zdd_service_key svc;
 	unsigned int step; /* 1-based index of the current step; 0: no rollout */
 	const char *state; /* one of zdd_rollout_states[] */
-	__u64 rollbacks;   /* rollbacks of this service since the agent's state began */
+	/* Rollbacks since the agent's state began, by reason (ZDD_RO_REASON_*, or a check's
+	 * name); rows with an empty reason are unused. The L4 reasons are always shown. */
+	struct zdd_ro_reason_count rollbacks[ZDD_RO_REASONS];
+	struct zdd_metrics_check checks[ZDD_CONF_MAX_CHECKS];
+	int n_checks;
 };
 
 struct zdd_metrics_health {
