@@ -38,6 +38,38 @@ static void check_argv(char *const *argv)
 	CHECK(argv[ZDD_CONF_MAX_ARGV] == NULL);
 }
 
+static void check_analysis(const struct zdd_conf_rollout *r)
+{
+	int i, j;
+
+	CHECK(r->n_analysis >= 0 && r->n_analysis <= ZDD_CONF_MAX_CHECKS);
+	CHECK(!r->n_analysis == !r->analysis);
+	for (i = 0; i < r->n_analysis; i++) {
+		const struct zdd_conf_analysis *a = &r->analysis[i];
+		bool prom = a->kind == ZDD_AN_PROMETHEUS;
+
+		CHECK(terminated(a->name, sizeof(a->name)) && a->name[0]);
+		CHECK(!a->name[strspn(a->name,
+				      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789_")]);
+		CHECK(prom || a->kind == ZDD_AN_WEB);
+		CHECK(!strncmp(prom ? a->address : a->url, "http://", 7) &&
+		      (prom ? a->query : a->url)[0]);
+		CHECK(prom || !strcmp(a->method, "GET") || !strcmp(a->method, "POST"));
+		CHECK(!a->body[0] || !strcmp(a->method, "POST"));
+		CHECK(a->window_ms > 0 && a->interval_ms >= 100);
+		CHECK(a->timeout_ms > 0 && a->timeout_ms <= a->interval_ms);
+		CHECK(a->has_max || a->has_min || a->has_ratio);
+		CHECK(!a->has_max || !a->has_min || a->min <= a->max);
+		CHECK(!a->has_ratio || (a->compare_blue && a->max_ratio_to_blue >= 1.0));
+		CHECK(a->failure_limit >= 1 && a->failure_limit <= 100);
+		CHECK(a->inconclusive_limit >= 1 && a->inconclusive_limit <= 1000);
+		CHECK(a->line >= 1);
+		for (j = 0; j < i; j++) /* one name, one check */
+			CHECK(strcmp(a->name, r->analysis[j].name));
+	}
+}
+
 static void check_service(const struct zdd_conf_service *s)
 {
 	const struct zdd_conf_rollout *r = &s->rollout;
@@ -82,6 +114,7 @@ static void check_service(const struct zdd_conf_service *s)
 	check_argv(r->hooks.pre_step);
 	check_argv(r->hooks.post_promote);
 	check_argv(r->hooks.post_rollback);
+	check_analysis(r);
 	CHECK(s->line >= 1);
 }
 

@@ -135,6 +135,8 @@ static void defaults_of_rollout(const struct zdd_conf_rollout *r)
 	assert_null(r->hooks.post_promote[0]);
 	assert_null(r->hooks.post_rollback[0]);
 	assert_int_equal(r->hooks.timeout_ms, 30000);
+	assert_int_equal(r->n_analysis, 0);
+	assert_null(r->analysis);
 }
 
 static void full_file_round_trips(void **state)
@@ -370,6 +372,12 @@ static void truncated_files_fail_cleanly(void **state)
 	"        pool: blue\n"			      /* lines 3-5 */
 #define CHECK "    health_check:\n      type: http\n" /* lines 3-4 */
 #define ROLL  "    rollout:\n"			      /* line 3 */
+#define AN    ROLL "      analysis:\n"		      /* line 4, the first check on 5 */
+#define PROM  "          prometheus: { address: \"http://127.0.0.1:9090\", query: up }\n"
+#define WEB   "          web:\n"
+#define AN_C(n)                                                                                \
+	"        - { name: c" #n ", max: 1, prometheus: { address: \"http://h:1\", query: up " \
+	"} }\n"
 
 struct bad_case {
 	const char *yaml;
@@ -513,6 +521,107 @@ static const struct bad_case bad_cases[] = {
 	{ SVC4 ROLL "      hooks:\n        on_abort: [/bin/true]\n", 5,
 	  "unknown key 'on_abort' in hooks" },
 	{ SVC4 ROLL "      stepz: [100]\n", 4, "unknown key 'stepz' in rollout" },
+	/* Analysis. */
+	{ SVC4 ROLL "      analysis: {}\n", 4, "analysis: expected a list, found a mapping" },
+	{ SVC4 ROLL "      analysis: [ a ]\n", 4, "analysis check: expected a mapping" },
+	{ SVC4 AN "        - max: 1\n" PROM, 5, "analysis check: missing required key 'name'" },
+	{ SVC4 AN "        - name: a\n" PROM, 5,
+	  "analysis check a: needs max, min or max_ratio_to_blue" },
+	{ SVC4 AN "        - name: a-b\n" PROM "          max: 1\n", 5,
+	  "name: 'a-b' may hold letters, digits and _ only" },
+	{ SVC4 AN
+	  "        - name: a234567890123456789012345678901234567890123456789012345678901234\n" PROM
+	  "          max: 1\n",
+	  5, "name: too long (at most 63 characters)" },
+	{ SVC4 AN "        - { name: a, max: 1 }\n", 5,
+	  "analysis check a: needs exactly one of 'prometheus' and 'web'" },
+	{ SVC4 AN "        - name: a\n" PROM WEB "            url: http://127.0.0.1:80/\n"
+		  "          max: 1\n",
+	  5, "needs exactly one of 'prometheus' and 'web'" },
+	{ SVC4 AN "        - name: a\n          max: 1\n          maximum: 2\n" PROM, 7,
+	  "unknown key 'maximum' in analysis check" },
+	{ SVC4 AN "        - name: a\n          max: 1\n          prometheus: { query: up }\n", 7,
+	  "prometheus: missing required key 'address'" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://h:9090\" }\n",
+	  7, "prometheus: missing required key 'query'" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://h:9090\", query: up, step: 1 }\n",
+	  7, "unknown key 'step' in prometheus" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"https://h:9090\", query: up }\n",
+	  7, "address: 'https://h:9090' is not http://HOST:PORT" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://h\", query: up }\n",
+	  7, "is not http://HOST:PORT" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://h:65536\", query: up }\n",
+	  7, "is not http://HOST:PORT" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://h:9090/?x=1\", query: up }\n",
+	  7, "is not http://HOST:PORT" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://[fd00::1:9090\", query: up }\n",
+	  7, "is not http://HOST:PORT" },
+	{ SVC4 AN "        - name: a\n          max: 1\n"
+		  "          prometheus: { address: \"http://h:1\", query: \"x[{{windw}}]\" }\n",
+	  7, "query: unknown placeholder at '{{windw}}]'" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n          min: 2\n", 8,
+	  "min (2) is above max (1)" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1e-3\n", 7,
+	  "max: '1e-3' is not a plain decimal number" },
+	{ SVC4 AN "        - name: a\n" PROM "          min: .nan\n", 7,
+	  "min: '.nan' is not a plain decimal number" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: --1\n", 7, "not a plain decimal" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n          interval: 1s\n"
+		  "          timeout: 1.5s\n",
+	  9, "timeout (1500ms) must not be longer than interval (1000ms)" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n          interval: 50ms\n", 8,
+	  "interval: must be at least 100ms" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n          window: 0s\n", 8,
+	  "window: must be longer than 0" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n          failure_limit: 0\n", 8,
+	  "0 is out of range 1..100" },
+	{ SVC4 AN "        - name: a\n" PROM
+		  "          max: 1\n          inconclusive_limit: 1001\n",
+	  8, "1001 is out of range 1..1000" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n          compare: green\n", 8,
+	  "compare: 'green' is not one of blue" },
+	{ SVC4 AN "        - name: a\n" PROM "          max_ratio_to_blue: 0.5\n", 7,
+	  "not a decimal number from 1 to 100" },
+	{ SVC4 AN "        - name: a\n" PROM "          max: 1\n"
+		  "        - name: a\n" PROM "          max: 2\n",
+	  8, "analysis check a is listed twice (first on line 5)" },
+	{ SVC4 AN AN_C(1) AN_C(2) AN_C(3) AN_C(4) AN_C(5) AN_C(6) AN_C(7) AN_C(8) AN_C(9) AN_C(10)
+		  AN_C(11) AN_C(12) AN_C(13) AN_C(14) AN_C(15) AN_C(16) AN_C(17),
+	  21, "analysis: more than 16 checks" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            method: GET\n", 8,
+	  "web: missing required key 'url'" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: ftp://h:21/x\n", 8,
+	  "url: 'ftp://h:21/x' is not http://HOST:PORT/PATH" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: http://h:80/a b\n",
+	  8, "is not http://HOST:PORT/PATH" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB
+		  "            url: \"http://{{pool}}:80/\"\n",
+	  8, "is not http://HOST:PORT/PATH" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB
+		  "            url: \"http://h:80/{{pol}}\"\n",
+	  8, "url: unknown placeholder at '{{pol}}'" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: http://h:80/\n"
+		  "            method: PUT\n",
+	  9, "method: 'PUT' is not one of GET|POST" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: http://h:80/\n"
+		  "            body: x\n",
+	  9, "body: only a POST sends one" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: http://h:80/\n"
+		  "            method: POST\n            body: '{{x}}'\n",
+	  10, "body: unknown placeholder" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: http://h:80/\n"
+		  "            field: verdict..score\n",
+	  9, "field: 'verdict..score' is not a dotted path" },
+	{ SVC4 AN "        - name: a\n          max: 1\n" WEB "            url: http://h:80/\n"
+		  "            field: a[0]\n",
+	  9, "is not a dotted path" },
 };
 
 static void judgement_keys_are_read(void **state)
@@ -528,6 +637,88 @@ static void judgement_keys_are_read(void **state)
 	assert_int_equal(c->services[0].rollout.confidence_bp, 9950);
 	assert_int_equal(c->services[0].rollout.max_extension_ms, 30000);
 	assert_int_equal(c->services[0].rollout.handshake_timeout_ms, 10000);
+	zdd_conf_free(c);
+}
+
+/* Every key of rollout.analysis, both kinds, and the defaults. */
+static void analysis_checks_are_read(void **state)
+{
+	static const char yaml[] = SVC4 AN
+		"        - name: http_5xx_ratio\n" /* 5 */
+		"          prometheus:\n"
+		"            address: http://198.18.4.1:9090\n"
+		"            query: 'sum(rate(x{service=\"{{service}}\",pool=\"{{pool}}\"}"
+		"[{{window}}]))'\n"
+		"          window: 10s\n"
+		"          interval: 2s\n" /* 10 */
+		"          timeout: 800ms\n"
+		"          max: 0.05\n"
+		"          min: -1.5\n"
+		"          max_ratio_to_blue: 2.5\n"
+		"          failure_limit: 1\n" /* 15 */
+		"          inconclusive_limit: 1000\n"
+		"        - name: judge\n"
+		"          web:\n"
+		"            url: http://[fd00::1]:8080/verdict?svc={{service}}\n"
+		"            method: POST\n" /* 20 */
+		"            body: '{\"release\": \"{{service}}\"}'\n"
+		"            field: verdict.0.score\n"
+		"          min: 1\n"
+		"          compare: blue\n"
+		"        - name: P99_ms\n" /* 25 */
+		"          prometheus: { address: \"http://prom.example:9090/prom/\",\n"
+		"                        query: \"vector(1)\" }\n"
+		"          interval: 30s\n"
+		"          max: 250\n";
+	const struct zdd_conf_analysis *a;
+	struct zdd_conf *c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(zdd_conf_parse("a.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
+	assert_int_equal(c->services[0].rollout.n_analysis, 3);
+	a = &c->services[0].rollout.analysis[0];
+	assert_string_equal(a->name, "http_5xx_ratio");
+	assert_int_equal(a->kind, ZDD_AN_PROMETHEUS);
+	assert_string_equal(a->address, "http://198.18.4.1:9090");
+	assert_string_equal(a->query, "sum(rate(x{service=\"{{service}}\",pool=\"{{pool}}\"}"
+				      "[{{window}}]))");
+	assert_int_equal(a->window_ms, 10000);
+	assert_int_equal(a->interval_ms, 2000);
+	assert_int_equal(a->timeout_ms, 800);
+	assert_true(a->has_max && a->max == 0.05);
+	assert_true(a->has_min && a->min == -1.5);
+	assert_true(a->has_ratio && a->max_ratio_to_blue == 2.5);
+	assert_true(a->compare_blue);
+	assert_int_equal(a->failure_limit, 1);
+	assert_int_equal(a->inconclusive_limit, 1000);
+	assert_int_equal(a->line, 5);
+
+	a++;
+	assert_string_equal(a->name, "judge");
+	assert_int_equal(a->kind, ZDD_AN_WEB);
+	assert_string_equal(a->url, "http://[fd00::1]:8080/verdict?svc={{service}}");
+	assert_string_equal(a->method, "POST");
+	assert_string_equal(a->body, "{\"release\": \"{{service}}\"}");
+	assert_string_equal(a->field, "verdict.0.score");
+	assert_false(a->has_max || a->has_ratio);
+	assert_true(a->has_min && a->min == 1.0);
+	assert_true(a->compare_blue);
+	/* The defaults: window 30s, interval 1s, timeout the interval, limits 2 and 3. */
+	assert_int_equal(a->window_ms, 30000);
+	assert_int_equal(a->interval_ms, 1000);
+	assert_int_equal(a->timeout_ms, 1000);
+	assert_int_equal(a->failure_limit, 2);
+	assert_int_equal(a->inconclusive_limit, 3);
+	assert_int_equal(a->line, 17);
+
+	a++;
+	assert_string_equal(a->name, "P99_ms");
+	assert_string_equal(a->address, "http://prom.example:9090/prom/");
+	assert_string_equal(a->field, "");
+	assert_int_equal(a->timeout_ms, 10000); /* the interval, at most 10s */
+	assert_false(a->compare_blue || a->has_min || a->has_ratio);
+	assert_true(a->has_max && a->max == 250.0);
 	zdd_conf_free(c);
 }
 
@@ -656,6 +847,7 @@ int main(void)
 		cmocka_unit_test(full_file_round_trips),
 		cmocka_unit_test(minimal_files_get_defaults),
 		cmocka_unit_test(judgement_keys_are_read),
+		cmocka_unit_test(analysis_checks_are_read),
 		cmocka_unit_test(example_file_loads),
 		cmocka_unit_test(load_reports_file_errors),
 		cmocka_unit_test(error_buffer_is_bounded),

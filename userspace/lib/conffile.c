@@ -16,13 +16,19 @@
 #include "addr.h"
 #include "conffile.h"
 
-#define MAX_FILE_SIZE	(16 << 20)
-#define MAX_ARG_LEN	4096
-#define MAX_INT_DIGITS	12 /* fits every field; keeps the products below in 64 bits */
-#define MAX_FRAC_DIGITS 9
-#define MAX_SAMPLES	1000000000u
-#define MAX_RATIO	100.0
+#define MAX_FILE_SIZE	 (16 << 20)
+#define MAX_ARG_LEN	 4096
+#define MAX_INT_DIGITS	 12 /* fits every field; keeps the products below in 64 bits */
+#define MAX_FRAC_DIGITS	 9
+#define MAX_SAMPLES	 1000000000u
+#define MAX_RATIO	 100.0
 #define MIN_HANDSHAKE_MS 100
+
+/* rollout.analysis */
+#define MIN_AN_INTERVAL_MS  100	  /* its queries load someone else's server */
+#define MAX_AN_TIMEOUT_MS   10000 /* the default timeout is the interval, up to this */
+#define MAX_AN_LIMIT	    100
+#define MAX_AN_INCONCLUSIVE 1000
 
 struct ctx {
 	const char *name;
@@ -793,6 +799,7 @@ enum {
 	R_CONFIDENCE,
 	R_MAX_EXTENSION,
 	R_HOOKS,
+	R_ANALYSIS,
 	R_MAX
 };
 static const char *const rollout_keys[R_MAX] = {
@@ -805,6 +812,7 @@ static const char *const rollout_keys[R_MAX] = {
 	[R_CONFIDENCE] = "confidence",
 	[R_MAX_EXTENSION] = "max_step_extension",
 	[R_HOOKS] = "hooks",
+	[R_ANALYSIS] = "analysis",
 };
 
 static void rollout_defaults(struct zdd_conf_rollout *r)
@@ -823,27 +831,406 @@ static void rollout_defaults(struct zdd_conf_rollout *r)
 	r->hooks.timeout_ms = 30000;
 }
 
+/* A plain decimal number, with a leading '-' when sign: no strtod(), whose decimal point
+ * follows the locale and which takes exponents, hex, inf and nan. */
+static bool decimal_value(const char *s, bool sign, double *out)
+{
+	bool neg = sign && s[0] == '-';
+	struct decimal d;
+	const char *end = scan_decimal(s + neg, &d);
+	double v;
+
+	if (!end || *end)
+		return false;
+	v = (double)d.ipart + (double)d.frac / (double)tens[d.fdigits];
+	*out = neg ? -v : v;
+	return true;
+}
+
 static int get_ratio(struct ctx *c, const struct field *f, double *out)
 {
-	struct decimal d;
-	const char *s, *end;
+	const char *s;
 	double v;
 
 	if (scalar(c, f->name, f->key, f->val, &s))
 		return -EINVAL;
-	end = scan_decimal(s, &d);
-	v = end ? (double)d.ipart + (double)d.frac / (double)tens[d.fdigits] : 0;
-	if (!end || *end || v < 1.0 || v > MAX_RATIO)
+	if (!decimal_value(s, false, &v) || v < 1.0 || v > MAX_RATIO)
 		return fail(c, f->val, "%s: '%s' is not a decimal number from 1 to %g", f->name,
 			    shown(c, s), MAX_RATIO);
 	*out = v;
 	return 0;
 }
 
+static int get_threshold(struct ctx *c, const struct field *f, double *out)
+{
+	const char *s;
+
+	if (scalar(c, f->name, f->key, f->val, &s))
+		return -EINVAL;
+	if (!decimal_value(s, true, out))
+		return fail(c, f->val, "%s: '%s' is not a plain decimal number (0.05, -1.5)",
+			    f->name, shown(c, s));
+	return 0;
+}
+
+const char *const zdd_an_vars[ZDD_AN_VARS] = {
+	[ZDD_AN_SERVICE] = "{{service}}",
+	[ZDD_AN_POOL] = "{{pool}}",
+	[ZDD_AN_WINDOW] = "{{window}}",
+};
+
+/* Every "{{" opens a known placeholder: a typo must not reach Prometheus as PromQL. */
+static int check_vars(struct ctx *c, const struct field *f, const char *s)
+{
+	const char *p = s;
+	size_t i;
+
+	while ((p = strstr(p, "{{"))) {
+		for (i = 0; i < ZDD_AN_VARS; i++)
+			if (!strncmp(p, zdd_an_vars[i], strlen(zdd_an_vars[i])))
+				break;
+		if (i == ZDD_AN_VARS)
+			return fail(c, f->val,
+				    "%s: unknown placeholder at '%s' ({{service}}, {{pool}} or "
+				    "{{window}})",
+				    f->name, shown(c, p));
+		p += strlen(zdd_an_vars[i]);
+	}
+	return 0;
+}
+
+static bool is_alnum(char ch)
+{
+	return is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/*
+ * "http://HOST:PORT" at the start of s, HOST an IPv4 address, [IPv6] or a DNS name, the port
+ * written out. Returns what follows, or NULL. Plain http only: the agent's queries stay on
+ * the operators' network, and no certificate store has to be configured.
+ */
+static const char *http_authority(const char *s)
+{
+	static const char host_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789.-";
+	char ip[ZDD_ADDR_STRLEN];
+	const char *p = s + 7, *end;
+	unsigned int port = 0;
+	__u8 addr[16];
+	size_t n;
+
+	if (strncmp(s, "http://", 7))
+		return NULL;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		n = end ? (size_t)(end - p - 1) : 0;
+		if (!n || n >= sizeof(ip))
+			return NULL;
+		memcpy(ip, p + 1, n);
+		ip[n] = '\0';
+		if (zdd_addr_parse(ip, addr))
+			return NULL;
+		p = end + 1;
+	} else {
+		n = strspn(p, host_chars);
+		if (!n || n > 253 || !is_alnum(p[0]))
+			return NULL;
+		p += n;
+	}
+	if (*p++ != ':' || !is_digit(*p) || *p == '0')
+		return NULL;
+	for (n = 0; is_digit(*p) && n < 5; n++)
+		port = port * 10 + (unsigned int)(*p++ - '0');
+	if (port > 65535 || is_digit(*p))
+		return NULL;
+	return p;
+}
+
+/* A path, and a query string when query: printable ASCII without spaces or a fragment. */
+static bool is_url_path(const char *s, bool query)
+{
+	size_t i;
+
+	if (*s && *s != '/')
+		return false;
+	for (i = 0; s[i]; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == '#' ||
+		    (!query && s[i] == '?'))
+			return false;
+	return true;
+}
+
+/* Names and array indexes between dots: "verdict.score", "data.0.value". */
+static bool is_field_path(const char *s)
+{
+	static const char seg_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789_-";
+	size_t n;
+
+	for (;;) {
+		n = strspn(s, seg_chars);
+		if (!n)
+			return false;
+		s += n;
+		if (!*s)
+			return true;
+		if (*s++ != '.')
+			return false;
+	}
+}
+
+enum { P_ADDRESS, P_QUERY, P_MAX };
+static const char *const prometheus_keys[P_MAX] = {
+	[P_ADDRESS] = "address",
+	[P_QUERY] = "query",
+};
+
+static int parse_prometheus(struct ctx *c, const struct field *sec, struct zdd_conf_analysis *a)
+{
+	struct field f[P_MAX];
+	const char *rest;
+
+	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
+	    map_fields(c, sec->val, sec->name, prometheus_keys, f, P_MAX))
+		return -EINVAL;
+	a->kind = ZDD_AN_PROMETHEUS;
+	if (!f[P_ADDRESS].val)
+		return fail(c, sec->val, "prometheus: missing required key 'address'");
+	if (get_str(c, &f[P_ADDRESS], a->address, sizeof(a->address)))
+		return -EINVAL;
+	/* A path is a prefix (--web.route-prefix): /api/v1/query goes after it. */
+	rest = http_authority(a->address);
+	if (!rest || !is_url_path(rest, false))
+		return fail(c, f[P_ADDRESS].val,
+			    "address: '%s' is not http://HOST:PORT (an optional /prefix after it)",
+			    shown(c, a->address));
+	if (!f[P_QUERY].val)
+		return fail(c, sec->val, "prometheus: missing required key 'query'");
+	if (get_str(c, &f[P_QUERY], a->query, sizeof(a->query)))
+		return -EINVAL;
+	return check_vars(c, &f[P_QUERY], a->query);
+}
+
+enum { W_URL, W_METHOD, W_BODY, W_FIELD, W_MAX };
+static const char *const web_keys[W_MAX] = {
+	[W_URL] = "url",
+	[W_METHOD] = "method",
+	[W_BODY] = "body",
+	[W_FIELD] = "field",
+};
+static const char *const method_names[] = { "GET", "POST" };
+static const int method_values[] = { 0, 1 };
+
+static int parse_web(struct ctx *c, const struct field *sec, struct zdd_conf_analysis *a)
+{
+	struct field f[W_MAX];
+	const char *rest;
+	int post = 0;
+
+	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
+	    map_fields(c, sec->val, sec->name, web_keys, f, W_MAX))
+		return -EINVAL;
+	a->kind = ZDD_AN_WEB;
+	if (!f[W_URL].val)
+		return fail(c, sec->val, "web: missing required key 'url'");
+	if (get_str(c, &f[W_URL], a->url, sizeof(a->url)))
+		return -EINVAL;
+	rest = http_authority(a->url);
+	if (!rest || !is_url_path(rest, true))
+		return fail(c, f[W_URL].val, "url: '%s' is not http://HOST:PORT/PATH",
+			    shown(c, a->url));
+	if (check_vars(c, &f[W_URL], rest))
+		return -EINVAL;
+	if (f[W_METHOD].val && get_enum(c, &f[W_METHOD], method_names, method_values, 2, &post))
+		return -EINVAL;
+	strcpy(a->method, method_names[post]);
+	if (f[W_BODY].val) {
+		if (!post)
+			return fail(c, f[W_BODY].key, "body: only a POST sends one");
+		if (get_str(c, &f[W_BODY], a->body, sizeof(a->body)) ||
+		    check_vars(c, &f[W_BODY], a->body))
+			return -EINVAL;
+	}
+	if (f[W_FIELD].val) {
+		if (get_str(c, &f[W_FIELD], a->field, sizeof(a->field)))
+			return -EINVAL;
+		if (!is_field_path(a->field))
+			return fail(c, f[W_FIELD].val,
+				    "field: '%s' is not a dotted path of names and indexes "
+				    "(verdict.score, data.0.value)",
+				    shown(c, a->field));
+	}
+	return 0;
+}
+
+enum {
+	N_NAME,
+	N_PROMETHEUS,
+	N_WEB,
+	N_WINDOW,
+	N_INTERVAL,
+	N_TIMEOUT,
+	N_MAXIMUM,
+	N_MINIMUM,
+	N_COMPARE,
+	N_RATIO,
+	N_FAILURE_LIMIT,
+	N_INCONCLUSIVE_LIMIT,
+	N_MAX
+};
+static const char *const analysis_keys[N_MAX] = {
+	[N_NAME] = "name",
+	[N_PROMETHEUS] = "prometheus",
+	[N_WEB] = "web",
+	[N_WINDOW] = "window",
+	[N_INTERVAL] = "interval",
+	[N_TIMEOUT] = "timeout",
+	[N_MAXIMUM] = "max",
+	[N_MINIMUM] = "min",
+	[N_COMPARE] = "compare",
+	[N_RATIO] = "max_ratio_to_blue",
+	[N_FAILURE_LIMIT] = "failure_limit",
+	[N_INCONCLUSIVE_LIMIT] = "inconclusive_limit",
+};
+/* "blue" as in max_ratio_to_blue: the stable pool, whichever pool that is. */
+static const char *const compare_names[] = { "blue" };
+static const int compare_values[] = { 1 };
+
+static int parse_timing(struct ctx *c, const struct field *f, struct zdd_conf_analysis *a)
+{
+	a->window_ms = 30000;
+	a->interval_ms = 1000;
+	if (f[N_WINDOW].val && get_duration(c, &f[N_WINDOW], &a->window_ms))
+		return -EINVAL;
+	if (f[N_INTERVAL].val && get_duration(c, &f[N_INTERVAL], &a->interval_ms))
+		return -EINVAL;
+	if (a->interval_ms < MIN_AN_INTERVAL_MS)
+		return fail(c, f[N_INTERVAL].val, "interval: must be at least %ums",
+			    MIN_AN_INTERVAL_MS);
+	a->timeout_ms = a->interval_ms < MAX_AN_TIMEOUT_MS ? a->interval_ms : MAX_AN_TIMEOUT_MS;
+	if (!f[N_TIMEOUT].val)
+		return 0;
+	if (get_duration(c, &f[N_TIMEOUT], &a->timeout_ms))
+		return -EINVAL;
+	/* One evaluation in flight at a time: a longer timeout would stretch the interval. */
+	if (a->timeout_ms > a->interval_ms)
+		return fail(c, f[N_TIMEOUT].val,
+			    "timeout (%ums) must not be longer than interval (%ums)", a->timeout_ms,
+			    a->interval_ms);
+	return 0;
+}
+
+static int parse_judgement(struct ctx *c, const yaml_node_t *n, const struct field *f,
+			   struct zdd_conf_analysis *a)
+{
+	__u64 v;
+	int cmp;
+
+	if (f[N_MAXIMUM].val && get_threshold(c, &f[N_MAXIMUM], &a->max))
+		return -EINVAL;
+	if (f[N_MINIMUM].val && get_threshold(c, &f[N_MINIMUM], &a->min))
+		return -EINVAL;
+	a->has_max = f[N_MAXIMUM].val != NULL;
+	a->has_min = f[N_MINIMUM].val != NULL;
+	if (a->has_max && a->has_min && a->max < a->min)
+		return fail(c, f[N_MINIMUM].val, "min (%g) is above max (%g)", a->min, a->max);
+	if (f[N_COMPARE].val) {
+		if (get_enum(c, &f[N_COMPARE], compare_names, compare_values, 1, &cmp))
+			return -EINVAL;
+		a->compare_blue = true;
+	}
+	if (f[N_RATIO].val) {
+		if (get_ratio(c, &f[N_RATIO], &a->max_ratio_to_blue))
+			return -EINVAL;
+		a->has_ratio = true;
+		a->compare_blue = true;
+	}
+	if (!a->has_max && !a->has_min && !a->has_ratio)
+		return fail(c, n, "analysis check %s: needs max, min or max_ratio_to_blue",
+			    a->name);
+	a->failure_limit = 2;
+	a->inconclusive_limit = 3;
+	if (f[N_FAILURE_LIMIT].val) {
+		if (get_uint(c, &f[N_FAILURE_LIMIT], 1, MAX_AN_LIMIT, &v))
+			return -EINVAL;
+		a->failure_limit = (__u32)v;
+	}
+	if (f[N_INCONCLUSIVE_LIMIT].val) {
+		if (get_uint(c, &f[N_INCONCLUSIVE_LIMIT], 1, MAX_AN_INCONCLUSIVE, &v))
+			return -EINVAL;
+		a->inconclusive_limit = (__u32)v;
+	}
+	return 0;
+}
+
+static int parse_analysis(struct ctx *c, const yaml_node_t *n, struct zdd_conf_analysis *a)
+{
+	static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789_";
+	struct field f[N_MAX];
+
+	if (expect(c, "analysis check", n, n, YAML_MAPPING_NODE) ||
+	    map_fields(c, n, "analysis check", analysis_keys, f, N_MAX))
+		return -EINVAL;
+	a->line = (int)n->start_mark.line + 1;
+	if (!f[N_NAME].val)
+		return fail(c, n, "analysis check: missing required key 'name'");
+	if (get_str(c, &f[N_NAME], a->name, sizeof(a->name)))
+		return -EINVAL;
+	/* It becomes a Prometheus label value and a word in events. */
+	if (a->name[strspn(a->name, name_chars)])
+		return fail(c, f[N_NAME].val, "name: '%s' may hold letters, digits and _ only",
+			    shown(c, a->name));
+	if (!f[N_PROMETHEUS].val == !f[N_WEB].val)
+		return fail(c, n, "analysis check %s: needs exactly one of 'prometheus' and 'web'",
+			    a->name);
+	if (f[N_PROMETHEUS].val ? parse_prometheus(c, &f[N_PROMETHEUS], a)
+				: parse_web(c, &f[N_WEB], a))
+		return -EINVAL;
+	if (parse_timing(c, f, a))
+		return -EINVAL;
+	return parse_judgement(c, n, f, a);
+}
+
+static int parse_analyses(struct ctx *c, const struct field *sec, struct zdd_conf_rollout *r)
+{
+	const yaml_node_t *seq = sec->val;
+	size_t i, n, dup, first = 0;
+	int rc;
+
+	if (expect(c, sec->name, sec->key, seq, YAML_SEQUENCE_NODE))
+		return -EINVAL;
+	n = seq_len(seq);
+	if (!n)
+		return 0;
+	if (n > ZDD_CONF_MAX_CHECKS)
+		return fail(c, seq_item(c, seq, ZDD_CONF_MAX_CHECKS),
+			    "analysis: more than %d checks", ZDD_CONF_MAX_CHECKS);
+	r->analysis = calloc(n, sizeof(*r->analysis));
+	if (!r->analysis)
+		return oom(c);
+	r->n_analysis = (int)n;
+	for (i = 0; i < n; i++) {
+		rc = parse_analysis(c, seq_item(c, seq, i), &r->analysis[i]);
+		if (rc)
+			return rc;
+	}
+	/* calloc'd: the bytes after each name are zero, and compared too. */
+	if (find_dup(r->analysis[0].name, sizeof(*r->analysis), sizeof(r->analysis[0].name), n,
+		     &dup, &first))
+		return oom(c);
+	if (dup == n)
+		return 0;
+	return fail_at(c, (size_t)r->analysis[dup].line,
+		       "analysis check %s is listed twice (first on line %d)",
+		       r->analysis[dup].name, r->analysis[first].line);
+}
+
 static int parse_rollout(struct ctx *c, const struct field *sec, struct zdd_conf_rollout *r)
 {
 	struct field f[R_MAX];
 	__u64 v;
+	int rc;
 
 	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
 	    map_fields(c, sec->val, sec->name, rollout_keys, f, R_MAX))
@@ -860,10 +1247,9 @@ static int parse_rollout(struct ctx *c, const struct field *sec, struct zdd_conf
 	if (r->handshake_timeout_ms < MIN_HANDSHAKE_MS ||
 	    r->handshake_timeout_ms > ZDD_MAX_HANDSHAKE_MS)
 		return fail(c, f[R_HANDSHAKE_TIMEOUT].val,
-			    "handshake_timeout: %u ms is out of %u ms..%u s", r->handshake_timeout_ms,
-			    MIN_HANDSHAKE_MS, ZDD_MAX_HANDSHAKE_MS / 1000);
-	if (f[R_MAX_EXTENSION].val &&
-	    get_duration(c, &f[R_MAX_EXTENSION], &r->max_extension_ms))
+			    "handshake_timeout: %u ms is out of %u ms..%u s",
+			    r->handshake_timeout_ms, MIN_HANDSHAKE_MS, ZDD_MAX_HANDSHAKE_MS / 1000);
+	if (f[R_MAX_EXTENSION].val && get_duration(c, &f[R_MAX_EXTENSION], &r->max_extension_ms))
 		return -EINVAL;
 	if (f[R_CONFIDENCE].val) {
 		if (get_percent(c, f[R_CONFIDENCE].name, f[R_CONFIDENCE].key, f[R_CONFIDENCE].val,
@@ -885,8 +1271,12 @@ static int parse_rollout(struct ctx *c, const struct field *sec, struct zdd_conf
 	if (f[R_MAX_RATIO_TO_BLUE].val &&
 	    get_ratio(c, &f[R_MAX_RATIO_TO_BLUE], &r->max_ratio_to_blue))
 		return -EINVAL;
-	if (f[R_HOOKS].val)
-		return parse_hooks(c, &f[R_HOOKS], &r->hooks);
+	/* -ENOMEM from either is passed up as it is. */
+	rc = f[R_HOOKS].val ? parse_hooks(c, &f[R_HOOKS], &r->hooks) : 0;
+	if (rc)
+		return rc;
+	if (f[R_ANALYSIS].val)
+		return parse_analyses(c, &f[R_ANALYSIS], r);
 	return 0;
 }
 
@@ -1250,6 +1640,7 @@ void zdd_conf_free(struct zdd_conf *c)
 		free_argv(s->rollout.hooks.pre_step);
 		free_argv(s->rollout.hooks.post_promote);
 		free_argv(s->rollout.hooks.post_rollback);
+		free(s->rollout.analysis);
 	}
 	free(c->services);
 	free(c);

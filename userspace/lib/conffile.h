@@ -47,6 +47,10 @@ struct zdd_conf_hooks {
 
 enum zdd_an_kind { ZDD_AN_PROMETHEUS, ZDD_AN_WEB };
 
+/* The placeholders of analysis strings: zdd_an_vars[ZDD_AN_POOL] is "{{pool}}". */
+enum zdd_an_var { ZDD_AN_SERVICE, ZDD_AN_POOL, ZDD_AN_WINDOW, ZDD_AN_VARS };
+extern const char *const zdd_an_vars[ZDD_AN_VARS];
+
 /*
  * One check of rollout.analysis: a number from the application's own metrics, judged for the
  * candidate pool (and, with compare_blue, for the stable pool by the same query or request)
@@ -56,15 +60,15 @@ enum zdd_an_kind { ZDD_AN_PROMETHEUS, ZDD_AN_WEB };
 struct zdd_conf_analysis {
 	char name[64]; /* unique in the rollout; the metrics' check label */
 	enum zdd_an_kind kind;
-	char address[256]; /* prometheus: http://host:port */
+	char address[256]; /* prometheus: http://host:port, maybe a /prefix */
 	char query[2048];  /* prometheus: PromQL returning one number */
 	char url[512];	   /* web: http://host:port/path answering JSON */
-	char method[8];	   /* web: GET (default) or POST */
+	char method[8];	   /* web: GET (default) or POST; "" for prometheus */
 	char body[2048];   /* web: POST body */
-	char field[128];   /* web: dotted path of the number in the answer */
+	char field[128];   /* web: dotted path of the number; "": the answer */
 	__u32 window_ms;   /* {{window}} (default 30s) */
 	__u32 interval_ms; /* between evaluations (default 1s) */
-	__u32 timeout_ms;  /* of one request (default: the interval, at most 10s) */
+	__u32 timeout_ms;  /* of a request, <= interval (default: it, at most 10s) */
 	bool has_max, has_min, has_ratio;
 	double max, min;	  /* the candidate's value must stay within */
 	double max_ratio_to_blue; /* and at most this many times the stable pool's value */
