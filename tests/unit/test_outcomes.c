@@ -263,6 +263,26 @@ static void new_service_starts_with_no_cohorts(void **state)
 	assert_int_equal(outcomes(f, SVC4, ZDD_GREEN, t0).started, 0);
 }
 
+/* Outcomes belong to the pool, not to a backend: removing one mid-rollout takes nothing
+ * back (summed per-backend counters went down then, and an unsigned difference wrapped). */
+static void removed_backend_keeps_its_pools_outcomes(void **state)
+{
+	struct fixture *f = *state;
+	struct zdd_service_key key = svc_key(SVC4);
+	__u64 t0 = mono_ns();
+	struct zdd_cohort c;
+	__u8 a[16];
+
+	set_green(f, SVC4, 10000);
+	assert_string_equal(send_tcp4(f, CLIENT, 40009, TH_SYN), "198.18.3.21");
+	send_tcp4(f, CLIENT, 40009, TH_ACK);
+	assert_int_equal(zdd_addr_parse("198.18.3.21", a), 0);
+	assert_int_equal(zdd_backend_del(f->z, &key, a), 0);
+	c = outcomes(f, SVC4, ZDD_GREEN, t0);
+	assert_int_equal(c.started, 1);
+	assert_int_equal(c.completed, 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup_blue_green, fixture_teardown)
@@ -276,6 +296,7 @@ int main(void)
 		T(udp_flows_are_not_handshakes),
 		T(stale_cohort_entry_starts_afresh),
 		T(new_service_starts_with_no_cohorts),
+		T(removed_backend_keeps_its_pools_outcomes),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
