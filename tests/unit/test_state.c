@@ -29,16 +29,6 @@ __u64 agent_now_ms(void)
 	return NOW;
 }
 
-struct agent_service *agent_find(struct agent *a, const struct zdd_service_key *key)
-{
-	size_t i;
-
-	for (i = 0; i < a->n_svcs; i++)
-		if (!memcmp(&a->svcs[i].key, key, sizeof(*key)))
-			return &a->svcs[i];
-	return NULL;
-}
-
 struct env {
 	char dir[64];
 	struct zdd_conf conf;

@@ -49,6 +49,8 @@ int zdd_ctl_req_parse(const char *text, size_t len, struct zdd_ctl_req *req, cha
 
 /* Checked reads of JSON the agent is given, shared with the state file (state.c). */
 struct json_object;
+/* Writes why (printf-style) and returns -EINVAL: the refusal of an external input. */
+int zdd_why(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* v as a C string: NULL unless a JSON string without a NUL inside (what is checked is then
  * what is used). */
 const char *zdd_json_string(struct json_object *v);

@@ -16,9 +16,7 @@ const char *const zdd_ctl_verbs[ZDD_CTL_VERBS + 1] = {
 	"abort",  "drain-node", "undrain-node", NULL,
 };
 
-static int fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t len, const char *fmt, ...)
+int zdd_why(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -48,23 +46,24 @@ int zdd_json_steps(struct json_object *v, const char *name, __u16 steps_bp[ZDD_C
 	size_t i, n;
 
 	if (!json_object_is_type(v, json_type_array))
-		return fail(err, len, "%s: want an array of basis points (100 = 1%%)", name);
+		return zdd_why(err, len, "%s: want an array of basis points (100 = 1%%)", name);
 	n = json_object_array_length(v);
 	if (n < 1 || n > ZDD_CONF_MAX_STEPS)
-		return fail(err, len, "%s: 1 to %d values", name, ZDD_CONF_MAX_STEPS);
+		return zdd_why(err, len, "%s: 1 to %d values", name, ZDD_CONF_MAX_STEPS);
 	for (i = 0; i < n; i++) {
 		e = json_object_array_get_idx(v, i);
 		if (!json_object_is_type(e, json_type_int))
-			return fail(err, len, "%s: want integers, basis points (100 = 1%%)", name);
+			return zdd_why(err, len, "%s: want integers, basis points (100 = 1%%)",
+				       name);
 		bp = json_object_get_int64(e);
 		if (bp <= prev || bp > ZDD_MAX_WEIGHT_BP)
-			return fail(err, len, "%s must rise strictly within 0 < step <= 100%%",
-				    name);
+			return zdd_why(err, len, "%s must rise strictly within 0 < step <= 100%%",
+				       name);
 		steps_bp[i] = (__u16)bp;
 		prev = bp;
 	}
 	if (prev != ZDD_MAX_WEIGHT_BP)
-		return fail(err, len, "%s: the last step must be 100%%", name);
+		return zdd_why(err, len, "%s: the last step must be 100%%", name);
 	*n_steps = (int)n;
 	return 0;
 }
@@ -75,14 +74,14 @@ static int get_verb(struct json_object *v, struct zdd_ctl_req *req, char *err, s
 	int i;
 
 	if (!s)
-		return fail(err, len, "verb: want a string");
+		return zdd_why(err, len, "verb: want a string");
 	for (i = 0; zdd_ctl_verbs[i]; i++) {
 		if (!strcmp(s, zdd_ctl_verbs[i])) {
 			req->verb = i;
 			return 0;
 		}
 	}
-	return fail(err, len, "unknown verb '%.32s'", s);
+	return zdd_why(err, len, "unknown verb '%.32s'", s);
 }
 
 static int get_service(struct json_object *v, struct zdd_ctl_req *req, char *err, size_t len)
@@ -90,9 +89,9 @@ static int get_service(struct json_object *v, struct zdd_ctl_req *req, char *err
 	const char *s = zdd_json_string(v);
 
 	if (!s)
-		return fail(err, len, "service: want a string such as 198.19.0.10:80/tcp");
+		return zdd_why(err, len, "service: want a string such as 198.19.0.10:80/tcp");
 	if (zdd_service_parse(s, &req->service))
-		return fail(err, len, "bad service '%.64s'", s);
+		return zdd_why(err, len, "bad service '%.64s'", s);
 	req->has_service = true;
 	return 0;
 }
@@ -107,10 +106,10 @@ static int get_interval(struct json_object *v, struct zdd_ctl_req *req, char *er
 	int64_t ms;
 
 	if (!json_object_is_type(v, json_type_int))
-		return fail(err, len, "interval_ms: want an integer");
+		return zdd_why(err, len, "interval_ms: want an integer");
 	ms = json_object_get_int64(v);
 	if (ms < ZDD_CTL_MIN_INTERVAL_MS || ms > ZDD_CTL_MAX_INTERVAL_MS)
-		return fail(err, len, "interval: %d ms to 24 h", ZDD_CTL_MIN_INTERVAL_MS);
+		return zdd_why(err, len, "interval: %d ms to 24 h", ZDD_CTL_MIN_INTERVAL_MS);
 	req->interval_ms = (__u32)ms;
 	return 0;
 }
@@ -137,7 +136,7 @@ static int parse_object(struct json_object *root, struct zdd_ctl_req *req, char 
 	int rc;
 
 	if (!json_object_is_type(root, json_type_object))
-		return fail(err, len, "the request is not a JSON object");
+		return zdd_why(err, len, "the request is not a JSON object");
 	req->verb = ZDD_CTL_VERBS; /* none yet */
 	json_object_object_foreach(root, key, val)
 	{
@@ -145,24 +144,24 @@ static int parse_object(struct json_object *root, struct zdd_ctl_req *req, char 
 			if (!strcmp(key, fields[i].name))
 				break;
 		if (i == sizeof(fields) / sizeof(fields[0]))
-			return fail(err, len, "unknown field '%.32s'", key);
+			return zdd_why(err, len, "unknown field '%.32s'", key);
 		rc = fields[i].get(val, req, err, len);
 		if (rc)
 			return rc;
 	}
 	if (req->verb == ZDD_CTL_VERBS)
-		return fail(err, len, "no verb");
+		return zdd_why(err, len, "no verb");
 	verb = zdd_ctl_verbs[req->verb];
 	if ((req->n_steps || req->interval_ms) && req->verb != ZDD_CTL_START)
-		return fail(err, len, "steps and interval_ms go with start, not %s", verb);
+		return zdd_why(err, len, "steps and interval_ms go with start, not %s", verb);
 	switch (req->verb) {
 	case ZDD_CTL_STATUS:
 		return 0;
 	case ZDD_CTL_DRAIN_NODE:
 	case ZDD_CTL_UNDRAIN_NODE:
-		return req->has_service ? fail(err, len, "%s takes no service", verb) : 0;
+		return req->has_service ? zdd_why(err, len, "%s takes no service", verb) : 0;
 	default:
-		return req->has_service ? 0 : fail(err, len, "%s needs a service", verb);
+		return req->has_service ? 0 : zdd_why(err, len, "%s needs a service", verb);
 	}
 }
 
@@ -177,10 +176,10 @@ int zdd_ctl_req_parse(const char *text, size_t len, struct zdd_ctl_req *req, cha
 
 	memset(req, 0, sizeof(*req));
 	if (len > ZDD_CTL_REQ_MAX)
-		return fail(err, errlen, "the request is longer than %d bytes", ZDD_CTL_REQ_MAX);
+		return zdd_why(err, errlen, "the request is longer than %d bytes", ZDD_CTL_REQ_MAX);
 	tok = json_tokener_new();
 	if (!tok) {
-		fail(err, errlen, "out of memory");
+		zdd_why(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	root = json_tokener_parse_ex(tok, text, (int)len);
@@ -188,10 +187,10 @@ int zdd_ctl_req_parse(const char *text, size_t len, struct zdd_ctl_req *req, cha
 	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (jerr != json_tokener_success) /* incomplete included: no more is coming */
-		return fail(err, errlen, "the request is not JSON");
+		return zdd_why(err, errlen, "the request is not JSON");
 	while (end < len && json_space(text[end]))
 		end++;
-	rc = end < len ? fail(err, errlen, "data after the request")
+	rc = end < len ? zdd_why(err, errlen, "data after the request")
 		       : parse_object(root, req, err, errlen);
 	json_object_put(root);
 	if (rc)

@@ -35,27 +35,6 @@ __u64 agent_now_ms(void)
 	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct agent_service *agent_find(struct agent *a, const struct zdd_service_key *key)
-{
-	size_t i;
-
-	for (i = 0; i < a->n_svcs; i++)
-		if (!memcmp(&a->svcs[i].key, key, sizeof(*key)))
-			return &a->svcs[i];
-	return NULL;
-}
-
-const struct zdd_conf_service *agent_conf_service(const struct agent *a,
-						  const struct zdd_service_key *key)
-{
-	size_t i;
-
-	for (i = 0; i < a->conf->n_services; i++)
-		if (!memcmp(&a->conf->services[i].key, key, sizeof(*key)))
-			return &a->conf->services[i];
-	return NULL;
-}
-
 static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void logf_(const char *fmt, ...)
 {

@@ -145,29 +145,17 @@ struct saved_rollout {
 	__u32 interval_ms;
 };
 
-static int bad(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int bad(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* *v = o[key] if it is of type t; missing, *v is NULL, which only an optional key may be. */
 static int get(struct json_object *o, const char *key, enum json_type t, bool required,
 	       struct json_object **v, char *why, size_t len)
 {
 	if (!json_object_object_get_ex(o, key, v)) {
 		*v = NULL;
-		return required ? bad(why, len, "%s: missing", key) : 0;
+		return required ? zdd_why(why, len, "%s: missing", key) : 0;
 	}
 	if (!json_object_is_type(*v, t))
-		return bad(why, len, "%s is %s, want %s", key,
-			   json_type_to_name(json_object_get_type(*v)), json_type_to_name(t));
+		return zdd_why(why, len, "%s is %s, want %s", key,
+			       json_type_to_name(json_object_get_type(*v)), json_type_to_name(t));
 	return 0;
 }
 
@@ -182,7 +170,7 @@ static int get_int(struct json_object *o, const char *key, bool required, int64_
 		return err;
 	*out = json_object_get_int64(v);
 	if (*out < min || *out > max)
-		return bad(why, len, "%s: %lld is out of range", key, (long long)*out);
+		return zdd_why(why, len, "%s: %lld is out of range", key, (long long)*out);
 	return 0;
 }
 
@@ -206,15 +194,15 @@ static int parse_rollout(struct json_object *o, struct saved_rollout *r, char *w
 
 	memset(r, 0, sizeof(*r));
 	if (!json_object_is_type(o, json_type_object))
-		return bad(why, len, "not an object");
+		return zdd_why(why, len, "not an object");
 	err = get(o, "service", json_type_string, true, &v, why, len);
 	if (err)
 		return err;
 	s = zdd_json_string(v);
 	if (!s)
-		return bad(why, len, "service: a NUL inside");
+		return zdd_why(why, len, "service: a NUL inside");
 	if (zdd_service_parse(s, &r->key))
-		return bad(why, len, "service: '%.64s' is not a service", s);
+		return zdd_why(why, len, "service: '%.64s' is not a service", s);
 	err = get(o, "state", json_type_string, true, &v, why, len);
 	if (err)
 		return err;
@@ -222,7 +210,7 @@ static int parse_rollout(struct json_object *o, struct saved_rollout *r, char *w
 	for (i = 0; i < ZDD_RO_STATES && strcmp(s, zdd_rollout_states[i]); i++)
 		;
 	if (i == ZDD_RO_STATES)
-		return bad(why, len, "state: '%.32s' is not a rollout state", s);
+		return zdd_why(why, len, "state: '%.32s' is not a rollout state", s);
 	r->state = i;
 	err = get(o, "steps_bp", json_type_array, true, &v, why, len) ?:
 	      zdd_json_steps(v, "steps_bp", r->steps_bp, &r->n_steps, why, len) ?:
@@ -240,7 +228,7 @@ static int parse_rollout(struct json_object *o, struct saved_rollout *r, char *w
 		return err;
 	s = v ? zdd_json_string(v) : "";
 	if (!s)
-		return bad(why, len, "reason: a NUL inside");
+		return zdd_why(why, len, "reason: a NUL inside");
 	snprintf(r->reason, sizeof(r->reason), "%s", s);
 	r->step = (int)step;
 	r->stable = (__u8)stable;
@@ -300,13 +288,13 @@ static int parse_state(const char *text, size_t size, struct saved_rollout **rs,
 	*n = 0;
 	*drained = false;
 	if (!size)
-		return bad(why, len, "empty");
+		return zdd_why(why, len, "empty");
 	if (strlen(text) != size)
-		return bad(why, len, "a NUL byte at offset %zu", strlen(text));
+		return zdd_why(why, len, "a NUL byte at offset %zu", strlen(text));
 	root = json_tokener_parse_verbose(text, &jerr);
 	if (jerr != json_tokener_success)
-		return bad(why, len, "not JSON: %s", json_tokener_error_desc(jerr));
-	err = json_object_is_type(root, json_type_object) ? 0 : bad(why, len, "not an object");
+		return zdd_why(why, len, "not JSON: %s", json_tokener_error_desc(jerr));
+	err = json_object_is_type(root, json_type_object) ? 0 : zdd_why(why, len, "not an object");
 	err = err ?: get(root, "drained", json_type_boolean, false, &v, why, len);
 	*drained = !err && v && json_object_get_boolean(v);
 	err = err ?: get(root, "rollouts", json_type_array, true, &rollouts, why, len);
@@ -321,10 +309,10 @@ static int parse_state(const char *text, size_t size, struct saved_rollout **rs,
 				    sizeof(what));
 		for (j = 0; !err && j < i; j++)
 			if (!memcmp(&(*rs)[j].key, &(*rs)[i].key, sizeof((*rs)[i].key)))
-				err = bad(what, sizeof(what), "the service of rollouts[%zu] again",
-					  j);
+				err = zdd_why(what, sizeof(what),
+					      "the service of rollouts[%zu] again", j);
 		if (err)
-			bad(why, len, "rollouts[%zu]: %s", i, what);
+			zdd_why(why, len, "rollouts[%zu]: %s", i, what);
 	}
 	json_object_put(root);
 	if (err) {
@@ -412,7 +400,7 @@ int agent_state_load(struct agent *a)
 	err = text ? 0 : -errno;
 	close(fd);
 	if (err && err != -ENOMEM)
-		err = bad(why, sizeof(why), "unreadable: %s", strerror(-err));
+		err = zdd_why(why, sizeof(why), "unreadable: %s", strerror(-err));
 	err = err ?: parse_state(text, size, &rs, &n, &drained, why, sizeof(why));
 	free(text);
 	if (err == -EINVAL) {
