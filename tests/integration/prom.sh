@@ -14,11 +14,16 @@
 # prom_start after lab_up. Otherwise an EXIT trap is installed, chained to any existing one.
 # PROM_NETNS=NAME runs the server, and the queries, in that network namespace (`ip netns exec`),
 # so a target on 127.0.0.1 inside the lab's lb namespace can be scraped.
+# PROM_SCRAPE_EXTRA: more scrape_configs entries (YAML list items indented by two spaces), after
+# the job "zdd" of TARGET; they inherit the 1 s interval. PROM_TMPDIR: where the server's
+# directory (config, storage, prometheus.log) is made (default $TMPDIR or /tmp).
 
 PROM_URL=""
 PROM_PID=""
 PROM_DIR=""
 PROM_NETNS=${PROM_NETNS:-}
+PROM_SCRAPE_EXTRA=${PROM_SCRAPE_EXTRA:-}
+PROM_TMPDIR=${PROM_TMPDIR:-}
 PROM_START_TIMEOUT=${PROM_START_TIMEOUT:-30}	# seconds until the server answers /-/ready
 PROM_CURL_TIMEOUT=${PROM_CURL_TIMEOUT:-5}
 _PROM_PREV_EXIT=""
@@ -88,7 +93,7 @@ _prom_register_cleanup()
 # server is ready, or 1 (with its log on stderr) within PROM_START_TIMEOUT seconds.
 prom_start()
 {
-	local target=$1 port="" deadline cmd ns=()
+	local target=$1 port="" deadline cmd in_ns=()
 
 	if [[ -n $PROM_PID ]]; then
 		echo "# prom: already running (pid $PROM_PID)" >&2
@@ -97,8 +102,9 @@ prom_start()
 	for cmd in prometheus curl ss; do
 		command -v "$cmd" >/dev/null 2>&1 || { echo "# prom: $cmd not installed" >&2; return 1; }
 	done
-	PROM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/zdd-prom.XXXXXX") || return 1
-	cat >"$PROM_DIR/prometheus.yml" <<-EOF
+	PROM_DIR=$(mktemp -d "${PROM_TMPDIR:-${TMPDIR:-/tmp}}/zdd-prom.XXXXXX") || return 1
+	{
+		cat <<-EOF
 		global:
 		  scrape_interval: 1s
 		  scrape_timeout: 1s
@@ -108,11 +114,13 @@ prom_start()
 		    metrics_path: /metrics
 		    static_configs:
 		      - targets: ['$target']
-	EOF
+		EOF
+		[[ -z $PROM_SCRAPE_EXTRA ]] || printf '%s\n' "$PROM_SCRAPE_EXTRA"
+	} >"$PROM_DIR/prometheus.yml"
 	# A simple command, not _prom_ns: a backgrounded function would be a subshell, and $!
 	# its pid rather than the server's (ip netns exec execs, keeping the pid).
-	[[ -n $PROM_NETNS ]] && ns=(ip netns exec "$PROM_NETNS")
-	"${ns[@]}" prometheus --config.file="$PROM_DIR/prometheus.yml" \
+	[[ -n $PROM_NETNS ]] && in_ns=(ip netns exec "$PROM_NETNS")
+	"${in_ns[@]}" prometheus --config.file="$PROM_DIR/prometheus.yml" \
 		--storage.tsdb.path="$PROM_DIR/data" --web.listen-address=127.0.0.1:0 \
 		--log.level=warn </dev/null >"$PROM_DIR/prometheus.log" 2>&1 &
 	PROM_PID=$!
