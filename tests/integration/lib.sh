@@ -826,3 +826,117 @@ lab_agent_start()
 
 # zdd-bpfctl rollout against the lab's agent.
 lab_rollout() { lab_ctl rollout --socket "$LAB_DIR/agent.sock" "$@"; }
+
+# --- application metrics: nginx access logs -> mtail -> Prometheus ------------------------------
+#
+# lab_appmetrics_up turns the backends' access logs on and runs, in each backend's namespace, an
+# mtail (nginx.mtail: http_requests_total{code}, http_request_duration_seconds) on its address,
+# and a Prometheus (prom.sh) in the lb namespace, next to zdd-agent, scraping every second each
+# mtail (job "app", with the labels pool, backend and service) and the agent's /metrics (job
+# "zdd"). The agent reaches it at LAB_PROM_URL. lab_down stops them (lab_defer).
+
+# shellcheck source=tests/integration/prom.sh
+source "$LAB_LIB_DIR/prom.sh"
+
+LAB_MTAIL_PROG=${LAB_MTAIL_PROG:-$LAB_LIB_DIR/nginx.mtail}
+LAB_MTAIL_PORT=${LAB_MTAIL_PORT:-3903}
+# mtail reads a log every poll; at the default 250 ms a line may wait that long before a scrape.
+LAB_MTAIL_POLL=${LAB_MTAIL_POLL:-100ms}
+LAB_AGENT_METRICS=127.0.0.1:9334	# zdd-agent's /metrics, as lab_agent_conf writes it
+LAB_APPMETRICS_TIMEOUT=${LAB_APPMETRICS_TIMEOUT:-30}	# s until every target is up
+LAB_PROM_URL=""				# http://127.0.0.1:PORT, in the lb namespace
+declare -gA LAB_MTAIL_PID=()
+
+# _lab_appmetrics_scrape: the job "app" of the Prometheus config, one target per backend.
+_lab_appmetrics_scrape()
+{
+	local i name
+	printf '  - job_name: app\n    metrics_path: /metrics\n    static_configs:\n'
+	for i in "${!LAB_BACKENDS[@]}"; do
+		name=${LAB_BACKENDS[i]}
+		printf "      - targets: ['%s:%s']\n" "${LAB_BACKENDS4[i]}" "$LAB_MTAIL_PORT"
+		printf "        labels: { pool: %s, backend: %s, service: '%s' }\n" \
+			"$(lab_pool "$name")" "$name" "$LAB_SVC4"
+	done
+}
+
+# _lab_mtail_start NAME: mtail in NAME's namespace on its address, reading lines added to its
+# access log from now on; log in $LAB_DIR/NAME/mtail.log.
+_lab_mtail_start()
+{
+	local name=$1 d="$LAB_DIR/$1"
+	: >>"$d/access.log" || return 1	# mtail follows the files that exist when it starts
+	# Not through lab_exec: $! of a function in the background would be a subshell's.
+	ip netns exec "$(lab_ns "$name")" mtail --progs "$LAB_DIR/mtail" --logs "$d/access.log" \
+		--address "$(lab_addr4 "$name")" --port "$LAB_MTAIL_PORT" \
+		--poll_interval "$LAB_MTAIL_POLL" --emit_prog_label=false --logtostderr \
+		</dev/null >>"$d/mtail.log" 2>&1 &
+	LAB_MTAIL_PID[$name]=$!
+}
+
+# lab_appmetrics_up: access logs, mtail on every backend, Prometheus; returns once Prometheus
+# has every mtail up (and the agent, when LAB_AGENT_PID runs), or 1 within
+# LAB_APPMETRICS_TIMEOUT seconds with the targets' state on stderr. Sets LAB_PROM_URL.
+lab_appmetrics_up()
+{
+	local name cmd want got="" deadline
+
+	((LAB_OWNER)) || { echo "# lab: lab_appmetrics_up before lab_up" >&2; return 1; }
+	for cmd in mtail prometheus; do
+		command -v "$cmd" >/dev/null 2>&1 ||
+			{ echo "# lab: $cmd not installed" >&2; return 1; }
+	done
+	mkdir -p "$LAB_DIR/mtail" && cp "$LAB_MTAIL_PROG" "$LAB_DIR/mtail/" || return 1
+	lab_defer lab_appmetrics_down
+	# Prometheus first: it scrapes a new target only at its next target update, up to 5 s
+	# after it starts (a fixed period in Prometheus), while the rest gets ready.
+	PROM_NETNS=$LAB_NS_LB
+	PROM_TMPDIR=$LAB_DIR PROM_SCRAPE_EXTRA=$(_lab_appmetrics_scrape) \
+		prom_start "$LAB_AGENT_METRICS" || return 1
+	LAB_PROM_URL=$PROM_URL
+	if ((!LAB_ACCESS_LOG)); then
+		LAB_ACCESS_LOG=1
+		for name in "${LAB_BACKENDS[@]}"; do
+			_lab_nginx_conf "$name" "${LAB_NGINX_CODE[$name]:-200}" &&
+				_lab_nginx_reload "$name" || return 1
+		done
+	fi
+	for name in "${LAB_BACKENDS[@]}"; do
+		_lab_mtail_start "$name" || return 1
+	done
+
+	want="count(up{job=\"app\"} == 1) == ${#LAB_BACKENDS[@]}"
+	if [[ -n ${LAB_AGENT_PID:-} ]] && _lab_alive "$LAB_AGENT_PID"; then
+		want+=' and on() up{job="zdd"} == 1'
+	fi
+	deadline=$((SECONDS + LAB_APPMETRICS_TIMEOUT))
+	while ((SECONDS < deadline)); do
+		got=$(prom_query "$want" 2>/dev/null)
+		[[ -n $got ]] && return 0
+		for name in "${!LAB_MTAIL_PID[@]}"; do
+			_lab_alive "${LAB_MTAIL_PID[$name]}" && continue
+			echo "# lab: mtail on $name exited:" >&2
+			tail -n 5 "$LAB_DIR/$name/mtail.log" | sed 's/^/#   /' >&2
+			return 1
+		done
+		sleep 0.25
+	done
+	echo "# lab: not every target up after ${LAB_APPMETRICS_TIMEOUT}s ($want):" >&2
+	_prom_ns curl -sS --noproxy '*' --max-time 2 "$LAB_PROM_URL/api/v1/targets" 2>&1 |
+		grep -o '"\(scrapeUrl\|health\|lastError\)":"[^"]*"' | paste - - - |
+		sed 's/^/#   /' >&2
+	return 1
+}
+
+# lab_appmetrics_down: stops Prometheus and every mtail. Idempotent; lab_down runs it.
+lab_appmetrics_down()
+{
+	local name pids=()
+	prom_stop
+	LAB_PROM_URL=""
+	for name in "${!LAB_MTAIL_PID[@]}"; do
+		pids+=("${LAB_MTAIL_PID[$name]}")
+	done
+	_lab_kill_wait TERM "${pids[@]}"
+	LAB_MTAIL_PID=()
+}
