@@ -36,12 +36,14 @@ static const char *const families[] = {
 	"zdd_rollbacks_total",
 	"zdd_verdicts_total",
 	"zdd_conntrack_entries",
-	/* only where a rollout has application checks */
+	/* only where a rollout has application checks, or from the agent itself */
 	"zdd_analysis_value",
 	"zdd_analysis_evaluations_total",
+	"zdd_agent_ticks_total",
+	"zdd_agent_ticks_late_total",
 };
 #define N_FAMILIES	  (sizeof(families) / sizeof(families[0]))
-#define N_FAMILIES_ALWAYS (N_FAMILIES - 2)
+#define N_FAMILIES_ALWAYS (N_FAMILIES - 4)
 
 #define B4(svc, pool, be) "{service=\"" svc "\",pool=\"" pool "\",backend=\"" be "\"}"
 #define BLUE4		  B4(SVC4, "blue", "198.18.3.11")
@@ -201,7 +203,13 @@ static void view_gives_rollout_and_health(void **state)
 		{ .svc = svc_key(SVC4), .up = 0 },
 		{ .svc = svc_key(SVC4), .up = 1 },
 	};
-	struct zdd_metrics_view v = { .rollouts = &r, .n_rollouts = 1, .health = h, .n_health = 2 };
+	struct zdd_metrics_view v = { .rollouts = &r,
+				      .n_rollouts = 1,
+				      .health = h,
+				      .n_health = 2,
+				      .agent = true,
+				      .ticks = 42,
+				      .ticks_late = 1 };
 	size_t i;
 	char *t;
 
@@ -220,6 +228,8 @@ static void view_gives_rollout_and_health(void **state)
 			     zdd_rollout_states[i], !strcmp(zdd_rollout_states[i], "idle"));
 	}
 	assert_int_equal(i, 6);
+	assert_line(t, "zdd_agent_ticks_total 42");
+	assert_line(t, "zdd_agent_ticks_late_total 1");
 	assert_line(t, "zdd_rollbacks_total{service=\"" SVC4 "\",reason=\"handshakes\"} 2");
 	assert_line(t, "zdd_rollbacks_total{service=\"" SVC4 "\",reason=\"health_check\"} 0");
 	assert_line(t, "zdd_rollbacks_total{service=\"" SVC4 "\",reason=\"http_5xx_ratio\"} 1");

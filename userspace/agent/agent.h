@@ -38,7 +38,8 @@ struct agent {
 	size_t n_announced;
 	struct agent_backend_ref *downed; /* backends down because their health check fails */
 	size_t n_downed;
-	int reload_fd; /* eventfd: the reload thread is done (reload.c) */
+	__u64 ticks, ticks_late, last_tick_ms; /* the loop's period, kept: zdd_agent_ticks_* */
+	int reload_fd;			       /* eventfd: the reload thread is done (reload.c) */
 	pthread_t reload_thread;
 	bool reloading, reload_again;
 };

@@ -23,7 +23,8 @@
 #include "log.h"
 #include "metrics.h"
 
-#define TICK_MS 100 /* rollout analysis: rollback within a tick of the verdict */
+#define TICK_MS	     100 /* rollout analysis: rollback within a tick of the verdict */
+#define TICK_LATE_MS 150 /* a tick this long after the one before is late */
 
 static struct agent agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1, .reload_fd = -1 };
 
@@ -372,6 +373,11 @@ static void tick(struct agent *a)
 	size_t i;
 
 	pthread_mutex_lock(&a->lock);
+	/* A rollback waits for a tick: every late one is counted (and shown on /metrics). */
+	if (a->last_tick_ms && now - a->last_tick_ms > TICK_LATE_MS)
+		a->ticks_late++;
+	a->ticks++;
+	a->last_tick_ms = now;
 	for (i = 0; i < a->n_svcs; i++) {
 		struct agent_service *s = &a->svcs[i];
 
@@ -438,6 +444,9 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 		v.rollouts = ro;
 		v.n_rollouts = a->n_svcs;
 		v.health = hl;
+		v.ticks = a->ticks;
+		v.ticks_late = a->ticks_late;
+		v.agent = true;
 	}
 	pthread_mutex_unlock(&a->lock);
 	/* The maps are read without the agent's lock: a scrape never delays a tick. */

@@ -338,6 +338,17 @@ static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd
 	render_checks(f, sn, v);
 }
 
+/* The agent's loop: a slow Prometheus, a hung check or a lock must never make it late. */
+static void render_ticks(FILE *f, const struct zdd_metrics_view *v)
+{
+	family(f, "zdd_agent_ticks_total", "counter",
+	       "Rounds of the agent's 100 ms loop (rollout analysis, steps, rollbacks).");
+	sample_u64(f, "zdd_agent_ticks_total", NULL, 0, v->ticks);
+	family(f, "zdd_agent_ticks_late_total", "counter",
+	       "Rounds of the agent's loop that came more than 150 ms after the one before.");
+	sample_u64(f, "zdd_agent_ticks_late_total", NULL, 0, v->ticks_late);
+}
+
 static void render_global(FILE *f, const struct zdd_snap *sn)
 {
 	struct label l;
@@ -385,6 +396,8 @@ int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **b
 	render_backends(f, &sn, v);
 	render_services(f, &sn, v);
 	render_global(f, &sn);
+	if (v && v->agent)
+		render_ticks(f, v);
 	/* memstream writes fail only for lack of memory; the error sticks until fclose */
 	if (ferror(f))
 		err = -ENOMEM;

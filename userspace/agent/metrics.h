@@ -41,6 +41,8 @@ struct zdd_metrics_view {
 	size_t n_rollouts;
 	const struct zdd_metrics_health *health; /* backends with a check */
 	size_t n_health;
+	bool agent; /* rendered by the agent: its loop's ticks below are shown */
+	__u64 ticks, ticks_late;
 };
 
 /* The state names are the rollout controller's: zdd_rollout_states[] in rollout.h. */
