@@ -17,7 +17,7 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS     := libbpf libelf zlib libnl-3.0 libnl-route-3.0 yaml-0.1 libmicrohttpd json-c libcap
+PKGS     := libbpf libelf zlib libnl-3.0 libnl-route-3.0 yaml-0.1 libmicrohttpd json-c libcap libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -57,7 +57,7 @@ $(OUT):
 
 # Debian packages the build, the tests and the demo need. Idempotent; quiet when all present.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
-	libyaml-dev libmicrohttpd-dev libjson-c-dev libcap-dev libcmocka-dev linux-libc-dev pkg-config iproute2 ethtool \
+	libyaml-dev libmicrohttpd-dev libjson-c-dev libcap-dev libcurl4-openssl-dev libcmocka-dev linux-libc-dev pkg-config iproute2 ethtool \
 	clang-format cppcheck valgrind shellcheck nginx-light wrk curl jq prometheus mtail libclang-rt-dev \
 	vagrant vagrant-libvirt ansible-core bird2 mandoc systemd man-db groff-base gnuplot-nox nftables conntrack haproxy
 deps:

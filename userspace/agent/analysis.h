@@ -27,7 +27,8 @@ struct zdd_an_eval {
 };
 
 /* Called from inside zdd_analysis_run() for each finished evaluation; e is valid during the
- * call only. The callback may call zdd_analysis_stop(). */
+ * call only. The callback may call zdd_analysis_stop() and zdd_analysis_schedule(), not
+ * zdd_analysis_free(). An evaluation aborted by stop or by a new check list is not reported. */
 typedef void (*zdd_analysis_cb)(void *ctx, const struct zdd_service_key *svc,
 				const struct zdd_an_eval *e);
 
@@ -42,7 +43,10 @@ void zdd_analysis_free(struct zdd_analysis *an);
  * start and that have none in flight). cand: the candidate pool ({{pool}} of the judged query;
  * the stable pool is the other). The engine copies what it needs: checks may be freed after
  * the call. Call it every tick while the rollout runs; a check list that changed (a reload)
- * takes effect for the next evaluations. 0, or -errno (-ENOMEM).
+ * takes effect for the next evaluations: checks are matched by name, a kept one keeps its
+ * schedule and its evaluation in flight (reported with its new index), a removed one's is
+ * aborted; n == 0 is zdd_analysis_stop(). 0, or -EINVAL (n out of 0..ZDD_CONF_MAX_CHECKS, a
+ * name twice, an interval or timeout of 0, an unterminated string, cand not a pool), -ENOMEM.
  */
 int zdd_analysis_schedule(struct zdd_analysis *an, const struct zdd_service_key *svc,
 			  const struct zdd_conf_analysis *checks, int n, __u8 cand, __u64 now_ms);
@@ -54,7 +58,8 @@ int zdd_analysis_fd(const struct zdd_analysis *an);
 /* Milliseconds until libcurl wants zdd_analysis_run() again (0: now), -1 when idle. */
 int zdd_analysis_timeout_ms(const struct zdd_analysis *an);
 /* Advances transfers, times them out, judges finished evaluations and calls the callback.
- * Never blocks. 0, or -errno when epoll itself fails. */
+ * Never blocks. now_ms: CLOCK_MONOTONIC in ms, like agent_now_ms() (libcurl's timer is
+ * compared with it). 0, or -errno when epoll itself fails. */
 int zdd_analysis_run(struct zdd_analysis *an, __u64 now_ms);
 
 #endif /* ZDD_ANALYSIS_H */
