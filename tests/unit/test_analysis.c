@@ -76,7 +76,7 @@ static const struct {
 } files[] = {
 	{ "green.json", "{\"verdict\": {\"score\": 0.9, \"name\": \"x\", \"none\": null},\n"
 			" \"list\": [1, {\"v\": \"0.25\"}]}\n" },
-	{ "blue.json", "{\"verdict\": {\"score\": 0.3}}" },
+	{ "blue.json", "{\"verdict\": {\"score\": 0.3}, \"list\": [{\"v\": \"0.5\\u0000x\"}]}" },
 	{ "number.json", " 0.5\n" },
 	{ "plain.txt", "0.5 and more\n" },
 };
@@ -678,8 +678,9 @@ static void web_get(void **state)
 	set_max(web(f, 10, "/number.json", ""), 1);
 	set_max(web(f, 11, "/{{pool}}.json", "verdict.none"), 1);
 	set_max(web(f, 12, "/{{pool}}.json", "list.0.v"), 1);
+	set_max(web(f, 13, "/blue.json", "list.0.v"), 1);
 	schedule(f);
-	assert_in_range(drive(f, 13, 5000, 0), 0, 5000);
+	assert_in_range(drive(f, 14, 5000, 0), 0, 5000);
 	is(f, 0, ZDD_AN_FAIL, "0.9 under min 1");
 	is(f, 1, ZDD_AN_PASS, "0.25 within max 1"); /* a number in a string */
 	is(f, 2, ZDD_AN_INCONCLUSIVE, "verdict.missing: not found");
@@ -693,6 +694,7 @@ static void web_get(void **state)
 	is(f, 10, ZDD_AN_PASS, "0.5 within max 1");
 	is(f, 11, ZDD_AN_INCONCLUSIVE, "verdict.none: null is not a number");
 	is(f, 12, ZDD_AN_INCONCLUSIVE, "list.0.v: not found");
+	is(f, 13, ZDD_AN_INCONCLUSIVE, "list.0.v: '0.5' is not a number");
 	finish(f);
 }
 

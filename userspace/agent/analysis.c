@@ -407,7 +407,9 @@ static bool number_of(struct xfer *x, const char *what, struct json_object *o)
 	} else if (json_object_is_type(o, json_type_string)) {
 		s = json_object_get_string(o);
 		v = strtod(s, &end);
-		if (end == s || *end || isspace((unsigned char)s[0]))
+		/* The whole string: no space before, nothing after, no NUL ("0.5\u0000junk"). */
+		if (end == s || *end || isspace((unsigned char)s[0]) ||
+		    (size_t)json_object_get_string_len(o) != strlen(s))
 			return no_number(x, "%s: '%.64s' is not a number", what, s);
 	} else {
 		return no_number(x, "%s: %s is not a number", what,
