@@ -90,7 +90,7 @@ struct {
 /* ZDD_COHORTS per service and pool: handshake outcomes (zdd_abi.h, lib/stats.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ZDD_DEF_SERVICES * ZDD_POOLS * ZDD_COHORTS);
+	__uint(max_entries, ZDD_DEF_SERVICES *ZDD_POOLS *ZDD_COHORTS);
 	__type(key, __u32);
 	__type(value, struct zdd_cohort);
 } zdd_cohorts SEC(".maps");

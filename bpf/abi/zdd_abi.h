@@ -208,7 +208,7 @@ ZDD_ABI_SIZE(struct zdd_backend_stats, 48);
 #define ZDD_COHORT_NS	 (1ULL << ZDD_COHORT_SHIFT)
 #define ZDD_COHORTS	 64 /* 17 s of history: > ZDD_MAX_HANDSHAKE_MS + the reader's delay */
 #define ZDD_COHORT_KEY(svc_index, pool, tick) \
-	(((svc_index) * ZDD_POOLS + (pool)) * ZDD_COHORTS + ((tick) & (ZDD_COHORTS - 1)))
+	(((svc_index)*ZDD_POOLS + (pool)) * ZDD_COHORTS + ((tick) & (ZDD_COHORTS - 1)))
 struct zdd_cohort {
 	__u32 tick; /* cohort number: first SYN's CLOCK_MONOTONIC ns >> ZDD_COHORT_SHIFT */
 	__u32 started;

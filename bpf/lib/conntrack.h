@@ -150,7 +150,8 @@ static __always_inline void zdd_embryo_put(struct zdd_embryo_set *s, const struc
  */
 static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					   const struct zdd_config *cfg, struct zdd_embryo_set *s,
-					   const struct zdd_embryo_val *e, __u64 now, struct zdd_ct *ct)
+					   const struct zdd_embryo_val *e, __u64 now,
+					   struct zdd_ct *ct)
 {
 	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
 	struct zdd_backend_stats *st;

@@ -271,11 +271,10 @@ static void failing_check_rolls_back_by_name(void **state)
 	assert_int_equal(s->weight, 0);
 	assert_non_null(strstr(s->ro.reason, "check http_5xx_ratio failed 2 times in a row: "
 					     "0.2013 over max 0.05"));
-	for (i = 0; i < ZDD_RO_REASONS && strcmp(s->ro.rollbacks_by[i].reason, "http_5xx_ratio");
-	     i++)
-		;
-	assert_true(i < ZDD_RO_REASONS);
-	assert_int_equal(s->ro.rollbacks_by[i].n, 1);
+	for (i = 0; i < ZDD_RO_REASONS; i++)
+		if (!strcmp(s->ro.rollbacks_by[i].reason, "http_5xx_ratio"))
+			break;
+	assert_true(i < ZDD_RO_REASONS && s->ro.rollbacks_by[i].n == 1);
 	assert_int_equal(s->ro.checks[0].evaluations[ZDD_AN_FAIL], 3);
 }
 

@@ -29,6 +29,7 @@ struct agent {
 	struct zdd_conf *conf;
 	struct zdd *z;
 	struct zdd_health *health;
+	struct zdd_analysis *analysis; /* the rollouts' application checks */
 	struct agent_service *svcs;
 	size_t n_svcs;
 	pthread_mutex_t lock; /* everything above, against the metrics thread */

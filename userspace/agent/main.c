@@ -381,15 +381,40 @@ static void tick(struct agent *a)
 	for (i = 0; i < a->n_svcs; i++) {
 		struct agent_service *s = &a->svcs[i];
 
-		if (!zdd_rollout_active(&s->ro))
-			s->cohort_next = 0; /* the next rollout reads from its start */
-		if (!zdd_rollout_ticking(&s->ro))
-			continue;
-		agent_feed_outcomes(a, s, now);
-		pool_health(a, s, h);
-		zdd_rollout_tick(&s->ro, agent_ro_ops(a), h, now);
+		if (zdd_rollout_ticking(&s->ro)) {
+			agent_feed_outcomes(a, s, now);
+			pool_health(a, s, h);
+			zdd_rollout_tick(&s->ro, agent_ro_ops(a), h, now);
+		}
+		/* The checks judge the candidate while it has traffic, paused included (a blind
+		 * pause ends when they answer again). */
+		if (zdd_rollout_active(&s->ro) && s->ro.step >= 0) {
+			zdd_analysis_schedule(a->analysis, &s->key, s->ro.pol.checks,
+					      s->ro.pol.n_checks, !s->ro.stable, now);
+		} else {
+			zdd_analysis_stop(a->analysis, &s->key);
+			if (!zdd_rollout_active(&s->ro))
+				s->cohort_next = 0; /* the next rollout reads from its start */
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
+}
+
+static void on_analysis(void *ctx, const struct zdd_service_key *svc, const struct zdd_an_eval *e)
+{
+	struct agent *a = ctx;
+	struct agent_service *s = agent_find(a, svc);
+
+	if (s)
+		zdd_rollout_analysis(&s->ro, agent_ro_ops(a), e, agent_now_ms());
+}
+
+/* The loop wakes for the next health probe or check transfer, whichever comes first. */
+static int loop_timeout_ms(const struct agent *a)
+{
+	int h = zdd_health_timeout_ms(a->health), c = zdd_analysis_timeout_ms(a->analysis);
+
+	return h < 0 ? c : c < 0 ? h : h < c ? h : c;
 }
 
 /* --- metrics --------------------------------------------------------------------------------- */
@@ -495,6 +520,9 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	err = adopt_services(a, a->conf) ?: agent_state_load(a) ?: agent_config_load(a, true);
 	if (err)
 		return err;
+	err = zdd_analysis_new(&a->analysis, on_analysis, a);
+	if (err)
+		return log_err(err, "application checks");
 	err = zdd_health_new(&a->health, on_health, a) ?: health_targets(a);
 	if (err)
 		return log_err(err, "health checks");
@@ -548,9 +576,10 @@ static int run(struct agent *a)
 		return log_err(-errno, "event loop");
 	err = agent_reload_open(a) ?: epoll_add(ep, tfd) ?: epoll_add(ep, sfd) ?:
 	      epoll_add(ep, a->ctl_fd) ?: epoll_add(ep, a->reload_fd) ?:
-	      epoll_add(ep, zdd_health_fd(a->health));
+	      epoll_add(ep, zdd_health_fd(a->health)) ?:
+	      epoll_add(ep, zdd_analysis_fd(a->analysis));
 	while (!err) {
-		n = epoll_wait(ep, ev, 8, zdd_health_timeout_ms(a->health));
+		n = epoll_wait(ep, ev, 8, loop_timeout_ms(a));
 		if (n < 0 && errno != EINTR)
 			err = -errno;
 		for (i = 0; i < n; i++) {
@@ -577,6 +606,7 @@ static int run(struct agent *a)
 		}
 		pthread_mutex_lock(&a->lock);
 		zdd_health_run(a->health);
+		zdd_analysis_run(a->analysis, agent_now_ms());
 		pthread_mutex_unlock(&a->lock);
 	}
 out:
@@ -652,6 +682,7 @@ int main(int argc, char **argv)
 	free(a->announced);
 	free(a->downed);
 	zdd_health_free(a->health);
+	zdd_analysis_free(a->analysis);
 	zdd_close(a->z);
 	zdd_conf_free(a->conf);
 	return err ? 1 : 0;
