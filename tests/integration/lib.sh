@@ -827,6 +827,33 @@ lab_agent_start()
 # zdd-bpfctl rollout against the lab's agent.
 lab_rollout() { lab_ctl rollout --socket "$LAB_DIR/agent.sock" "$@"; }
 
+# lab_rollout_json SVC: the agent's status of SVC's rollout, as JSON.
+lab_rollout_json()
+{
+	lab_rollout -j status | jq -c --arg s "$1" '.rollouts[] | select(.service == $s)'
+}
+
+# lab_wait_state SVC STATE SECS: until SVC's rollout is in STATE, at most SECS seconds.
+lab_wait_state()
+{
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		[[ $(lab_rollout_json "$1" | jq -r .state) == "$2" ]] && return 0
+		sleep 0.1
+	done
+	echo "# $1: $(lab_rollout_json "$1" | jq -r '.state + ": " + .event')"
+	return 1
+}
+
+# lab_agent_log_ms PATTERN [LINE]: the wall-clock ms of the agent's first log line matching
+# PATTERN after line LINE (default 0), or nothing.
+lab_agent_log_ms()
+{
+	local at
+	at=$(tail -n +"$((${2:-0} + 1))" "$LAB_DIR/agent.log" | grep -m1 -- "$1" | cut -d' ' -f1)
+	[[ -n $at ]] && date -d "today $at" +%s%3N
+}
+
 # --- application metrics: nginx access logs -> mtail -> Prometheus ------------------------------
 #
 # lab_appmetrics_up turns the backends' access logs on and runs, in each backend's namespace, an

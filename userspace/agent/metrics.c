@@ -205,7 +205,18 @@ static __u64 rollbacks_for(const struct zdd_metrics_rollout *r, const char *reas
 	return 0;
 }
 
-/* The L4 reasons always (a counter that exists before its first increase), then the rest. */
+static bool has_check(const struct zdd_metrics_rollout *r, const char *name)
+{
+	int i;
+
+	for (i = 0; i < r->n_checks; i++)
+		if (!strcmp(r->checks[i].name, name))
+			return true;
+	return false;
+}
+
+/* The L4 reasons and the rollout's checks always (a counter that exists before its first
+ * increase), then the rest. */
 static void render_rollbacks(FILE *f, struct label svc, const struct zdd_metrics_rollout *r)
 {
 	static const char *const l4[] = { ZDD_RO_REASON_HANDSHAKES, ZDD_RO_REASON_HEALTH,
@@ -217,10 +228,17 @@ static void render_rollbacks(FILE *f, struct label svc, const struct zdd_metrics
 		l[1].value = l4[i];
 		sample_u64(f, "zdd_rollbacks_total", l, 2, rollbacks_for(r, l4[i]));
 	}
+	/* The rollout's checks, 0 until they roll back */
+	for (i = 0; r && i < (size_t)r->n_checks; i++) {
+		l[1].value = r->checks[i].name;
+		sample_u64(f, "zdd_rollbacks_total", l, 2, rollbacks_for(r, r->checks[i].name));
+	}
+	/* and the checks of earlier configs that did */
 	for (i = 0; r && i < ZDD_RO_REASONS && r->rollbacks[i].reason[0]; i++) {
 		if (!strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HANDSHAKES) ||
 		    !strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HEALTH) ||
-		    !strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HOOK))
+		    !strcmp(r->rollbacks[i].reason, ZDD_RO_REASON_HOOK) ||
+		    has_check(r, r->rollbacks[i].reason))
 			continue;
 		l[1].value = r->rollbacks[i].reason;
 		sample_u64(f, "zdd_rollbacks_total", l, 2, r->rollbacks[i].n);
