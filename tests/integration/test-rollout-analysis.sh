@@ -8,8 +8,9 @@
 #  - a green answering 500 to 20% of requests is rolled back by http_5xx_ratio;
 #  - a green answering 250 ms late is rolled back by p99_latency (max_ratio_to_blue);
 #  - Prometheus stopped mid-rollout (SIGSTOP: connections unanswered) pauses the rollout, which
-#    never advances meanwhile and resumes by itself when Prometheus is back; the agent's 100 ms
-#    loop is never late meanwhile (zdd_agent_ticks_late_total);
+#    never advances meanwhile and resumes by itself when Prometheus is back; neither that nor
+#    a black-holed Prometheus (its packets dropped) makes the agent's 100 ms loop late
+#    (zdd_agent_ticks_late_total);
 #  - a query Prometheus rejects is inconclusive, reported with Prometheus' own words;
 #  - a web check (a team's own judge) answering a score below its min rolls back.
 # Onset-to-rollback times are printed; the bound is generous for a shared CI machine.
@@ -17,12 +18,12 @@ LAB_PREFIX=${LAB_PREFIX:-za}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
-lab_require_cmd mtail prometheus python3 jq
+lab_require_cmd mtail prometheus python3 jq nft
 RATE=${RATE:-200}
 BOUND_MS=${BOUND_MS:-10000}
 WEB_PORT=18080
 
-tap_plan 18
+tap_plan 19
 lab_up || tap_bail "lab setup"
 for b in "${LAB_BACKENDS[@]}"; do
 	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || tap_bail "decap on $b"
@@ -130,8 +131,27 @@ tap_check "Prometheus back: the rollout resumes and is promoted" \
 	lab_wait_state "$LAB_SVC4" promoted 30
 tap_is "Prometheus stopped: no tick of the agent's loop late ($((ticks1 - ticks0)) ticks)" \
 	"$((late1 - late0))" 0
-lab_load_collect "$LAB_DIR/load-stop"
 back_to_blue
+
+# 4b. Black-holed: every packet to Prometheus dropped. Each request waits out its timeout, in
+# the engine's own epoll: the loop stays on time.
+late0=$(metric zdd_agent_ticks_late_total) ticks0=$(metric zdd_agent_ticks_total)
+lab_rollout start "$LAB_SVC4" --steps 10,50,100 --interval 3s >/dev/null
+lab_exec lb nft -f - <<EOF || tap_bail "nft: black-hole Prometheus"
+table inet zdd_blackhole {
+	chain out {
+		type filter hook output priority 0;
+		ip daddr 127.0.0.1 tcp dport ${LAB_PROM_URL##*:} drop
+	}
+}
+EOF
+sleep 4
+late1=$(metric zdd_agent_ticks_late_total) ticks1=$(metric zdd_agent_ticks_total)
+lab_exec lb nft delete table inet zdd_blackhole
+tap_is "Prometheus black-holed: no tick late ($((ticks1 - ticks0)) ticks in 4 s)" \
+	"$((late1 - late0))" 0
+lab_rollout abort "$LAB_SVC4" >/dev/null
+lab_load_collect "$LAB_DIR/load-stop"
 
 # 5. A query Prometheus refuses: inconclusive, in Prometheus' words; the rollout pauses.
 conf_with "analysis: [ { name: bad_query, prometheus: { address: '$LAB_PROM_URL',
