@@ -58,7 +58,7 @@ $(OUT):
 # Debian packages the build, the tests and the demo need. Idempotent; quiet when all present.
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev \
 	libyaml-dev libmicrohttpd-dev libjson-c-dev libcap-dev libcurl4-openssl-dev libcmocka-dev linux-libc-dev pkg-config iproute2 ethtool \
-	clang-format cppcheck valgrind shellcheck nginx-light wrk curl jq prometheus mtail libclang-rt-dev \
+	clang-format cppcheck valgrind shellcheck nginx-light wrk curl jq prometheus mtail etcd-server etcd-client libclang-rt-dev \
 	vagrant vagrant-libvirt ansible-core bird2 mandoc systemd man-db groff-base gnuplot-nox nftables conntrack haproxy
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
