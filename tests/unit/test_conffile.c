@@ -415,6 +415,21 @@ static const struct bad_case bad_cases[] = {
 	{ "agent:\n  interface: a-very-long-name\nservices: []\n", 2, "too long" },
 	{ "agent:\n  interface: eth/0\nservices: []\n", 2, "not a valid interface name" },
 	{ "agent:\n  announce_interface: a:b\nservices: []\n", 2, "not a valid interface name" },
+	/* agent.cluster: etcd endpoints, prefix, node name, lease */
+	{ "agent:\n  cluster: {}\nservices: []\n", 2, "missing required key 'endpoints'" },
+	{ "agent:\n  cluster: { endpoints: [] }\nservices: []\n", 2, "1 to 8 etcd members" },
+	{ "agent:\n  cluster: { endpoints: [https://e:2379] }\nservices: []\n", 2,
+	  "'https://e:2379' is not http://HOST:PORT" },
+	{ "agent:\n  cluster: { endpoints: ['http://e:2379/x'] }\nservices: []\n", 2,
+	  "is not http://HOST:PORT" },
+	{ "agent:\n  cluster: { endpoints: ['http://e:2379'], prefix: zdd }\nservices: []\n", 2,
+	  "prefix: 'zdd' must start and end with '/'" },
+	{ "agent:\n  cluster: { endpoints: ['http://e:2379'], node: 'a b' }\nservices: []\n", 2,
+	  "node: 'a b' is not a name" },
+	{ "agent:\n  cluster: { endpoints: ['http://e:2379'], lease_ttl: 1500ms }\nservices: []\n",
+	  2, "lease_ttl: whole seconds from 1s to 60s" },
+	{ "agent:\n  cluster: { endpoints: ['http://e:2379'], peers: 3 }\nservices: []\n", 2,
+	  "unknown key 'peers'" },
 	{ "agent:\n  interface:\nservices: []\n", 2, "interface: missing value" },
 	{ "agent:\n  pin_dir: sys/fs/bpf\nservices: []\n", 2, "not an absolute path" },
 	{ "agent:\n  metrics: 198.18.0.1\nservices: []\n", 2, "not ADDR:PORT" },
@@ -640,6 +655,36 @@ static void judgement_keys_are_read(void **state)
 	zdd_conf_free(c);
 }
 
+static void cluster_keys_are_read(void **state)
+{
+	static const char yaml[] =
+		"agent:\n"
+		"  cluster:\n"
+		"    endpoints: ['http://198.18.5.1:2379', 'http://[fd00:5::2]:2379']\n"
+		"    prefix: /shop/zdd/\n"
+		"    node: edge-1\n"
+		"    lease_ttl: 5s\n"
+		"services: []\n";
+	static const char none[] = "services: []\n";
+	struct zdd_conf *c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(zdd_conf_parse("k.yaml", yaml, strlen(yaml), &c, err, sizeof(err)), 0);
+	assert_true(c->agent.cluster.present);
+	assert_int_equal(c->agent.cluster.n_endpoints, 2);
+	assert_string_equal(c->agent.cluster.endpoints[1], "http://[fd00:5::2]:2379");
+	assert_string_equal(c->agent.cluster.prefix, "/shop/zdd/");
+	assert_string_equal(c->agent.cluster.node, "edge-1");
+	assert_int_equal(c->agent.cluster.lease_ttl_ms, 5000);
+	zdd_conf_free(c);
+	assert_int_equal(zdd_conf_parse("n.yaml", none, strlen(none), &c, err, sizeof(err)), 0);
+	assert_false(c->agent.cluster.present); /* without it, the agent runs alone */
+	assert_string_equal(c->agent.cluster.prefix, "/zdd/");
+	assert_int_equal(c->agent.cluster.lease_ttl_ms, 3000);
+	zdd_conf_free(c);
+}
+
 /* Every key of rollout.analysis, both kinds, and the defaults. */
 static void analysis_checks_are_read(void **state)
 {
@@ -847,6 +892,7 @@ int main(void)
 		cmocka_unit_test(full_file_round_trips),
 		cmocka_unit_test(minimal_files_get_defaults),
 		cmocka_unit_test(judgement_keys_are_read),
+		cmocka_unit_test(cluster_keys_are_read),
 		cmocka_unit_test(analysis_checks_are_read),
 		cmocka_unit_test(example_file_loads),
 		cmocka_unit_test(load_reports_file_errors),

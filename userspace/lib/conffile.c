@@ -461,15 +461,100 @@ static int find_dup(const void *base, size_t stride, size_t keylen, size_t n, si
 
 /* Sections */
 
-enum { A_INTERFACE, A_PIN_DIR, A_METRICS, A_CONTROL_SOCKET, A_STATE_FILE, A_ANNOUNCE, A_MAX };
+enum {
+	A_INTERFACE,
+	A_PIN_DIR,
+	A_METRICS,
+	A_CONTROL_SOCKET,
+	A_STATE_FILE,
+	A_ANNOUNCE,
+	A_CLUSTER,
+	A_MAX
+};
 static const char *const agent_keys[A_MAX] = {
 	[A_INTERFACE] = "interface",   [A_PIN_DIR] = "pin_dir",
 	[A_METRICS] = "metrics",       [A_CONTROL_SOCKET] = "control_socket",
 	[A_STATE_FILE] = "state_file", [A_ANNOUNCE] = "announce_interface",
+	[A_CLUSTER] = "cluster",
 };
+
+static const char *http_authority(const char *s);
+
+enum { C_ENDPOINTS, C_PREFIX, C_NODE, C_LEASE_TTL, C_MAX };
+static const char *const cluster_keys[C_MAX] = {
+	[C_ENDPOINTS] = "endpoints",
+	[C_PREFIX] = "prefix",
+	[C_NODE] = "node",
+	[C_LEASE_TTL] = "lease_ttl",
+};
+
+/* A name of letters, digits, '.', '_' and '-': it goes into etcd keys and metric labels. */
+static bool is_node_name(const char *s)
+{
+	return *s &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+		       strlen(s);
+}
+
+static int parse_cluster(struct ctx *c, const struct field *sec, struct zdd_conf_cluster *k)
+{
+	struct field f[C_MAX];
+	const yaml_node_t *item;
+	const char *s, *rest;
+	size_t i, n;
+
+	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
+	    map_fields(c, sec->val, sec->name, cluster_keys, f, C_MAX))
+		return -EINVAL;
+	k->present = true;
+	if (!f[C_ENDPOINTS].val)
+		return fail(c, sec->val, "cluster: missing required key 'endpoints'");
+	if (expect(c, f[C_ENDPOINTS].name, f[C_ENDPOINTS].key, f[C_ENDPOINTS].val,
+		   YAML_SEQUENCE_NODE))
+		return -EINVAL;
+	n = seq_len(f[C_ENDPOINTS].val);
+	if (!n || n > ZDD_CONF_MAX_ENDPOINTS)
+		return fail(c, f[C_ENDPOINTS].key, "endpoints: 1 to %d etcd members",
+			    ZDD_CONF_MAX_ENDPOINTS);
+	for (i = 0; i < n; i++) {
+		item = seq_item(c, f[C_ENDPOINTS].val, i);
+		if (scalar(c, "endpoints", item, item, &s))
+			return -EINVAL;
+		rest = http_authority(s);
+		if (!rest || *rest || strlen(s) >= sizeof(k->endpoints[0]))
+			return fail(c, item, "endpoints: '%s' is not http://HOST:PORT",
+				    shown(c, s));
+		snprintf(k->endpoints[i], sizeof(k->endpoints[i]), "%s", s);
+	}
+	k->n_endpoints = (int)n;
+	if (f[C_PREFIX].val) {
+		if (get_str(c, &f[C_PREFIX], k->prefix, sizeof(k->prefix)))
+			return -EINVAL;
+		if (k->prefix[0] != '/' || k->prefix[strlen(k->prefix) - 1] != '/')
+			return fail(c, f[C_PREFIX].val, "prefix: '%s' must start and end with '/'",
+				    shown(c, k->prefix));
+	}
+	if (f[C_NODE].val && get_str(c, &f[C_NODE], k->node, sizeof(k->node)))
+		return -EINVAL;
+	if (!is_node_name(k->node))
+		return fail(c, f[C_NODE].val ?: sec->val,
+			    "node: '%s' is not a name of letters, digits, '.', '_' and '-'",
+			    shown(c, k->node));
+	if (f[C_LEASE_TTL].val && get_duration(c, &f[C_LEASE_TTL], &k->lease_ttl_ms))
+		return -EINVAL;
+	/* etcd grants whole seconds; a lease under a second would be rounded to nothing */
+	if (k->lease_ttl_ms < 1000 || k->lease_ttl_ms > 60000 || k->lease_ttl_ms % 1000)
+		return fail(c, f[C_LEASE_TTL].val, "lease_ttl: whole seconds from 1s to 60s");
+	return 0;
+}
 
 static void agent_defaults(struct zdd_conf_agent *a)
 {
+	snprintf(a->cluster.prefix, sizeof(a->cluster.prefix), "/zdd/");
+	if (gethostname(a->cluster.node, sizeof(a->cluster.node)))
+		a->cluster.node[0] = '\0';
+	a->cluster.node[sizeof(a->cluster.node) - 1] = '\0';
+	a->cluster.lease_ttl_ms = 3000;
 	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", ZDD_PIN_DIR);
 	snprintf(a->metrics, sizeof(a->metrics), "%s", ZDD_CONF_DEF_METRICS);
 	snprintf(a->control_socket, sizeof(a->control_socket), "%s", ZDD_CONF_DEF_CONTROL_SOCKET);
@@ -517,6 +602,8 @@ static int parse_agent(struct ctx *c, const struct field *sec, struct zdd_conf_a
 		return -EINVAL;
 	if (f[A_STATE_FILE].val &&
 	    get_path(c, &f[A_STATE_FILE], a->state_file, sizeof(a->state_file)))
+		return -EINVAL;
+	if (f[A_CLUSTER].val && parse_cluster(c, &f[A_CLUSTER], &a->cluster))
 		return -EINVAL;
 	return 0;
 }

@@ -106,6 +106,18 @@ struct zdd_conf_service {
 	int line;
 };
 
+#define ZDD_CONF_MAX_ENDPOINTS 8
+
+/* agent.cluster: the edge nodes of a fleet run one rollout, coordinated through etcd. */
+struct zdd_conf_cluster {
+	bool present;
+	char endpoints[ZDD_CONF_MAX_ENDPOINTS][128]; /* http://HOST:PORT of etcd members */
+	int n_endpoints;
+	char prefix[128];   /* of every key zdd writes; default /zdd/ */
+	char node[64];	    /* this node's name in the fleet; default the host name */
+	__u32 lease_ttl_ms; /* of this node's lease (leadership, liveness); default 3 s */
+};
+
 /* Filled with defaults even when the file has no agent section; interface "" = unset. */
 struct zdd_conf_agent {
 	char interface[16];
@@ -114,6 +126,7 @@ struct zdd_conf_agent {
 	char metrics[64]; /* ADDR:PORT, IPv6 in brackets */
 	char control_socket[108];
 	char state_file[256];
+	struct zdd_conf_cluster cluster;
 };
 
 struct zdd_conf {
