@@ -666,6 +666,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zdd-agent: %s\n", msg);
 		return 1;
 	}
+	/* Per-node rollouts where a fleet was asked for would split shoppers between versions:
+	 * refuse rather than run half of what the file says. */
+	if (a->conf->agent.cluster.present) {
+		fprintf(stderr,
+			"zdd-agent: %s: agent.cluster: this zdd-agent cannot coordinate a "
+			"fleet through etcd yet; remove the section to run this node alone\n",
+			a->conf_path);
+		zdd_conf_free(a->conf);
+		return 1;
+	}
 	a->pin_dir = pin_dir ?: a->conf->agent.pin_dir;
 	err = setup(a, metrics, &srv)
 		      ?: agent_drop_privileges(a->conf->agent.announce_interface[0] != '\0');
