@@ -60,10 +60,14 @@ static void print_rollouts(struct json_object *arr, const char *only)
 			printf("  green %.2f%%", json_object_get_double(v));
 		if (json_object_object_get_ex(o, "rollbacks", &v))
 			printf("  rollbacks %d", json_object_get_int(v));
+		/* the handshakes judged in this step, once there are any */
 		if (json_object_object_get_ex(o, "failure_ratio", &r) &&
-		    json_object_object_get_ex(o, "window_flows", &w)) {
+		    json_object_object_get_ex(o, "window_flows", &w) &&
+		    json_object_object_get_ex(w, "green", &v) && json_object_get_int(v) &&
+		    json_object_object_get_ex(w, "blue", &v) && json_object_get_int(v)) {
 			json_object_object_get_ex(r, "green", &v);
-			printf("\n  failure ratio: green %.1f%%", 100 * json_object_get_double(v));
+			printf("\n  handshakes failed in this step: green %.1f%%",
+			       100 * json_object_get_double(v));
 			json_object_object_get_ex(w, "green", &v);
 			printf(" of %d flows", json_object_get_int(v));
 			json_object_object_get_ex(r, "blue", &v);
