@@ -1072,6 +1072,27 @@ static const char *const prometheus_keys[P_MAX] = {
 	[P_QUERY] = "query",
 };
 
+/* sec's string field f, required: an http:// URL ("http://HOST:PORT" then a path, with a query
+ * string when query), into buf. Returns what follows HOST:PORT, or NULL after a failure. */
+static const char *get_http_url(struct ctx *c, const struct field *sec, const struct field *f,
+				char *buf, size_t size, bool query, const char *want)
+{
+	const char *rest;
+
+	if (!f->val) {
+		fail(c, sec->val, "%s: missing required key '%s'", sec->name, f->name);
+		return NULL;
+	}
+	if (get_str(c, f, buf, size))
+		return NULL;
+	rest = http_authority(buf);
+	if (!rest || !is_url_path(rest, query)) {
+		fail(c, f->val, "%s: '%s' is not %s", f->name, shown(c, buf), want);
+		return NULL;
+	}
+	return rest;
+}
+
 static int parse_prometheus(struct ctx *c, const struct field *sec, struct zdd_conf_analysis *a)
 {
 	struct field f[P_MAX];
@@ -1086,11 +1107,9 @@ static int parse_prometheus(struct ctx *c, const struct field *sec, struct zdd_c
 	if (get_str(c, &f[P_ADDRESS], a->address, sizeof(a->address)))
 		return -EINVAL;
 	/* A path is a prefix (--web.route-prefix): /api/v1/query goes after it. */
-	rest = http_authority(a->address);
-	if (!rest || !is_url_path(rest, false))
-		return fail(c, f[P_ADDRESS].val,
-			    "address: '%s' is not http://HOST:PORT (an optional /prefix after it)",
-			    shown(c, a->address));
+	if (!get_http_url(c, sec, &f[P_ADDRESS], a->address, sizeof(a->address), false,
+			  "http://HOST:PORT (an optional /prefix after it)"))
+		return -EINVAL;
 	if (!f[P_QUERY].val)
 		return fail(c, sec->val, "prometheus: missing required key 'query'");
 	if (get_str(c, &f[P_QUERY], a->query, sizeof(a->query)))
@@ -1118,15 +1137,9 @@ static int parse_web(struct ctx *c, const struct field *sec, struct zdd_conf_ana
 	    map_fields(c, sec->val, sec->name, web_keys, f, W_MAX))
 		return -EINVAL;
 	a->kind = ZDD_AN_WEB;
-	if (!f[W_URL].val)
-		return fail(c, sec->val, "web: missing required key 'url'");
-	if (get_str(c, &f[W_URL], a->url, sizeof(a->url)))
-		return -EINVAL;
-	rest = http_authority(a->url);
-	if (!rest || !is_url_path(rest, true))
-		return fail(c, f[W_URL].val, "url: '%s' is not http://HOST:PORT/PATH",
-			    shown(c, a->url));
-	if (check_vars(c, &f[W_URL], rest))
+	rest = get_http_url(c, sec, &f[W_URL], a->url, sizeof(a->url), true,
+			    "http://HOST:PORT/PATH");
+	if (!rest || check_vars(c, &f[W_URL], rest))
 		return -EINVAL;
 	if (f[W_METHOD].val && get_enum(c, &f[W_METHOD], method_names, method_values, 2, &post))
 		return -EINVAL;
