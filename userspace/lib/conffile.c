@@ -1096,16 +1096,11 @@ static const char *get_http_url(struct ctx *c, const struct field *sec, const st
 static int parse_prometheus(struct ctx *c, const struct field *sec, struct zdd_conf_analysis *a)
 {
 	struct field f[P_MAX];
-	const char *rest;
 
 	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
 	    map_fields(c, sec->val, sec->name, prometheus_keys, f, P_MAX))
 		return -EINVAL;
 	a->kind = ZDD_AN_PROMETHEUS;
-	if (!f[P_ADDRESS].val)
-		return fail(c, sec->val, "prometheus: missing required key 'address'");
-	if (get_str(c, &f[P_ADDRESS], a->address, sizeof(a->address)))
-		return -EINVAL;
 	/* A path is a prefix (--web.route-prefix): /api/v1/query goes after it. */
 	if (!get_http_url(c, sec, &f[P_ADDRESS], a->address, sizeof(a->address), false,
 			  "http://HOST:PORT (an optional /prefix after it)"))
