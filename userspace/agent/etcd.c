@@ -108,7 +108,8 @@ struct zdd_etcd_watch {
 	char *body;
 	struct json_tokener *tok;
 	size_t obj_bytes;	/* of the object being parsed */
-	bool bad;		/* the stream sent something that is not JSON */
+	bool bad;		/* the stream is to be ended and opened again after a delay... */
+	char why[WHY_LEN];	/* ...for this reason */
 	struct json_object **q; /* parsed, not delivered yet */
 	size_t nq, qcap;
 	bool created;	  /* this stream was accepted by etcd */
@@ -125,7 +126,8 @@ struct zdd_etcd_election {
 	char *key, *value;
 	__u32 ttl_s;
 	__s64 lease;
-	__s64 rev; /* the revision of what we know of the key: older events are stale */
+	__s64 txn_lease; /* the lease of the campaign txn in flight */
+	__s64 rev;	 /* the revision of what we know of the key: older events are stale */
 	bool granting, campaigning;
 	__u64 retry_ms; /* 0: nothing to retry */
 	bool leader;
@@ -1045,6 +1047,13 @@ int zdd_etcd_delete(struct zdd_etcd *e, const char *key, zdd_etcd_cb cb, void *c
 
 /* ---- watches ---- */
 
+static void watch_bad(struct zdd_etcd_watch *w, const char *why)
+{
+	if (!w->bad)
+		why_set(w->why, WHY_LEN, "%s", why);
+	w->bad = true;
+}
+
 static size_t watch_data(char *data, size_t size, size_t n, void *arg)
 {
 	struct zdd_etcd_watch *w = arg;
@@ -1085,7 +1094,7 @@ static size_t watch_data(char *data, size_t size, size_t n, void *arg)
 	}
 	return len;
 bad:
-	w->bad = true;
+	watch_bad(w, "an answer that is not JSON, or over 16 MiB");
 	return 0; /* ends the stream; it is opened again */
 }
 
@@ -1156,7 +1165,7 @@ static void watch_events(struct zdd_etcd_watch *w, struct json_object *evs,
 	int err = 0;
 
 	if (!out) {
-		w->bad = true; /* the events come again with the next stream */
+		watch_bad(w, strerror(ENOMEM)); /* the events come again with the next stream */
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -1181,8 +1190,7 @@ static void watch_events(struct zdd_etcd_watch *w, struct json_object *evs,
 			b->n++;
 	}
 	if (err) {
-		pr_warn("etcd: watch: an event not of etcd's gateway, reopening\n");
-		w->bad = true;
+		watch_bad(w, err == -ENOMEM ? strerror(ENOMEM) : "an event not of etcd's gateway");
 	} else if (b->n) {
 		w->next_rev = out[b->n - 1].kv.mod_revision + 1;
 		b->ev = out;
@@ -1202,16 +1210,16 @@ static void watch_message(struct zdd_etcd_watch *w, struct json_object *o)
 	char why[WHY_LEN];
 
 	if (!res) {
-		server_error(o, 0, why);
-		pr_debug("etcd: watch: %s\n", why);
-		w->bad = true;
+		if (!server_error(o, 0, why))
+			why_set(why, WHY_LEN, "an answer not of etcd's gateway");
+		watch_bad(w, why);
 		return;
 	}
 	evs = member(res, "events", json_type_array);
 	if (get_i64(member(res, "header", json_type_object), "revision", &b.revision) ||
 	    get_bool(res, "created", &created) || get_bool(res, "canceled", &canceled) ||
 	    get_i64(res, "compact_revision", &b.compact_revision) || (!evs && has(res, "events"))) {
-		w->bad = true;
+		watch_bad(w, "an answer not of etcd's gateway");
 		return;
 	}
 	if (created) {
@@ -1228,8 +1236,7 @@ static void watch_message(struct zdd_etcd_watch *w, struct json_object *o)
 		w->cb(w->ctx, &b);
 	} else if (canceled) {
 		/* The stream goes on, the watch in it does not (a member without a leader). */
-		pr_debug("etcd: watch canceled by etcd\n");
-		w->bad = true;
+		watch_bad(w, "canceled by etcd");
 	} else if (evs && json_object_array_length(evs)) {
 		watch_events(w, evs, &b);
 	}
@@ -1257,7 +1264,7 @@ static void watch_run(struct zdd_etcd *e, struct zdd_etcd_watch *w, __u64 now_ms
 		return;
 	if (w->x.easy) {
 		if (w->bad || w->restart)
-			watch_ended(e, w, "an answer it could not take", now_ms);
+			watch_ended(e, w, w->why, now_ms);
 		else if (!w->created && now_ms >= w->start_ms + e->timeout_ms)
 			watch_ended(e, w, "no answer in time", now_ms);
 		else if (w->x.ep != e->cur) {
@@ -1354,6 +1361,12 @@ static void el_set(struct zdd_etcd_election *el, bool leader, const char *value)
 	el->cb(el->ctx, leader, el->leader_value);
 }
 
+/* Not (or no longer) leading: the leader is whoever it was, unless it was us. */
+static void el_step_down(struct zdd_etcd_election *el)
+{
+	el_set(el, false, el->leader ? NULL : el->leader_value);
+}
+
 static void el_retry(struct zdd_etcd_election *el)
 {
 	el->retry_ms = zdd_mono_ms() + ELECTION_RETRY_MS;
@@ -1396,10 +1409,12 @@ static void el_txn_done(void *ctx, const struct zdd_etcd_result *r)
 
 	el->campaigning = false;
 	if (r->err == -ENOENT) {
-		/* Our lease is gone: its keepalive will say so too, ignored then. */
-		zdd_etcd_lease_revoke(el->e, el->lease, NULL, NULL);
-		el->lease = 0;
-		el_set(el, false, el->leader_value);
+		/* The txn's lease is gone: its keepalive would say so too, ignored then. */
+		if (el->lease && el->txn_lease == el->lease) {
+			zdd_etcd_lease_revoke(el->e, el->lease, NULL, NULL);
+			el->lease = 0;
+		}
+		el_step_down(el);
 		if (!el->dead)
 			el_try(el);
 		return;
@@ -1407,11 +1422,16 @@ static void el_txn_done(void *ctx, const struct zdd_etcd_result *r)
 	if (r->err) {
 		pr_debug("etcd: election %s: %s\n", el->key, r->error);
 		/* Unknown: if our write landed, the next txn finds the key bound to our lease. */
-		el_set(el, false, el->leader_value);
+		el_step_down(el);
 		el_retry(el);
 		return;
 	}
-	if (r->succeeded) {
+	if (r->succeeded && (!el->lease || el->txn_lease != el->lease)) {
+		/* Won with a lease given up meanwhile (revoked then): not a leader of ours. */
+		el->rev = r->revision;
+		el_set(el, false, NULL);
+		el_retry(el);
+	} else if (r->succeeded) {
 		el->rev = r->revision;
 		el_set(el, true, el->value);
 	} else if (r->n_kvs) {
@@ -1437,7 +1457,7 @@ static void el_lost(void *ctx, __s64 lease, int err)
 	pr_warn("etcd: election %s: lease %lld lost (%s)\n", el->key, (long long)lease,
 		strerror(-err));
 	el->lease = 0;
-	el_set(el, false, el->leader ? NULL : el->leader_value);
+	el_step_down(el);
 	if (!el->dead)
 		el_try(el);
 }
@@ -1471,6 +1491,7 @@ static void el_try(struct zdd_etcd_election *el)
 		err = zdd_etcd_txn_put_if(el->e, el->key, el->value, strlen(el->value),
 					  ZDD_ETCD_ABSENT, el->lease, el_txn_done, el);
 		el->campaigning = !err;
+		el->txn_lease = el->lease;
 	}
 	if (err)
 		el_retry(el);

@@ -131,7 +131,8 @@ int zdd_etcd_delete(struct zdd_etcd *e, const char *key, zdd_etcd_cb cb, void *c
  */
 int zdd_etcd_lease_grant(struct zdd_etcd *e, __u32 ttl_s, zdd_etcd_cb cb, zdd_etcd_lease_cb lost,
 			 void *ctx);
-/* Stops the keepalives at once (lost is not called) and revokes: its keys are deleted. */
+/* Stops the keepalives at once (lost is not called) and revokes: its keys are deleted.
+ * -ENOENT: etcd had no such lease (expired, or revoked already). */
 int zdd_etcd_lease_revoke(struct zdd_etcd *e, __s64 lease, zdd_etcd_cb cb, void *ctx);
 
 /* ---- watches ---- */
@@ -166,7 +167,7 @@ struct zdd_etcd_watch;
  */
 int zdd_etcd_watch(struct zdd_etcd *e, struct zdd_etcd_watch **out, const char *key, bool prefix,
 		   __s64 from_revision, zdd_etcd_watch_cb cb, void *ctx);
-/* No callback after it returns; w is freed. NULL is fine. */
+/* No callback after it returns, and w is not to be used again. NULL is fine. */
 void zdd_etcd_watch_cancel(struct zdd_etcd_watch *w);
 /* The revision the watch asks for next: the last delivered + 1 (0: from now, not started yet). */
 __s64 zdd_etcd_watch_next_revision(const struct zdd_etcd_watch *w);
