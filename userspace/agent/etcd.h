@@ -65,7 +65,8 @@ struct zdd_etcd_kv {
  *	-ETIMEDOUT	no answer in time; a txn (or a put) may or may not have been applied
  *	-ENOTCONN	no endpoint could be reached: nothing was applied
  *	-ENOENT		the lease is not (or no longer) known to etcd
- *	-EAGAIN		etcd is unavailable (no leader) on every endpoint tried
+ *	-EAGAIN		etcd answered "unavailable" (no leader, or its own timeout, after
+ *			which a write may still apply), on the last endpoint tried
  *	-EINVAL, -EACCES, -ENOSPC, -EIO	etcd refused the request (see error)
  *	-EPROTO		the answer is not etcd's; -EFBIG: larger than 16 MiB; -ENOMEM
  */
