@@ -102,9 +102,8 @@ reboot || tap_bail "zdd-agent after the reboot"
 tap_is "reboot after a promotion: green keeps every new client" "$(green_pct)" 100
 tap_check "reboot: the log says the rollout's weight was written again" \
 	grep -q "green 100.00%, from the promoted rollout, written again" "$LAB_DIR/agent.log"
-tap_check "reboot: rollout status says where the weight came from" bash -c \
-	"lab_rollout -j status | jq -e '.rollouts[] | select(.weight_source | test(\"promoted\"))'" \
-	>/dev/null
+said_promoted() { lab_rollout_json "$LAB_SVC4" | jq -e '.weight_source | test("promoted")'; }
+tap_check "reboot: rollout status says where the weight came from" said_promoted
 sed -i '0,/green_weight: 0/s//green_weight: 25/' "$conf"
 reboot || tap_bail "zdd-agent after the second reboot"
 tap_is "reboot with the file's green_weight changed since: the file wins" "$(green_pct)" 25
