@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* bpf/zdd_lb.bpf.c - the XDP entry point of the balancer: parse -> flow cache, or service ->
  * conntrack -> encapsulate -> XDP_TX. Every exit counts exactly one reason (lib/stats.h). */
-#include "encap.h"
 #include "flow_cache.h"
+#include "icmp.h"
 
 static __always_inline void zdd_count_backend(const struct zdd_pkt *pkt, __u32 backend)
 {
@@ -25,8 +25,11 @@ static __always_inline enum zdd_reason zdd_send(struct xdp_md *ctx, struct zdd_p
 	if (pkt->eth_proto == bpf_htons(ETH_P_IPV6))
 		label = zdd_flow_hash(pkt);
 	err = zdd_encap(ctx, pkt, ct->to.be, cfg, label);
-	if (err)
+	if (err) {
+		if (err == -ZDD_R_TOO_BIG)
+			return zdd_icmp_too_big(ctx, pkt, cfg);
 		return -err;
+	}
 	zdd_count_backend(pkt, ct->to.backend);
 	return ct->reason;
 }

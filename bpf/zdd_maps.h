@@ -97,7 +97,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ZDD_R_MAX);
+	__uint(max_entries, ZDD_REASON_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } zdd_reasons SEC(".maps");
@@ -108,5 +108,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct zdd_config);
 } zdd_config SEC(".maps");
+
+/* One CPU's token bucket for the ICMP errors zdd sends (bpf/lib/icmp.h); only the kernel
+ * reads it. Not pinned: a new program instance starts with a full bucket. */
+struct zdd_icmp_bucket {
+	__u64 stamp_ns;	 /* coarse clock at the last reply or refusal */
+	__u64 credit_ns; /* time earned, ZDD_ICMP_BURST replies' worth at most */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct zdd_icmp_bucket);
+} zdd_icmp_bucket SEC(".maps");
 
 #endif /* ZDD_MAPS_H */

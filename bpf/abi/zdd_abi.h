@@ -39,8 +39,9 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * check and corrupt state silently. (Maps whose layout changes also get a new name.)
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
+ * 5: tx_icmp_too_big; zdd_reasons has ZDD_REASON_SLOTS entries.
  */
-#define ZDD_ABI_VERSION 4
+#define ZDD_ABI_VERSION 5
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -226,25 +227,40 @@ ZDD_ABI_SIZE(struct zdd_service_stats, 16);
 
 /*
  * Every packet the LB program sees ends in exactly one reason, counted per CPU in zdd_reasons,
- * so the counters add up to the packets seen. X(enum suffix, name, XDP verdict).
+ * so the counters add up to the packets seen. X(enum suffix, name, XDP verdict). A packet too
+ * big once encapsulated is answered with "fragmentation needed" / "packet too big" (IPv4 only
+ * when DF is set), at most ZDD_ICMP_RATE a second per CPU (bpf/lib/icmp.h).
  */
-#define ZDD_REASONS(X)                                                                      \
-	X(TX_FLOW, "tx_flow", XDP_TX)		/* forwarded, flow in conntrack */          \
-	X(TX_NEW, "tx_new", XDP_TX)		/* forwarded, new flow recorded */          \
-	X(TX_MISS, "tx_conntrack_miss", XDP_TX) /* forwarded, non-SYN without an entry */   \
-	X(NOT_IP, "pass_not_ip", XDP_PASS)	/* ARP, LLDP, ... */                        \
-	X(NOT_L4, "pass_not_tcp_udp", XDP_PASS) /* ICMP and other protocols */              \
-	X(NO_SERVICE, "pass_no_service", XDP_PASS)                                          \
-	X(IPV6_EXT, "pass_ipv6_ext_header", XDP_PASS)                                       \
-	X(FRAGMENT, "drop_fragment", XDP_DROP)	 /* fragment addressed to a service */      \
-	X(MALFORMED, "drop_malformed", XDP_DROP) /* truncated or inconsistent headers */    \
-	X(NO_BACKEND, "drop_no_backend", XDP_DROP)                                          \
-	X(TOO_BIG, "drop_too_big", XDP_DROP)	/* larger than the MTU once encapsulated */ \
+#define ZDD_REASONS(X)                                                                          \
+	X(TX_FLOW, "tx_flow", XDP_TX)		      /* forwarded, flow in conntrack */        \
+	X(TX_NEW, "tx_new", XDP_TX)		      /* forwarded, new flow recorded */        \
+	X(TX_MISS, "tx_conntrack_miss", XDP_TX)	      /* forwarded, non-SYN without an entry */ \
+	X(TX_ICMP_TOO_BIG, "tx_icmp_too_big", XDP_TX) /* answered: fragmentation needed */      \
+	X(NOT_IP, "pass_not_ip", XDP_PASS)	      /* ARP, LLDP, ... */                      \
+	X(NOT_L4, "pass_not_tcp_udp", XDP_PASS)	      /* ICMP and other protocols */            \
+	X(NO_SERVICE, "pass_no_service", XDP_PASS)                                              \
+	X(IPV6_EXT, "pass_ipv6_ext_header", XDP_PASS)                                           \
+	X(FRAGMENT, "drop_fragment", XDP_DROP)	 /* fragment addressed to a service */          \
+	X(MALFORMED, "drop_malformed", XDP_DROP) /* truncated or inconsistent headers */        \
+	X(NO_BACKEND, "drop_no_backend", XDP_DROP)                                              \
+	X(TOO_BIG, "drop_too_big", XDP_DROP)	/* too big once encapsulated, not answered */   \
 	X(ENCAP, "drop_encap_failed", XDP_DROP) /* no headroom, or no source address */
 
 #define ZDD_REASON_ENUM(e, name, verdict) ZDD_R_##e,
 enum zdd_reason { ZDD_REASONS(ZDD_REASON_ENUM) ZDD_R_MAX };
 #undef ZDD_REASON_ENUM
+/* zdd_reasons' entries: reasons added at the end later fit without a new ABI. */
+#define ZDD_REASON_SLOTS 32
+_Static_assert(ZDD_R_MAX <= ZDD_REASON_SLOTS, "zdd_reasons needs more slots");
+
+/*
+ * ICMP errors zdd sends (too big once encapsulated) are limited per CPU by a token bucket:
+ * ZDD_ICMP_RATE a second, ZDD_ICMP_BURST at once. A client learns its path MTU from one of
+ * them and keeps it for 10 minutes; the limit keeps a flood of big packets from spoofed
+ * sources from turning zdd into an ICMP source (the replies are smaller than what they answer).
+ */
+#define ZDD_ICMP_RATE  100
+#define ZDD_ICMP_BURST 50
 
 /* zdd_dstats: per-CPU counters of the backend-side decapsulation program. */
 enum zdd_decap_counter {

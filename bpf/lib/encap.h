@@ -27,6 +27,12 @@ static __always_inline void zdd_mac_copy(__u16 *to, const void *from)
 	to[2] = w[2];
 }
 
+/* The Ethernet header's length, the tag included: pkt->l3_off, in a form the verifier bounds. */
+static __always_inline __u32 zdd_l2_len(__be16 vlan_tpid)
+{
+	return sizeof(struct ethhdr) + (vlan_tpid ? sizeof(struct zdd_vlan_hdr) : 0);
+}
+
 /* Writes the Ethernet header (and the client's VLAN tag) in front of the outer IP header. */
 static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 *l2, __be16 proto,
 					__u32 *l2_len)
@@ -34,7 +40,7 @@ static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 
 	struct ethhdr *eth;
 	__be16 *tag;
 
-	*l2_len = sizeof(*eth) + (l2->vlan_tpid ? 4 : 0);
+	*l2_len = zdd_l2_len(l2->vlan_tpid);
 	eth = zdd_frame_at(ctx, 0, *l2_len);
 	if (!eth)
 		return -ZDD_R_ENCAP;

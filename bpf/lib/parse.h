@@ -22,6 +22,20 @@
 #define ZDD_TCP_RST   0x04
 #define ZDD_TCP_ACK   0x10
 
+/* ICMP types and codes (RFC 792): linux/icmp.h would pull libc's socket headers into BPF. */
+#define ZDD_ICMP4_DEST_UNREACH 3
+#define ZDD_ICMP4_FRAG_NEEDED  4
+
+/* The 8 bytes every ICMP and ICMPv6 message starts with. */
+struct zdd_icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	/* By type: echo id and sequence; an ICMPv6 "too big" MTU; for IPv4 "fragmentation
+	 * needed", 16 unused bits, then the next hop's MTU (RFC 1191). */
+	__be32 rest;
+};
+
 /*
  * end is data_end, the only bound the verifier learns from; limit is where the current
  * protocol's data stops (the IP datagram's end, before any Ethernet padding), checked too.
@@ -73,6 +87,18 @@ static __always_inline void *zdd_frame_at(struct xdp_md *ctx, __u32 off, __u32 l
 	if (data + off + len > end)
 		return NULL;
 	return data + off;
+}
+
+/* The frame's length, for bpf_xdp_adjust_tail(). The barrier keeps it a difference of the
+ * two pointers: folded into a caller's sum, it became arithmetic on data_end, refused. */
+static __always_inline __u32 zdd_frame_len(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	__u32 len = end - data;
+
+	barrier_var(len);
+	return len;
 }
 
 static __always_inline int zdd_parse_eth(struct zdd_cursor *c, struct zdd_pkt *pkt)

@@ -38,20 +38,24 @@ static __u32 l4_len(const struct pkt *p)
 	return p->len - p->l4_off;
 }
 
+__u32 csum_pseudo(const __u8 *l3, __u32 len, __u8 proto)
+{
+	int v4 = l3[0] >> 4 == 4, i, alen = v4 ? 4 : 16;
+	__u32 sum = proto + len;
+
+	for (i = 0; i < 2 * alen; i += 2)
+		sum += (l3[(v4 ? 12 : 8) + i] << 8) | l3[(v4 ? 12 : 8) + i + 1];
+	return sum;
+}
+
 /* Checksum over the pseudo-header and the transport segment (check field zeroed first). */
 static __u16 l4_csum(struct pkt *p)
 {
 	__u8 *l3 = p->data + p->l3_off;
-	__u32 len = l4_len(p), sum = 0;
-	__u8 pseudo[40];
-	int i, alen = is_v4(p) ? 4 : 16;
+	__u32 len = l4_len(p);
 
-	memcpy(pseudo, l3 + (is_v4(p) ? 12 : 8), 2 * alen);
-	for (i = 0; i < 2 * alen; i += 2)
-		sum += (pseudo[i] << 8) | pseudo[i + 1];
-	sum += is_v4(p) ? l3[9] : l3[6];
-	sum += len;
-	return csum_fold_sum(p->data + p->l4_off, len, sum);
+	return csum_fold_sum(p->data + p->l4_off, len,
+			     csum_pseudo(l3, len, is_v4(p) ? l3[9] : l3[6]));
 }
 
 void pkt_fix_csums(struct pkt *p)

@@ -40,6 +40,9 @@ void pkt_payload(struct pkt *p, __u32 bytes);
 void pkt_vlan(struct pkt *p, __u16 tpid, __u16 tci);
 /* recomputes the IPv4 header and L4 checksums after a test edited fields */
 void pkt_fix_csums(struct pkt *p);
+/* the Internet checksum of len bytes plus sum, in network order: 0 when data holds a valid one */
 __u16 csum_fold_sum(const void *data, __u32 len, __u32 sum);
+/* the sum of the pseudo-header of an IPv4 or IPv6 header l3, for len bytes of protocol proto */
+__u32 csum_pseudo(const __u8 *l3, __u32 len, __u8 proto);
 
 #endif /* ZDD_TEST_PKT_H */

@@ -2,9 +2,11 @@
 /* tests/unit/test_fuzz_packets.c - random and mutated frames through the real program. Per
  * frame: a specified verdict; exactly one reason counted, the verdict's own; the verdict an
  * independent model of the spec predicts; a forwarded frame belongs to a service and goes to
- * one of its backends; a passed or dropped frame is untouched. At the end the reason counters
- * add up to the frames run. Env: ZDD_FUZZ_PACKETS (default 200000, 5000 under valgrind),
- * ZDD_FUZZ_SEED (printed; replays a run), ZDD_FUZZ_FRAME=HEX (runs that one frame). */
+ * one of its backends; a too-big answer is well formed and quotes the frame; a passed or
+ * dropped frame is untouched. At the end the reason counters add up to the
+ * frames run, and the too-big answers stay within the rate limit. Env: ZDD_FUZZ_PACKETS
+ * (default 200000, 5000 under valgrind), ZDD_FUZZ_SEED (printed; replays a run),
+ * ZDD_FUZZ_FRAME=HEX (runs that one frame). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -32,11 +34,14 @@
 #define ARRAY_SIZE(a)	     (sizeof(a) / sizeof((a)[0]))
 #define DEF_FRAMES	     200000
 #define DEF_FRAMES_VALGRIND  5000
-#define SWEEP_TEMPLATES	     64	      /* valid frames truncated at every offset */
-#define FLIP_EVERY	     4096     /* frames between weight changes */
-#define TEST_RUN_MIN	     ETH_HLEN /* BPF_PROG_TEST_RUN refuses shorter XDP frames */
-#define REASON_ANY_NOT_TX    (-1)     /* the model allows any pass or drop reason */
-#define REASON_ANY_TX	     (-2)     /* the model wants one of the TX reasons */
+#define SWEEP_TEMPLATES	     64		 /* valid frames truncated at every offset */
+#define FLIP_EVERY	     4096	 /* frames between weight changes */
+#define TEST_RUN_MIN	     ETH_HLEN	 /* BPF_PROG_TEST_RUN refuses shorter XDP frames */
+#define REASON_ANY_NOT_TX    (-1)	 /* the model allows any pass or drop reason */
+#define REASON_ANY_TX	     (-2)	 /* the model wants a forward of a flow's packet */
+#define REASON_TOO_BIG_RATED (-3)	 /* tx_icmp_too_big, or drop_too_big over the rate */
+#define ICMP4_QUOTE	     (576 - 28)	 /* RFC 1812 4.3.2.3 */
+#define ICMP6_QUOTE	     (1280 - 48) /* RFC 4443 2.4 */
 #define V_PASS		     (1 << XDP_PASS)
 #define V_DROP		     (1 << XDP_DROP)
 #define V_TX		     (1 << XDP_TX)
@@ -100,7 +105,8 @@ struct fuzz {
 	__u64 runs;
 	__u64 counts[ZDD_R_MAX]; /* the reason counters after the last frame */
 	__u64 verdicts[XDP_REDIRECT + 1];
-	__u64 tx_bytes; /* inner IP datagram lengths of the forwarded frames */
+	__u64 tx_bytes;	       /* inner IP datagram lengths of the forwarded frames */
+	struct timespec start; /* of the case: the rate limit's bucket starts full then */
 	__u8 dst4[ARRAY_SIZE(dsts4)][4];
 	__u8 dst6[ARRAY_SIZE(dsts6)][16];
 };
@@ -200,8 +206,20 @@ static void want(struct expect *x, int reason)
 		x->verdicts = V_PASS | V_DROP;
 	else if (reason == REASON_ANY_TX)
 		x->verdicts = V_TX;
+	else if (reason == REASON_TOO_BIG_RATED)
+		x->verdicts = V_TX | V_DROP;
 	else
 		x->verdicts = 1 << reason_verdict[reason];
+}
+
+/* ICMP goes only to a source that names one host (RFC 1812 4.3.2.7); ip is the IP header. */
+static int src_is_host(const __u8 *ip, int v4)
+{
+	static const __u8 unspecified[16], loopback[16] = { [15] = 1 };
+
+	if (v4)
+		return ip[12] && ip[12] != 127 && ip[12] < 224;
+	return ip[8] != 0xff && memcmp(ip + 8, unspecified, 16) && memcmp(ip + 8, loopback, 16);
 }
 
 /* Written from the spec (DESIGN.md, the reasons in zdd_abi.h), apart from parse.h: where the
@@ -275,8 +293,14 @@ static void model(const __u8 *d, __u32 len, struct expect *x)
 		return want(x, ZDD_R_NO_SERVICE);
 	if (!x->svc->nbe)
 		return want(x, ZDD_R_NO_BACKEND);
-	if (tot + (v4 ? 20 : 40) > TEST_MTU)
-		return want(x, ZDD_R_TOO_BIG);
+	if (tot + (v4 ? 20 : 40) > TEST_MTU) {
+		/* Answered within the rate; IPv4 only with DF: routers fragment the rest, and we
+		 * cannot. The quote needs the packet's first 548 / 1232 bytes. */
+		if ((v4 && !(rd16(d + l3 + 6) & 0x4000)) || !src_is_host(d + l3, v4) ||
+		    tot < (v4 ? ICMP4_QUOTE : ICMP6_QUOTE))
+			return want(x, ZDD_R_TOO_BIG);
+		return want(x, REASON_TOO_BIG_RATED);
+	}
 	want(x, REASON_ANY_TX);
 }
 
@@ -354,6 +378,40 @@ static const struct fsvc *svc_of_inner(const __u8 *ip, __u32 len, int v4)
 	if (len < l4 + 4)
 		return NULL;
 	return find_svc(addr, rd16(ip + l4 + 2), v4 ? ip[9] : ip[6], v4);
+}
+
+/* Sent back whence it came: the MACs swapped, the VLAN tag and the ethertype kept. */
+static void check_back_l2(struct fuzz *z, const struct pkt *p, __u32 l2)
+{
+	const __u8 *in = p->data, *out = z->f->out;
+
+	if (memcmp(out, in + 6, 6) || memcmp(out + 6, in, 6) || memcmp(out + 12, in + 12, l2 - 12))
+		bad(z, p, "an ICMP answer's Ethernet header is not the frame's, turned round");
+}
+
+/* "Fragmentation needed" / "packet too big" from the service address to the client, with the
+ * MTU the tunnel leaves and the packet's first bytes. */
+static void check_too_big(struct fuzz *z, const struct pkt *p, __u32 l2, int v4)
+{
+	const __u8 *in = p->data + l2, *ip = z->f->out + l2, *icmp = ip + (v4 ? 20 : 40);
+	__u32 quote = v4 ? ICMP4_QUOTE : ICMP6_QUOTE, len = 8 + quote;
+
+	if (z->f->out_len != l2 + (v4 ? 576 : 1280))
+		bad(z, p, "too-big answer of %u bytes", z->f->out_len);
+	check_back_l2(z, p, l2);
+	if (v4 ? ip[0] != 0x45 || rd16(ip + 2) != 576 || !(ip[6] & 0x40) || ip[9] != IPPROTO_ICMP ||
+			    csum_fold_sum(ip, 20, 0) || memcmp(ip + 12, in + 16, 4) ||
+			    memcmp(ip + 16, in + 12, 4)
+	       : ip[0] >> 4 != 6 || rd16(ip + 4) != len || ip[6] != IPPROTO_ICMPV6 ||
+			    memcmp(ip + 8, in + 24, 16) || memcmp(ip + 24, in + 8, 16))
+		bad(z, p, "bad IP header of a too-big answer");
+	if (v4 ? icmp[0] != 3 || icmp[1] != 4 || rd16(icmp + 4) || rd16(icmp + 6) != TEST_MTU - 20
+	       : icmp[0] != 2 || icmp[1] || rd16(icmp + 4) || rd16(icmp + 6) != TEST_MTU - 40)
+		bad(z, p, "bad type, code or MTU in a too-big answer");
+	if (csum_fold_sum(icmp, len, v4 ? 0 : csum_pseudo(ip, len, IPPROTO_ICMPV6)))
+		bad(z, p, "bad ICMP checksum in a too-big answer");
+	if (memcmp(icmp + 8, in, quote))
+		bad(z, p, "a too-big answer does not quote the packet");
 }
 
 /* Encapsulated towards a backend of the service the inner frame is addressed to. */
@@ -441,12 +499,21 @@ static void check_frame(struct fuzz *z, const struct pkt *p)
 		bad(z, p, "verdict %d under reason %s", v, zdd_reason_name(moved));
 	model(p->data, p->len, &x);
 	if (!(x.verdicts & (1 << v)) || (x.reason >= 0 && x.reason != moved) ||
-	    (x.reason == REASON_ANY_TX && reason_verdict[moved] != XDP_TX))
+	    (x.reason == REASON_ANY_TX && moved != ZDD_R_TX_FLOW && moved != ZDD_R_TX_NEW &&
+	     moved != ZDD_R_TX_MISS) ||
+	    (x.reason == REASON_TOO_BIG_RATED && moved != ZDD_R_TX_ICMP_TOO_BIG &&
+	     moved != ZDD_R_TOO_BIG))
 		bad(z, p, "got %s, the model says %s", zdd_reason_name(moved),
-		    x.reason >= 0		? zdd_reason_name(x.reason)
-		    : x.reason == REASON_ANY_TX ? "a tx reason"
-						: "a pass or drop reason");
-	if (v == XDP_TX)
+		    x.reason >= 0		       ? zdd_reason_name(x.reason)
+		    : x.reason == REASON_ANY_TX	       ? "a forward of a flow's packet"
+		    : x.reason == REASON_TOO_BIG_RATED ? "tx_icmp_too_big or drop_too_big"
+						       : "a pass or drop reason");
+	if (moved == ZDD_R_TX_ICMP_TOO_BIG) {
+		__u16 et = rd16(p->data + 12);
+		__u32 l2 = et == ETH_P_8021Q || et == ETH_P_8021AD ? 18 : 14;
+
+		check_too_big(z, p, l2, rd16(p->data + l2 - 2) == ETH_P_IP);
+	} else if (v == XDP_TX)
 		check_tx(z, p);
 	else if (z->f->out_len != p->len || memcmp(z->f->out, p->data, p->len))
 		bad(z, p, "a %s frame was modified", v == XDP_PASS ? "passed" : "dropped");
@@ -753,6 +820,7 @@ static int setup(void **state)
 	z->batch = !under_valgrind(); /* it does not know the batch command: noise per frame */
 	assert_non_null(z->percpu);
 	read_reasons(z, z->counts);
+	clock_gettime(CLOCK_MONOTONIC, &z->start);
 	z->seed = seed;
 	z->rng = seed;
 	*state = z;
@@ -771,11 +839,15 @@ static int teardown(void **state)
 }
 
 /* The counters, read the way zdd-bpfctl and /metrics read them, add up to the frames run,
- * per verdict to the frames that got it, and per backend to the frames forwarded. */
+ * per verdict to the frames that got it, and per backend to the frames forwarded there (the
+ * too-big answers go back to the client). The too-big answers stay within the rate limit: the case's
+ * fresh program starts with a full bucket. */
 static void counters_add_up(struct fuzz *z)
 {
-	__u64 counts[ZDD_R_MAX], sum = 0, per[XDP_REDIRECT + 1] = { 0 }, pkts, bytes;
+	__u64 counts[ZDD_R_MAX], sum = 0, per[XDP_REDIRECT + 1] = { 0 }, pkts, bytes, answers;
 	struct zdd_backend_stats st;
+	struct timespec now;
+	double secs;
 	size_t i;
 	int r, j;
 
@@ -799,10 +871,17 @@ static void counters_add_up(struct fuzz *z)
 			bytes += st.bytes;
 		}
 	}
-	if (pkts != z->verdicts[XDP_TX] || bytes != z->tx_bytes)
+	answers = counts[ZDD_R_TX_ICMP_TOO_BIG];
+	if (pkts != z->verdicts[XDP_TX] - answers || bytes != z->tx_bytes)
 		fail_msg("seed %llu: backends counted %llu packets, %llu bytes; %llu forwarded, "
 			 "%llu bytes",
-			 z->seed, pkts, bytes, z->verdicts[XDP_TX], z->tx_bytes);
+			 z->seed, pkts, bytes, z->verdicts[XDP_TX] - answers, z->tx_bytes);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (double)(now.tv_sec - z->start.tv_sec) + (now.tv_nsec - z->start.tv_nsec) / 1e9;
+	/* Slack of 2: the coarse clock may be a tick off at either end. */
+	if (counts[ZDD_R_TX_ICMP_TOO_BIG] > ZDD_ICMP_BURST + ZDD_ICMP_RATE * secs + 2)
+		fail_msg("seed %llu: %llu too-big answers in %.2f s: over %d/s, burst %d", z->seed,
+			 counts[ZDD_R_TX_ICMP_TOO_BIG], secs, ZDD_ICMP_RATE, ZDD_ICMP_BURST);
 	print_message("# seed %llu: %llu frames, %llu tx %llu"
 		      " pass %llu drop\n",
 		      z->seed, z->runs, z->verdicts[XDP_TX], z->verdicts[XDP_PASS],

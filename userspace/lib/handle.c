@@ -230,6 +230,24 @@ static void close_fds(int fd[ZDD_MAP_COUNT])
 			close(fd[i]);
 }
 
+/* Adopted maps must speak this zdd's ABI. Checked before the load: libbpf refuses to reuse a
+ * pinned map whose size changed with an error that names no version. */
+static int check_abi(int config_fd, const char *pin_dir)
+{
+	struct zdd_config c;
+	__u32 key = 0;
+
+	if (bpf_map_lookup_elem(config_fd, &key, &c))
+		return log_err(-errno, "read zdd_config");
+	if (c.abi_version != ZDD_ABI_VERSION)
+		return log_err(
+			-EPROTO,
+			"the maps pinned in %s are of zdd ABI %u, this zdd speaks %u: run the "
+			"matching version, or detach --purge to start afresh (drops every flow)",
+			pin_dir, c.abi_version, ZDD_ABI_VERSION);
+	return 0;
+}
+
 /* Decides the limits: those of the pinned maps when there are any, else the requested. */
 static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 {
@@ -248,7 +266,8 @@ static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 	found = open_pins(o->pin_dir, pinned);
 	if (found == ZDD_MAP_COUNT) {
 		z->adopted = true;
-		err = limits_from_fds(pinned, &z->limits);
+		err = check_abi(pinned[ZDD_MAP_CONFIG], o->pin_dir)
+			      ?: limits_from_fds(pinned, &z->limits);
 		if (!err && limits_check(&z->limits, &want))
 			err = log_err(-EEXIST, "pinned maps in %s have other sizes than requested",
 				      o->pin_dir);
@@ -277,7 +296,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_FLOWS] = l->flows,
 		[ZDD_MAP_BSTATS] = l->backends,
 		[ZDD_MAP_SSTATS] = l->services,
-		[ZDD_MAP_REASONS] = ZDD_R_MAX,
+		[ZDD_MAP_REASONS] = ZDD_REASON_SLOTS,
 		[ZDD_MAP_CONFIG] = 1,
 		[ZDD_MAP_COHORTS] = l->services * ZDD_POOLS * ZDD_COHORTS,
 	};
@@ -304,23 +323,6 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		return log_err(cpus, "count the possible CPUs");
 	err = bpf_map__set_max_entries(z->skel->maps.zdd_flow_cache, cpus * ZDD_FLOW_CACHE_SLOTS);
 	return err ? log_err(err, "prepare map zdd_flow_cache") : 0;
-}
-
-/* Adopted maps must speak this zdd's ABI. */
-static int check_abi(struct zdd *z, const char *pin_dir)
-{
-	struct zdd_config c;
-	int err = zdd_config_get(z, &c);
-
-	if (err)
-		return err;
-	if (c.abi_version != ZDD_ABI_VERSION)
-		return log_err(
-			-EPROTO,
-			"the maps pinned in %s are of zdd ABI %u, this zdd speaks %u: run the "
-			"matching version, or detach --purge to start afresh (drops every flow)",
-			pin_dir, c.abi_version, ZDD_ABI_VERSION);
-	return 0;
 }
 
 static int init_config(struct zdd *z, __u64 grace_ns)
@@ -367,8 +369,8 @@ int zdd_open_load(struct zdd **out, const struct zdd_load_opts *o)
 	for (i = 0; i < ZDD_MAP_COUNT; i++)
 		z->fd[i] = bpf_map__fd(bpf_object__find_map_by_name(z->skel->obj, map_names[i]));
 	err = map_mmap(z);
-	if (!err)
-		err = z->adopted ? check_abi(z, o->pin_dir) : init_config(z, o->grace_ns);
+	if (!err && !z->adopted)
+		err = init_config(z, o->grace_ns);
 	if (err)
 		goto fail;
 	pr_debug("zdd: loaded, %s maps\n", z->adopted ? "adopted pinned" : "new");
@@ -397,7 +399,8 @@ int zdd_open_pinned(struct zdd **out, const char *pin_dir)
 		goto fail;
 	}
 	z->adopted = true;
-	err = limits_from_fds(z->fd, &z->limits) ?: check_abi(z, pin_dir) ?: map_mmap(z);
+	err = check_abi(z->fd[ZDD_MAP_CONFIG], pin_dir) ?: limits_from_fds(z->fd, &z->limits) ?:
+	      map_mmap(z);
 	if (err)
 		goto fail;
 	*out = z;
