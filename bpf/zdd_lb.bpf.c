@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* bpf/zdd_lb.bpf.c - the XDP entry point of the balancer: parse -> flow cache, or service ->
- * conntrack -> encapsulate -> XDP_TX. Every exit counts exactly one reason (lib/stats.h). */
+ * conntrack -> encapsulate -> XDP_TX; ICMP for the services. Every exit counts exactly one
+ * reason (lib/stats.h). */
 #include "flow_cache.h"
 #include "icmp.h"
 
@@ -26,12 +27,48 @@ static __always_inline enum zdd_reason zdd_send(struct xdp_md *ctx, struct zdd_p
 		label = zdd_flow_hash(pkt);
 	err = zdd_encap(ctx, pkt, ct->to.be, cfg, label);
 	if (err) {
-		if (err == -ZDD_R_TOO_BIG)
+		/* Never an ICMP error about an ICMP error (RFC 1122 3.2.2). */
+		if (err == -ZDD_R_TOO_BIG && !pkt->icmp)
 			return zdd_icmp_too_big(ctx, pkt, cfg);
 		return -err;
 	}
 	zdd_count_backend(pkt, ct->to.backend);
 	return ct->reason;
+}
+
+/*
+ * An ICMP message; ours only when it is addressed to a service address (lib/parse.h says what
+ * it is). An error about a flow of a service goes to the flow's backend, as the flow's own
+ * packets do: the router on the way back to the client sent it to the service address, and
+ * the backend's stack, which sent the packet it quotes, is the one to act on it (path MTU
+ * discovery of downloads, a client's unreachable port).
+ */
+static __always_inline enum zdd_reason zdd_icmp(struct xdp_md *ctx, struct zdd_pkt *pkt)
+{
+	struct zdd_ct ct = { .reason = ZDD_R_TX_ICMP_ERROR };
+	struct zdd_service_val *svc;
+	struct zdd_config *cfg;
+	__u32 zero = 0;
+	int err;
+
+	if (!bpf_map_lookup_elem(&zdd_vips, pkt->flow.svc.addr))
+		return ZDD_R_NOT_L4;
+	if (pkt->icmp == ZDD_ICMP_ECHO)
+		return zdd_icmp_echo(ctx, pkt);
+	if (pkt->icmp == ZDD_ICMP_BAD)
+		return ZDD_R_MALFORMED;
+	if (pkt->icmp != ZDD_ICMP_ERROR)
+		return ZDD_R_NOT_L4;
+	cfg = bpf_map_lookup_elem(&zdd_config, &zero);
+	if (!cfg)
+		return ZDD_R_ENCAP;
+	svc = bpf_map_lookup_elem(&zdd_services, &pkt->flow.svc);
+	if (!svc)
+		return ZDD_R_NO_SERVICE;
+	err = zdd_ct_peek(pkt, svc, cfg, &ct.to);
+	if (err)
+		return -err;
+	return zdd_send(ctx, pkt, cfg, &ct);
 }
 
 SEC("xdp")
@@ -46,8 +83,8 @@ int zdd_xdp_lb(struct xdp_md *ctx)
 	int ret;
 
 	ret = zdd_parse(ctx, &pkt);
-	if (ret < 0)
-		return zdd_verdict(-ret);
+	if (ret)
+		return zdd_verdict(ret < 0 ? -ret : zdd_icmp(ctx, &pkt));
 	if (pkt.fragment) {
 		/* No ports to hash: a fragment to a service cannot be balanced consistently. */
 		if (bpf_map_lookup_elem(&zdd_vips, pkt.flow.svc.addr))

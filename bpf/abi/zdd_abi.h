@@ -39,7 +39,7 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * check and corrupt state silently. (Maps whose layout changes also get a new name.)
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
- * 5: tx_icmp_too_big; zdd_reasons has ZDD_REASON_SLOTS entries.
+ * 5: the ICMP reasons; zdd_reasons has ZDD_REASON_SLOTS entries.
  */
 #define ZDD_ABI_VERSION 5
 
@@ -227,17 +227,21 @@ ZDD_ABI_SIZE(struct zdd_service_stats, 16);
 
 /*
  * Every packet the LB program sees ends in exactly one reason, counted per CPU in zdd_reasons,
- * so the counters add up to the packets seen. X(enum suffix, name, XDP verdict). A packet too
- * big once encapsulated is answered with "fragmentation needed" / "packet too big" (IPv4 only
- * when DF is set), at most ZDD_ICMP_RATE a second per CPU (bpf/lib/icmp.h).
+ * so the counters add up to the packets seen. X(enum suffix, name, XDP verdict). The ICMP
+ * rules (bpf/lib/icmp.h): a packet too big once encapsulated is answered with "fragmentation
+ * needed" / "packet too big" (IPv4 only when DF is set), at most ZDD_ICMP_RATE a second per
+ * CPU; an ICMP error to a service address about one of its flows goes to that flow's backend;
+ * an echo request to a service address is answered here. Other ICMP is the kernel's.
  */
 #define ZDD_REASONS(X)                                                                          \
-	X(TX_FLOW, "tx_flow", XDP_TX)		      /* forwarded, flow in conntrack */        \
-	X(TX_NEW, "tx_new", XDP_TX)		      /* forwarded, new flow recorded */        \
-	X(TX_MISS, "tx_conntrack_miss", XDP_TX)	      /* forwarded, non-SYN without an entry */ \
+	X(TX_FLOW, "tx_flow", XDP_TX)		  /* forwarded, flow in conntrack */            \
+	X(TX_NEW, "tx_new", XDP_TX)		  /* forwarded, new flow recorded */            \
+	X(TX_MISS, "tx_conntrack_miss", XDP_TX)	  /* forwarded, non-SYN without an entry */     \
+	X(TX_ICMP_ERROR, "tx_icmp_error", XDP_TX) /* ICMP error about a flow, to its backend */ \
 	X(TX_ICMP_TOO_BIG, "tx_icmp_too_big", XDP_TX) /* answered: fragmentation needed */      \
+	X(TX_ICMP_ECHO, "tx_icmp_echo", XDP_TX)	      /* echo request to a service, answered */ \
 	X(NOT_IP, "pass_not_ip", XDP_PASS)	      /* ARP, LLDP, ... */                      \
-	X(NOT_L4, "pass_not_tcp_udp", XDP_PASS)	      /* ICMP and other protocols */            \
+	X(NOT_L4, "pass_not_tcp_udp", XDP_PASS) /* other protocols, ICMP not for a service */   \
 	X(NO_SERVICE, "pass_no_service", XDP_PASS)                                              \
 	X(IPV6_EXT, "pass_ipv6_ext_header", XDP_PASS)                                           \
 	X(FRAGMENT, "drop_fragment", XDP_DROP)	 /* fragment addressed to a service */          \
@@ -262,13 +266,36 @@ _Static_assert(ZDD_R_MAX <= ZDD_REASON_SLOTS, "zdd_reasons needs more slots");
 #define ZDD_ICMP_RATE  100
 #define ZDD_ICMP_BURST 50
 
-/* zdd_dstats: per-CPU counters of the backend-side decapsulation program. */
-enum zdd_decap_counter {
-	ZDD_D_DECAP4,	 /* IPv4-in-IPv4 stripped */
-	ZDD_D_DECAP6,	 /* IPv6-in-IPv6 stripped */
-	ZDD_D_PASS,	 /* not for us: passed untouched */
-	ZDD_D_MALFORMED, /* encapsulated but inconsistent: passed untouched */
-	ZDD_D_MAX
+/*
+ * Every packet the backend-side decapsulation program sees ends in exactly one of these,
+ * counted per CPU in zdd_decap_stats. X(enum suffix, name, XDP verdict). (The map was
+ * zdd_dstats, of four entries, before drop_foreign_source.)
+ */
+#define ZDD_DECAP_COUNTERS(X)                                                               \
+	X(DECAP4, "decap_ipip", XDP_PASS)	    /* IPv4-in-IPv4 stripped */             \
+	X(DECAP6, "decap_ip6ip6", XDP_PASS)	    /* IPv6-in-IPv6 stripped */             \
+	X(PASS, "pass_not_tunnel", XDP_PASS)	    /* not a tunnel to us: untouched */     \
+	X(MALFORMED, "pass_malformed", XDP_PASS)    /* a tunnel, inconsistent: untouched */ \
+	X(FOREIGN, "drop_foreign_source", XDP_DROP) /* a tunnel from no balancer we know */
+
+#define ZDD_DECAP_ENUM(e, name, verdict) ZDD_D_##e,
+enum zdd_decap_counter { ZDD_DECAP_COUNTERS(ZDD_DECAP_ENUM) ZDD_D_MAX };
+#undef ZDD_DECAP_ENUM
+/* zdd_decap_stats' entries: counters added at the end later fit without a new map. */
+#define ZDD_DECAP_SLOTS 16
+_Static_assert(ZDD_D_MAX <= ZDD_DECAP_SLOTS, "zdd_decap_stats needs more slots");
+
+/*
+ * zdd_decap_from: the sources a backend accepts tunnels from (the balancers' addresses), an
+ * LPM trie of these keys (IPv4 as ::ffff:a.b.c.d, its prefix length + 96) inside the one slot
+ * of an array of maps, so `decap attach` replaces the whole set in one update. Prefix length
+ * 0 accepts every source.
+ */
+struct zdd_prefix_key {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
+ZDD_ABI_SIZE(struct zdd_prefix_key, 20);
+#define ZDD_DECAP_MAX_FROM 64
 
 #endif /* ZDD_ABI_H */

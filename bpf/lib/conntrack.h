@@ -291,35 +291,50 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 	return 1;
 }
 
+/*
+ * Picks the backend of a flow conntrack does not know, by the current table; or, for a miss
+ * (a TCP packet that is no SYN: its connection may predate the swap), by the previous
+ * generation's while the swap is younger than the grace window and that table had a backend
+ * for it. Returns 1 when the previous generation chose, 0 when the current one did, or a
+ * negative reason.
+ */
+static __always_inline int zdd_ct_route(const struct zdd_pkt *pkt,
+					const struct zdd_service_val *svc,
+					const struct zdd_config *cfg, __u64 now, int miss,
+					struct zdd_choice *to)
+{
+	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
+	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
+
+	/* Signed: the coarse clock may still be a tick behind the swap's time. */
+	if (miss && svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns &&
+	    !zdd_select(pkt, svc, prev, cfg->maglev_m, to))
+		return 1;
+	return zdd_select(pkt, svc, cur, cfg->maglev_m, to);
+}
+
 /* No entry: route by the table, record the choice. */
 static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 				      const struct zdd_config *cfg, __u64 now, struct zdd_ct *ct)
 {
 	int syn = zdd_is_syn(pkt);
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
-	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
-	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
-	struct zdd_service_stats *ss;
+	struct zdd_service_stats *ss = NULL;
 	struct zdd_backend_stats *st;
-	int err = -ZDD_R_NO_BACKEND;
+	int err;
 
 	if (tcp && !syn) {
 		/* A miss: LRU eviction, an LB restart, or a flow moved here from another node.
-		 * Right after a swap, the previous generation is the better guess (when it had
-		 * any backend at all). */
+		 * Right after a swap, the previous generation is the better guess. */
 		ss = zdd_service_stats(svc->index);
 		if (ss)
 			ss->conntrack_misses++;
-		/* Signed: the coarse clock may still be a tick behind the swap's time. */
-		if (svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns)
-			err = zdd_select(pkt, svc, prev, cfg->maglev_m, &ct->to);
-		if (!err && ss)
-			ss->fallback_prev++;
 	}
-	if (err)
-		err = zdd_select(pkt, svc, cur, cfg->maglev_m, &ct->to);
-	if (err)
+	err = zdd_ct_route(pkt, svc, cfg, now, tcp && !syn, &ct->to);
+	if (err < 0)
 		return err;
+	if (err && ss)
+		ss->fallback_prev++;
 	st = zdd_backend_stats(ct->to.backend);
 	if (syn) {
 		struct zdd_embryo_val e = {
@@ -354,6 +369,45 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 	if (!tcp && st)
 		st->flows_new++;
 	return 0;
+}
+
+/*
+ * The backend of a flow an ICMP error is about (the entry point's zdd_icmp()): its conntrack
+ * entry, else where the tables send the flow's next packet. It only reads: an error is no
+ * packet of the flow, so it refreshes, creates and counts nothing. Returns 0 with to filled,
+ * or a negative reason.
+ */
+static __always_inline int zdd_ct_peek(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
+				       const struct zdd_config *cfg, struct zdd_choice *to)
+{
+	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
+	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
+	__u32 backend = ZDD_NO_BACKEND;
+	struct zdd_embryo_set *s;
+	struct zdd_embryo *w;
+	int err;
+
+	zdd_flow_hash(pkt);
+	if (f) {
+		backend = f->backend;
+	} else if (tcp) {
+		/* A handshake's SYN-ACK can be refused or lost too. */
+		s = zdd_embryo_set_of(pkt, cfg);
+		if (s) {
+			bpf_spin_lock(&s->lock);
+			w = zdd_embryo_find(s, &pkt->flow);
+			if (w)
+				backend = w->val.backend;
+			bpf_spin_unlock(&s->lock);
+		}
+	}
+	to->be = zdd_backend_of(backend, svc->index);
+	if (to->be) {
+		to->backend = backend;
+		return 0;
+	}
+	err = zdd_ct_route(pkt, svc, cfg, bpf_ktime_get_coarse_ns(), tcp, to);
+	return err < 0 ? err : 0;
 }
 
 /* Finds or makes the flow's backend. Returns 0 with ct filled, or a negative reason. */

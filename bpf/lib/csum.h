@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* bpf/lib/csum.h - the Internet checksum of what we write ourselves: headers summed on the
- * stack, packet data summed by the kernel's helper. */
+ * stack, packet data summed by the kernel's helper, one field changed in place. */
 #ifndef ZDD_CSUM_H
 #define ZDD_CSUM_H
 
@@ -67,6 +67,12 @@ static __always_inline __u64 zdd_csum_data(__u64 sum, void *p, const __u32 len)
 	if (len % ZDD_CSUM_CHUNK)
 		sum += (__u32)bpf_csum_diff(NULL, 0, p + off, len % ZDD_CSUM_CHUNK, 0);
 	return sum;
+}
+
+/* A checksum after one 16-bit word changed from old to new (RFC 1624, equation 3). */
+static __always_inline __u16 zdd_csum_replace(__u16 check, __u16 old, __u16 new)
+{
+	return zdd_csum_fold((__u16)~check + (__u32)(__u16)~old + new);
 }
 
 #endif /* ZDD_CSUM_H */

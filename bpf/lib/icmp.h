@@ -2,7 +2,9 @@
 /*
  * bpf/lib/icmp.h - the ICMP zdd writes itself, sent back out with XDP_TX (the router routes it
  * to the client): "fragmentation needed" / "packet too big" for a packet the tunnel header
- * would push over the MTU, so that the client's path MTU discovery learns the room there is.
+ * would push over the MTU, so that the client's path MTU discovery learns the room there is,
+ * and echo replies for the service addresses. The ICMP errors zdd forwards to backends are the
+ * entry point's (zdd_lb.bpf.c): they take the path of a flow's packets.
  */
 #ifndef ZDD_ICMP_H
 #define ZDD_ICMP_H
@@ -185,6 +187,62 @@ static __always_inline enum zdd_reason zdd_icmp_too_big(struct xdp_md *ctx,
 		return ZDD_R_ENCAP;
 	err = v4 ? zdd_too_big4(ctx, pkt, cfg, l2_len) : zdd_too_big6(ctx, pkt, cfg, l2_len);
 	return err ? -err : ZDD_R_TX_ICMP_TOO_BIG;
+}
+
+/*
+ * An echo request to a service address, answered here: this node need not hold the address
+ * (the router routes it here), so its kernel may not answer, and a ping of it tells whether
+ * the path to the balancer works. Not rate limited: a reply is no bigger than its request.
+ * The checksums are updated for what changes (type, TTL), so a bad one stays bad. A request
+ * from a source that names no single host is left to the kernel.
+ */
+static __always_inline enum zdd_reason zdd_icmp_echo(struct xdp_md *ctx, const struct zdd_pkt *pkt)
+{
+	__u32 l2_len = zdd_l2_len(pkt->vlan_tpid);
+	struct ethhdr *eth = zdd_frame_at(ctx, 0, sizeof(*eth));
+	struct zdd_icmphdr *icmp;
+	struct ipv6hdr *ip6;
+	struct iphdr *iph;
+	__u16 mac[3], old;
+	__u8 addr[16];
+
+	if (!zdd_icmp_to_host(pkt))
+		return ZDD_R_NOT_L4;
+	if (!eth)
+		return ZDD_R_MALFORMED;
+	zdd_mac_copy(mac, eth->h_source);
+	zdd_mac_copy((__u16 *)eth->h_source, eth->h_dest);
+	zdd_mac_copy((__u16 *)eth->h_dest, mac);
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP)) {
+		/* parse.h took only requests without options: the header is 20 bytes. */
+		iph = zdd_frame_at(ctx, l2_len, sizeof(*iph) + sizeof(*icmp));
+		if (!iph)
+			return ZDD_R_MALFORMED;
+		icmp = (void *)(iph + 1);
+		__builtin_memcpy(addr, &iph->saddr, 4);
+		iph->saddr = iph->daddr;
+		__builtin_memcpy(&iph->daddr, addr, 4);
+		iph->ttl = ZDD_ICMP_TTL;
+		iph->check = 0;
+		iph->check = zdd_csum_ipv4(iph);
+		old = *(__u16 *)icmp;
+		icmp->type = ZDD_ICMP4_ECHOREPLY;
+		icmp->checksum = zdd_csum_replace(icmp->checksum, old, *(__u16 *)icmp);
+		return ZDD_R_TX_ICMP_ECHO;
+	}
+	ip6 = zdd_frame_at(ctx, l2_len, sizeof(*ip6) + sizeof(*icmp));
+	if (!ip6)
+		return ZDD_R_MALFORMED;
+	icmp = (void *)(ip6 + 1);
+	/* Swapping the addresses leaves the pseudo-header's sum as it was. */
+	__builtin_memcpy(addr, &ip6->saddr, 16);
+	ip6->saddr = ip6->daddr;
+	__builtin_memcpy(&ip6->daddr, addr, 16);
+	ip6->hop_limit = ZDD_ICMP_TTL;
+	old = *(__u16 *)icmp;
+	icmp->type = ICMPV6_ECHO_REPLY;
+	icmp->checksum = zdd_csum_replace(icmp->checksum, old, *(__u16 *)icmp);
+	return ZDD_R_TX_ICMP_ECHO;
 }
 
 #endif /* ZDD_ICMP_H */

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* bpf/lib/parse.h - the only packet parsing code: a bounds-checked cursor over Ethernet,
- * one 802.1Q tag, IPv4 (with options), IPv6, TCP and UDP. Every data_end check lives here. */
+ * one 802.1Q tag, IPv4 (with options), IPv6, TCP, UDP, and ICMP / ICMPv6 with the packet an
+ * error quotes. Every data_end check lives here. */
 #ifndef ZDD_PARSE_H
 #define ZDD_PARSE_H
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/icmpv6.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -23,8 +25,12 @@
 #define ZDD_TCP_ACK   0x10
 
 /* ICMP types and codes (RFC 792): linux/icmp.h would pull libc's socket headers into BPF. */
-#define ZDD_ICMP4_DEST_UNREACH 3
-#define ZDD_ICMP4_FRAG_NEEDED  4
+#define ZDD_ICMP4_ECHOREPLY	0
+#define ZDD_ICMP4_DEST_UNREACH	3
+#define ZDD_ICMP4_FRAG_NEEDED	4
+#define ZDD_ICMP4_ECHO		8
+#define ZDD_ICMP4_TIME_EXCEEDED 11
+#define ZDD_ICMP4_PARAMPROB	12
 
 /* The 8 bytes every ICMP and ICMPv6 message starts with. */
 struct zdd_icmphdr {
@@ -34,6 +40,20 @@ struct zdd_icmphdr {
 	/* By type: echo id and sequence; an ICMPv6 "too big" MTU; for IPv4 "fragmentation
 	 * needed", 16 unused bits, then the next hop's MTU (RFC 1191). */
 	__be32 rest;
+};
+
+/* zdd_parse() found an ICMP or ICMPv6 message: pkt->icmp says what it is to us. */
+#define ZDD_PARSE_ICMP 1
+
+/* What an ICMP message is to the balancer. Only those to a service address are ours. */
+enum zdd_icmp_kind {
+	ZDD_ICMP_NONE,	/* not ICMP */
+	ZDD_ICMP_OTHER, /* not ours to act on: the kernel's */
+	ZDD_ICMP_ECHO,	/* an echo request (IPv4: without options) */
+	/* An error quoting a TCP or UDP packet sent from the address the error goes to: flow is
+	 * the quoted packet's, turned round (the client's direction, as conntrack keys it). */
+	ZDD_ICMP_ERROR,
+	ZDD_ICMP_BAD, /* truncated or inconsistent: the ICMP header, or what an error quotes */
 };
 
 /*
@@ -59,7 +79,8 @@ struct zdd_pkt {
 	__u8 tos;      /* IPv4 TOS or IPv6 traffic class */
 	__u8 fragment; /* IPv4 fragment or IPv6 fragment header: no ports */
 	__u8 ext_hdr;  /* IPv6 extension header before the transport header */
-	__u8 pad[2];
+	__u8 icmp;     /* enum zdd_icmp_kind */
+	__u8 pad;
 };
 
 struct zdd_vlan_hdr {
@@ -236,10 +257,94 @@ static __always_inline int zdd_parse_l4(struct zdd_cursor *c, struct zdd_pkt *pk
 	return 0;
 }
 
+static __always_inline int zdd_is_tcp_udp(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+}
+
+/* The ports of a quoted packet, turned round into the flow key: the error is about a packet
+ * the service sent (source port = the service's), the flow is keyed from the client. */
+static __always_inline int zdd_quote_ports(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	__be16 *ports = zdd_pull(c, 8); /* RFC 792 quotes 8 bytes: ports, and TCP's sequence */
+
+	if (!ports)
+		return ZDD_ICMP_BAD;
+	pkt->flow.svc.port = ports[0];
+	pkt->flow.sport = ports[1];
+	return ZDD_ICMP_ERROR;
+}
+
+/* The IPv4 packet an error quotes: its header whole, then 8 bytes of TCP or UDP. */
+static __always_inline int zdd_parse_quote4(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	struct iphdr *q = c->pos;
+	__be32 to;
+
+	if (!zdd_pull(c, sizeof(*q)) || q->version != 4 || q->ihl < 5 ||
+	    !zdd_pull(c, q->ihl * 4 - sizeof(*q)))
+		return ZDD_ICMP_BAD;
+	/* A later fragment quoted has no ports: no flow to find. */
+	if (!zdd_is_tcp_udp(q->protocol) || (q->frag_off & bpf_htons(ZDD_IP_OFFSET)))
+		return ZDD_ICMP_OTHER;
+	__builtin_memcpy(&to, pkt->flow.svc.addr + 12, 4);
+	if (q->saddr != to)
+		return ZDD_ICMP_OTHER; /* not about a packet sent from this address */
+	zdd_addr_map4(pkt->flow.saddr, q->daddr);
+	pkt->flow.svc.proto = q->protocol;
+	return zdd_quote_ports(c, pkt);
+}
+
+static __always_inline int zdd_parse_quote6(struct zdd_cursor *c, struct zdd_pkt *pkt)
+{
+	struct ipv6hdr *q = zdd_pull(c, sizeof(*q));
+	const __u32 *s, *to = (const __u32 *)pkt->flow.svc.addr;
+
+	if (!q || q->version != 6 || zdd_ipv6_is_v4mapped(&q->saddr) ||
+	    zdd_ipv6_is_v4mapped(&q->daddr))
+		return ZDD_ICMP_BAD;
+	if (!zdd_is_tcp_udp(q->nexthdr))
+		return ZDD_ICMP_OTHER; /* extension headers included: no ports where we look */
+	s = q->saddr.in6_u.u6_addr32;
+	if ((s[0] ^ to[0]) | (s[1] ^ to[1]) | (s[2] ^ to[2]) | (s[3] ^ to[3]))
+		return ZDD_ICMP_OTHER;
+	__builtin_memcpy(pkt->flow.saddr, &q->daddr, 16);
+	pkt->flow.svc.proto = q->nexthdr;
+	return zdd_quote_ports(c, pkt);
+}
+
+/*
+ * Classifies an ICMP or ICMPv6 message (the cursor on its header; l3_hlen the IP header's
+ * length). An error's flow replaces pkt->flow only when the kind is ZDD_ICMP_ERROR; otherwise
+ * pkt->flow.svc.addr stays the message's destination. No checksum is checked: the backend's
+ * kernel checks what it is sent, and an echo reply keeps a bad checksum bad.
+ */
+static __always_inline int zdd_parse_icmp(struct zdd_cursor *c, struct zdd_pkt *pkt, __u32 l3_hlen)
+{
+	struct zdd_icmphdr *h = zdd_pull(c, sizeof(*h));
+
+	if (!h)
+		return ZDD_ICMP_BAD;
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP)) {
+		if (h->type == ZDD_ICMP4_ECHO) /* options would be echoed, reversed: the kernel's */
+			return l3_hlen == sizeof(struct iphdr) ? ZDD_ICMP_ECHO : ZDD_ICMP_OTHER;
+		if (h->type == ZDD_ICMP4_DEST_UNREACH || h->type == ZDD_ICMP4_TIME_EXCEEDED ||
+		    h->type == ZDD_ICMP4_PARAMPROB)
+			return zdd_parse_quote4(c, pkt);
+		return ZDD_ICMP_OTHER;
+	}
+	if (h->type == ICMPV6_ECHO_REQUEST)
+		return ZDD_ICMP_ECHO;
+	if (h->type >= ICMPV6_DEST_UNREACH && h->type <= ICMPV6_PARAMPROB) /* the errors, 1-4 */
+		return zdd_parse_quote6(c, pkt);
+	return ZDD_ICMP_OTHER;
+}
+
 /*
  * Parses up to the transport header. Returns 0 with pkt->flow filled for TCP and UDP; or a
  * negative reason. Fragments return 0 with pkt->fragment set and no ports: the caller decides
- * by the destination address, since only fragments to a service are ours to drop.
+ * by the destination address, since only fragments to a service are ours to drop. ICMP and
+ * ICMPv6 return ZDD_PARSE_ICMP with pkt->icmp set (zdd_parse_icmp()).
  */
 static __always_inline int zdd_parse(struct xdp_md *ctx, struct zdd_pkt *pkt)
 {
@@ -262,8 +367,13 @@ static __always_inline int zdd_parse(struct xdp_md *ctx, struct zdd_pkt *pkt)
 		return err;
 	if (pkt->ext_hdr)
 		return -ZDD_R_IPV6_EXT;
-	if (pkt->flow.svc.proto != IPPROTO_TCP && pkt->flow.svc.proto != IPPROTO_UDP)
-		return -ZDD_R_NOT_L4;
+	if (!zdd_is_tcp_udp(pkt->flow.svc.proto)) {
+		if (pkt->flow.svc.proto !=
+		    (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+			return -ZDD_R_NOT_L4;
+		pkt->icmp = zdd_parse_icmp(&c, pkt, c.pos - (void *)(long)ctx->data - pkt->l3_off);
+		return ZDD_PARSE_ICMP;
+	}
 	return zdd_parse_l4(&c, pkt);
 }
 

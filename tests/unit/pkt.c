@@ -73,10 +73,16 @@ void pkt_fix_csums(struct pkt *p)
 		check = &((struct tcphdr *)(p->data + p->l4_off))->check;
 	else if (proto == IPPROTO_UDP)
 		check = &((struct udphdr *)(p->data + p->l4_off))->check;
+	else if ((is_v4(p) && proto == IPPROTO_ICMP) || (!is_v4(p) && proto == IPPROTO_ICMPV6))
+		check = (__u16 *)(p->data + p->l4_off + 2);
 	else
 		return;
+	if (p->len < p->l4_off + 4)
+		return; /* too short to hold its checksum */
 	*check = 0;
-	*check = l4_csum(p);
+	/* ICMP sums its message alone; TCP, UDP and ICMPv6 a pseudo-header too. */
+	*check = proto == IPPROTO_ICMP ? csum_fold_sum(p->data + p->l4_off, l4_len(p), 0)
+				       : l4_csum(p);
 }
 
 static void fix_lengths(struct pkt *p)
@@ -158,6 +164,22 @@ struct pkt pkt_udp(const char *saddr, __u16 sport, const char *daddr, __u16 dpor
 	uh->dest = htons(dport);
 	p.len = p.l4_off + sizeof(*uh);
 	fix_lengths(&p);
+	return p;
+}
+
+struct pkt pkt_icmp(const char *saddr, const char *daddr, __u8 type, __u8 code, __u32 rest,
+		    const void *body, __u32 len)
+{
+	int v4 = !strchr(saddr, ':');
+	struct pkt p = pkt_ip(saddr, daddr, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, 8 + len);
+	__u8 *h = p.data + p.l4_off;
+
+	h[0] = type;
+	h[1] = code;
+	rest = htonl(rest);
+	memcpy(h + 4, &rest, 4);
+	memcpy(h + 8, body, len);
+	pkt_fix_csums(&p);
 	return p;
 }
 

@@ -32,13 +32,17 @@ struct pkt pkt_tcp(const char *saddr, __u16 sport, const char *daddr, __u16 dpor
 struct pkt pkt_udp(const char *saddr, __u16 sport, const char *daddr, __u16 dport);
 /* an IP packet with payload zero bytes of protocol proto after the IP header */
 struct pkt pkt_ip(const char *saddr, const char *daddr, __u8 proto, __u32 payload);
+/* an ICMP (IPv4) or ICMPv6 message: type, code, the 4 bytes after the checksum (host order),
+ * then len bytes of body; checksum set */
+struct pkt pkt_icmp(const char *saddr, const char *daddr, __u8 type, __u8 code, __u32 rest,
+		    const void *body, __u32 len);
 /* inserts n bytes at off (the l4 offset moves if it was at or after off); no fix-ups */
 void pkt_insert(struct pkt *p, __u32 off, const void *bytes, __u32 n);
 /* payload bytes appended to a TCP or UDP packet (lengths and checksums fixed up) */
 void pkt_payload(struct pkt *p, __u32 bytes);
 /* inserts an 802.1Q (or 802.1ad) tag after the MACs */
 void pkt_vlan(struct pkt *p, __u16 tpid, __u16 tci);
-/* recomputes the IPv4 header and L4 checksums after a test edited fields */
+/* recomputes the IPv4 header and TCP, UDP or ICMP checksums after a test edited fields */
 void pkt_fix_csums(struct pkt *p);
 /* the Internet checksum of len bytes plus sum, in network order: 0 when data holds a valid one */
 __u16 csum_fold_sum(const void *data, __u32 len, __u32 sum);

@@ -2,8 +2,8 @@
 /* tests/unit/test_fuzz_packets.c - random and mutated frames through the real program. Per
  * frame: a specified verdict; exactly one reason counted, the verdict's own; the verdict an
  * independent model of the spec predicts; a forwarded frame belongs to a service and goes to
- * one of its backends; a too-big answer is well formed and quotes the frame; a passed or
- * dropped frame is untouched. At the end the reason counters add up to the
+ * one of its backends; an ICMP answer (too big, echo) is well formed and quotes or echoes the
+ * frame; a passed or dropped frame is untouched. At the end the reason counters add up to the
  * frames run, and the too-big answers stay within the rate limit. Env: ZDD_FUZZ_PACKETS
  * (default 200000, 5000 under valgrind), ZDD_FUZZ_SEED (printed; replays a run),
  * ZDD_FUZZ_FRAME=HEX (runs that one frame). */
@@ -87,6 +87,8 @@ static const char *const dsts6[] = { VIP6, "fd00:5a::11", "::ffff:198.19.0.10", 
 static const __u16 ports[] = { 80, 53, 443, 8080, 81, 0 };
 static const __u8 ext6[] = { 0, 43, 44, 60, 51, 135, 139, 140, 50, 59 };
 static const __u8 protos[] = { IPPROTO_ICMP, 58, 47, 132, 4, 41, 0, 255 };
+/* ICMP types: errors (IPv4 3, 11, 12; ICMPv6 1-4), echo requests (8, 128), and others. */
+static const __u8 icmp_types[] = { 0, 1, 2, 3, 4, 5, 8, 11, 12, 128, 129, 135, 136, 255 };
 static const __u16 tpids[] = { 0x8100, 0x88a8, 0x9100, 0x8100 };
 static const __u16 ethertypes[] = { 0x0800, 0x86dd, 0x8100, 0x88a8, 0x9100, 0x0806, 0x88cc };
 
@@ -222,6 +224,67 @@ static int src_is_host(const __u8 *ip, int v4)
 	return ip[8] != 0xff && memcmp(ip + 8, unspecified, 16) && memcmp(ip + 8, loopback, 16);
 }
 
+static int is_tcp_udp(__u8 proto)
+{
+	return proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+}
+
+/* ICMP (the rules in zdd_abi.h above ZDD_REASONS): only what is for a service address is ours.
+ * l4 is the ICMP header, lim the datagram's end, tot its length, dst its destination. */
+static void model_icmp(const __u8 *d, __u32 l3, __u32 l4, __u32 lim, __u32 tot, const __u8 dst[16],
+		       int v4, struct expect *x)
+{
+	__u32 q = l4 + 8, ql4;
+	__u8 type, qproto;
+
+	if (!is_vip(dst, v4))
+		return want(x, ZDD_R_NOT_L4);
+	if (l4 + 8 > lim)
+		return want(x, ZDD_R_MALFORMED);
+	type = d[l4];
+	if (type == (v4 ? 8 : 128)) /* echo request: answered, but not with IPv4 options */
+		return want(x, (v4 && l4 - l3 != 20) || !src_is_host(d + l3, v4)
+				       ? ZDD_R_NOT_L4
+				       : ZDD_R_TX_ICMP_ECHO);
+	if (v4 ? type != 3 && type != 11 && type != 12 : type < 1 || type > 4)
+		return want(x, ZDD_R_NOT_L4); /* not an error */
+	/* An error: the quoted IP header whole, or malformed; a TCP or UDP first fragment sent
+	 * from the address the error goes to, or not ours; then its 8 bytes of ports, or
+	 * malformed. */
+	if (v4) {
+		if (q + 20 > lim || d[q] >> 4 != 4 || (d[q] & 0xf) < 5 ||
+		    q + (d[q] & 0xf) * 4u > lim)
+			return want(x, ZDD_R_MALFORMED);
+		qproto = d[q + 9];
+		if (!is_tcp_udp(qproto) || (rd16(d + q + 6) & 0x1fff))
+			return want(x, ZDD_R_NOT_L4);
+		if (memcmp(d + q + 12, dst + 12, 4))
+			return want(x, ZDD_R_NOT_L4);
+		ql4 = q + (d[q] & 0xf) * 4u;
+	} else {
+		if (q + 40 > lim || d[q] >> 4 != 6 || !memcmp(d + q + 8, v4_mapped, 12) ||
+		    !memcmp(d + q + 24, v4_mapped, 12))
+			return want(x, ZDD_R_MALFORMED);
+		qproto = d[q + 6];
+		if (!is_tcp_udp(qproto))
+			return want(x, ZDD_R_NOT_L4);
+		if (memcmp(d + q + 8, dst, 16))
+			return want(x, ZDD_R_NOT_L4);
+		ql4 = q + 40;
+	}
+	if (ql4 + 8 > lim)
+		return want(x, ZDD_R_MALFORMED);
+	/* The quoted packet's source port is the service's. */
+	x->svc = find_svc(dst, rd16(d + ql4), qproto, v4);
+	if (!x->svc)
+		return want(x, ZDD_R_NO_SERVICE);
+	if (!x->svc->nbe)
+		return want(x, ZDD_R_NO_BACKEND);
+	if (tot + (v4 ? 20 : 40) > TEST_MTU)
+		return want(x, ZDD_R_TOO_BIG); /* never an ICMP error about an ICMP error */
+	want(x, ZDD_R_TX_ICMP_ERROR);
+}
+
 /* Written from the spec (DESIGN.md, the reasons in zdd_abi.h), apart from parse.h: where the
  * two disagree, one of them is wrong. */
 static void model(const __u8 *d, __u32 len, struct expect *x)
@@ -273,7 +336,9 @@ static void model(const __u8 *d, __u32 len, struct expect *x)
 		l4 = l3 + 40;
 	}
 	lim = l3 + tot; /* Ethernet padding is not payload */
-	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+	if (proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+		return model_icmp(d, l3, l4, lim, tot, dst, v4, x);
+	if (!is_tcp_udp(proto))
 		return want(x, ZDD_R_NOT_L4);
 	if (proto == IPPROTO_TCP) {
 		if (l4 + 20 > lim)
@@ -362,10 +427,12 @@ static void read_reasons(struct fuzz *z, __u64 counts[ZDD_R_MAX])
 	}
 }
 
+/* The service a forwarded datagram belongs to: by its destination and port, or for an ICMP
+ * error by the packet it quotes (sent from the service's address and port). */
 static const struct fsvc *svc_of_inner(const __u8 *ip, __u32 len, int v4)
 {
-	__u8 addr[16];
-	__u32 l4;
+	__u8 addr[16], proto = v4 ? ip[9] : ip[6];
+	__u32 l4, q;
 
 	if (v4) {
 		l4 = (ip[0] & 0xf) * 4u;
@@ -375,9 +442,19 @@ static const struct fsvc *svc_of_inner(const __u8 *ip, __u32 len, int v4)
 		l4 = 40;
 		memcpy(addr, ip + 24, 16);
 	}
+	if (proto == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) {
+		q = l4 + 8;
+		if (len < q + (v4 ? 20 : 40))
+			return NULL;
+		proto = v4 ? ip[q + 9] : ip[q + 6];
+		l4 = q + (v4 ? (ip[q] & 0xf) * 4u : 40);
+		if (len < l4 + 2)
+			return NULL;
+		return find_svc(addr, rd16(ip + l4), proto, v4);
+	}
 	if (len < l4 + 4)
 		return NULL;
-	return find_svc(addr, rd16(ip + l4 + 2), v4 ? ip[9] : ip[6], v4);
+	return find_svc(addr, rd16(ip + l4 + 2), proto, v4);
 }
 
 /* Sent back whence it came: the MACs swapped, the VLAN tag and the ethertype kept. */
@@ -412,6 +489,30 @@ static void check_too_big(struct fuzz *z, const struct pkt *p, __u32 l2, int v4)
 		bad(z, p, "bad ICMP checksum in a too-big answer");
 	if (memcmp(icmp + 8, in, quote))
 		bad(z, p, "a too-big answer does not quote the packet");
+}
+
+/* The request turned into a reply: addresses swapped, type, TTL and checksums updated, the
+ * rest as it came; the ICMP checksum valid exactly when the request's was. */
+static void check_echo(struct fuzz *z, const struct pkt *p, __u32 l2, int v4)
+{
+	const __u8 *in = p->data + l2, *ip = z->f->out + l2;
+	__u32 hl = v4 ? 20 : 40, len = v4 ? rd16(in + 2) - hl : rd16(in + 4);
+	__u32 in_sum = v4 ? 0 : csum_pseudo(in, len, IPPROTO_ICMPV6);
+	__u32 out_sum = v4 ? 0 : csum_pseudo(ip, len, IPPROTO_ICMPV6);
+
+	if (z->f->out_len != p->len)
+		bad(z, p, "echo reply of %u bytes", z->f->out_len);
+	check_back_l2(z, p, l2);
+	if (memcmp(ip + (v4 ? 12 : 8), in + (v4 ? 16 : 24), v4 ? 4 : 16) ||
+	    memcmp(ip + (v4 ? 16 : 24), in + (v4 ? 12 : 8), v4 ? 4 : 16) || ip[v4 ? 8 : 7] != 64 ||
+	    (v4 && (memcmp(ip, in, 8) || ip[9] != in[9] || csum_fold_sum(ip, 20, 0))) ||
+	    (!v4 && memcmp(ip, in, 7)))
+		bad(z, p, "bad IP header of an echo reply");
+	if (ip[hl] != (v4 ? 0 : 129) || ip[hl + 1] != in[hl + 1] ||
+	    memcmp(ip + hl + 4, in + hl + 4, p->len - l2 - hl - 4))
+		bad(z, p, "an echo reply is not its request's");
+	if (!csum_fold_sum(ip + hl, len, out_sum) != !csum_fold_sum(in + hl, len, in_sum))
+		bad(z, p, "an echo reply's checksum is not as good as its request's");
 }
 
 /* Encapsulated towards a backend of the service the inner frame is addressed to. */
@@ -508,11 +609,15 @@ static void check_frame(struct fuzz *z, const struct pkt *p)
 		    : x.reason == REASON_ANY_TX	       ? "a forward of a flow's packet"
 		    : x.reason == REASON_TOO_BIG_RATED ? "tx_icmp_too_big or drop_too_big"
 						       : "a pass or drop reason");
-	if (moved == ZDD_R_TX_ICMP_TOO_BIG) {
+	if (moved == ZDD_R_TX_ICMP_TOO_BIG || moved == ZDD_R_TX_ICMP_ECHO) {
 		__u16 et = rd16(p->data + 12);
 		__u32 l2 = et == ETH_P_8021Q || et == ETH_P_8021AD ? 18 : 14;
+		int v4 = rd16(p->data + l2 - 2) == ETH_P_IP;
 
-		check_too_big(z, p, l2, rd16(p->data + l2 - 2) == ETH_P_IP);
+		if (moved == ZDD_R_TX_ICMP_TOO_BIG)
+			check_too_big(z, p, l2, v4);
+		else
+			check_echo(z, p, l2, v4);
 	} else if (v == XDP_TX)
 		check_tx(z, p);
 	else if (z->f->out_len != p->len || memcmp(z->f->out, p->data, p->len))
@@ -552,6 +657,67 @@ static void fix_lengths(struct pkt *p, int v4, __u8 proto, __u32 ip_end)
 		wr16(p->data + p->l4_off + 4, (__u16)(ip_end - p->l4_off));
 }
 
+/* A VLAN tag, Ethernet padding, or neither. */
+static void frame_extras(struct fuzz *z, struct pkt *p)
+{
+	__u32 n;
+
+	if (chance(z, 20)) /* one 802.1Q or 802.1ad tag */
+		pkt_vlan(p, chance(z, 70) ? ETH_P_8021Q : ETH_P_8021AD, (__u16)below(z, 4096));
+	if (chance(z, 10)) { /* Ethernet padding after the datagram */
+		n = 1 + below(z, 32);
+		fill(z, p->data + p->len, n);
+		p->len += n;
+	}
+}
+
+/* An ICMP message: mostly an error about a flow of a service (the reply it quotes, cut as
+ * routers cut it, or anywhere), else an echo request to a service address, else any type to
+ * any destination. */
+static void build_icmp(struct fuzz *z, struct pkt *p)
+{
+	static const __u8 errors4[] = { 3, 11, 12 };
+	const struct fsvc *s = &svcs[below(z, ARRAY_SIZE(svcs))];
+	int v4 = s->v4, k = (int)below(z, 100), af = v4 ? AF_INET : AF_INET6;
+	char vip[INET6_ADDRSTRLEN], client[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	__u16 port = (__u16)(40000 + below(z, 8)), sport = ntohs(s->key.port);
+	__u32 len, cap = v4 ? ICMP4_QUOTE : ICMP6_QUOTE;
+	__u8 body[128];
+	struct pkt reply;
+
+	inet_ntop(af, v4 ? s->key.addr + 12 : s->key.addr, vip, sizeof(vip));
+	snprintf(client, sizeof(client), v4 ? "198.18.1.%u" : "fd00:1::%u", 1 + below(z, 8));
+	if (k < 65) {
+		reply = s->key.proto == IPPROTO_TCP ? pkt_tcp(vip, sport, client, port, TH_ACK)
+						    : pkt_udp(vip, sport, client, port);
+		pkt_payload(&reply, below(z, 1500));
+		len = reply.len - reply.l3_off;
+		if (len > cap && chance(z, 70))
+			len = cap;
+		else if (chance(z, 30))
+			len = below(z, len + 1);
+		*p = pkt_icmp(v4 ? "198.18.1.1" : "fd00:1::1", vip,
+			      v4 ? errors4[below(z, 3)] : (__u8)(1 + below(z, 4)),
+			      (__u8)below(z, 16), (__u32)rnd(z), reply.data + reply.l3_off, len);
+	} else if (k < 85) {
+		len = below(z, 64);
+		fill(z, body, len);
+		*p = pkt_icmp(client, vip, v4 ? 8 : 128, 0, (__u32)rnd(z), body, len);
+	} else {
+		len = below(z, sizeof(body));
+		fill(z, body, len);
+		inet_ntop(af, v4 ? z->dst4[below(z, ARRAY_SIZE(dsts4))] : z->dst6[below(z, 4)], dst,
+			  sizeof(dst));
+		*p = pkt_icmp(client, dst, icmp_types[below(z, ARRAY_SIZE(icmp_types))],
+			      (__u8)rnd(z), (__u32)rnd(z), body, len);
+	}
+	if (v4 && chance(z, 50)) { /* DF */
+		p->data[p->l3_off + 6] |= 0x40;
+		pkt_fix_csums(p);
+	}
+	frame_extras(z, p);
+}
+
 /* A well-formed frame; to_service: addressed to one of the services (so its mutants are near
  * a forwarded frame), else to a mix of service addresses, ports and protocols. */
 static void build(struct fuzz *z, struct pkt *p, int to_service)
@@ -562,6 +728,8 @@ static void build(struct fuzz *z, struct pkt *p, int to_service)
 	__u8 proto, *ip, hdr[64];
 	__u16 dport = s ? ntohs(s->key.port) : ports[below(z, ARRAY_SIZE(ports))];
 
+	if (chance(z, 12))
+		return build_icmp(z, p);
 	memset(p, 0, offsetof(struct pkt, data) + 128);
 	put(p, 0, LB_MAC, 6);
 	put(p, 6, CLIENT_MAC, 6);
@@ -654,13 +822,7 @@ static void build(struct fuzz *z, struct pkt *p, int to_service)
 			wr16(ip + 4, (__u16)(rd16(ip + 4) + elen));
 		}
 	}
-	if (chance(z, 20)) /* one 802.1Q or 802.1ad tag */
-		pkt_vlan(p, chance(z, 70) ? ETH_P_8021Q : ETH_P_8021AD, (__u16)below(z, 4096));
-	if (chance(z, 10)) { /* Ethernet padding after the datagram */
-		n = 1 + below(z, 32);
-		fill(z, p->data + p->len, n);
-		p->len += n;
-	}
+	frame_extras(z, p);
 }
 
 /* One mutation of many kinds; header fields are found where the parser would look. */
@@ -671,7 +833,7 @@ static void mutate(struct fuzz *z, struct pkt *p)
 	int v4 = ip >> 4 == 4;
 
 	l4 = l3 + (v4 ? (ip & 0xf) * 4u : 40);
-	switch (below(z, 18)) {
+	switch (below(z, 19)) {
 	case 0: /* truncate anywhere */
 		if (p->len > TEST_RUN_MIN)
 			p->len = TEST_RUN_MIN + below(z, p->len - TEST_RUN_MIN);
@@ -766,6 +928,13 @@ static void mutate(struct fuzz *z, struct pkt *p)
 		else if (!v4 && l3 + 40 <= p->len)
 			memcpy(d + l3 + 24, z->dst6[below(z, ARRAY_SIZE(dsts6))], 16);
 		break;
+	case 17: /* an ICMP type, or a byte of what an error quotes */
+		if (chance(z, 50) && l4 < p->len)
+			d[l4] = icmp_types[below(z, ARRAY_SIZE(icmp_types))];
+		else if (l4 + 8 < p->len)
+			d[l4 + 8 + below(z, p->len - l4 - 8 < 48 ? p->len - l4 - 8 : 48)] = (__u8)
+				rnd(z);
+		break;
 	default: /* destination port */
 		if (l4 + 4 <= p->len)
 			wr16(d + l4 + 2, ports[below(z, ARRAY_SIZE(ports) - 1)]);
@@ -839,8 +1008,8 @@ static int teardown(void **state)
 }
 
 /* The counters, read the way zdd-bpfctl and /metrics read them, add up to the frames run,
- * per verdict to the frames that got it, and per backend to the frames forwarded there (the
- * too-big answers go back to the client). The too-big answers stay within the rate limit: the case's
+ * per verdict to the frames that got it, and per backend to the frames forwarded there (ICMP
+ * answers go back to the client). The too-big answers stay within the rate limit: the case's
  * fresh program starts with a full bucket. */
 static void counters_add_up(struct fuzz *z)
 {
@@ -871,7 +1040,7 @@ static void counters_add_up(struct fuzz *z)
 			bytes += st.bytes;
 		}
 	}
-	answers = counts[ZDD_R_TX_ICMP_TOO_BIG];
+	answers = counts[ZDD_R_TX_ICMP_TOO_BIG] + counts[ZDD_R_TX_ICMP_ECHO];
 	if (pkts != z->verdicts[XDP_TX] - answers || bytes != z->tx_bytes)
 		fail_msg("seed %llu: backends counted %llu packets, %llu bytes; %llu forwarded, "
 			 "%llu bytes",
