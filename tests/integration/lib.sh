@@ -63,9 +63,13 @@ LAB_LB_DEV=eth0				# in lb: where the zdd XDP program goes
 LAB_RTR_LB_DEV=to-lb			# in rtr: the peer of LAB_LB_DEV, runs the pass-through
 LAB_BACKEND_DEV=eth0			# in each backend: where zdd_decap goes
 LAB_RTR_BRIDGE=br0			# in rtr; its ports are to-b1, to-b2, to-g1, to-g2
+# Every link at 1500, as on real networks: zdd answers what its tunnel header would push over
+# that with ICMP "fragmentation needed" / "packet too big" (path MTU discovery). LAB_MTU=1600
+# gives the lb and backend links room for the 20/40 bytes of IPIP/IP6IP6 instead.
+LAB_MTU=${LAB_MTU:-1500}
 LAB_MTU_CLIENT=1500
-LAB_MTU_LB=1600				# room for the 20/40 bytes of IPIP/IP6IP6
-LAB_MTU_BACKEND=1600
+LAB_MTU_LB=$LAB_MTU
+LAB_MTU_BACKEND=$LAB_MTU
 
 LAB_NS_CLIENT="$LAB_PREFIX-client"
 LAB_NS_RTR="$LAB_PREFIX-rtr"

@@ -130,11 +130,11 @@ same_pool_in_64()
 		$(grep -c ' green$' <<<"$out") == $((3 * (${#CLIENTS6[@]} + 1))) ]]
 }
 
-# A 256 KiB upload: full-size segments from the client (MTU 1500) plus 40 bytes of IP6IP6 must
-# cross the 1600-byte path to the backend.
-# cross the 1600-byte path to the backend. nginx may answer before it has read the whole body,
-# so the proof is the LB's byte counter: the client sent it all, which its window allows only
-# when the backend acknowledged most of it.
+# A 256 KiB upload: the client's full-size segments (MTU 1500) do not fit in IP6IP6 on the path
+# to the backends (MTU 1500 unless LAB_MTU says more), so zdd's "packet too big" has to make the
+# client send smaller ones (test-pmtu.sh has more of it). nginx may answer before it has read the whole body, so
+# the proof is the LB's byte counter: the client sent it all, which its window allows only when
+# the backend acknowledged most of it.
 v6_bytes() { lab_ctl status "$LAB_SVC6" -j | jq -r '[.services[0].backends[].bytes] | add'; }
 
 upload()
@@ -182,7 +182,7 @@ done
 tap_check "conntrack list shows the IPv6 client's flows" conntrack_has_v6
 tap_check "conntrack count -j counts established flows" conntrack_count
 
-tap_check "a 256 KiB upload over IPv6 (full-size segments in IP6IP6) completes" upload
+tap_check "a 256 KiB upload over IPv6 (path MTU discovery for IP6IP6) completes" upload
 tap_check "weight 50: 11 addresses of the client's /64 share one pool (3 connections each)" \
 	same_pool_in_64
 tap_check "flip $LAB_SVC6 --to blue, status -j shows 0%" flip_blue

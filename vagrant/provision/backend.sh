@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # vagrant/provision/backend.sh - a backend role (b1 b2 blue, g1 g2 green): its address on the
-# backends' network (MTU 1600), the service addresses on lo, no ARP for them on the wire
+# backends' network (MTU 1500), the service addresses on lo, no ARP for them on the wire
 # (the usual DSR settings), the lab's prefixes through rtr. With packages: nginx answering
 # "NAME POOL" and /health as lib.sh's backends do, zdd-bpfctl built and installed, and zdd_decap
 # attached so the balancer's tunnels end here.

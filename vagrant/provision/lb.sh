@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # vagrant/provision/lb.sh - the edge LB role: 198.18.2.2 and fd00:2::2 on the link to rtr
-# (MTU 1600: room for the tunnel headers), the lab's prefixes through rtr, rtr's neighbour
-# entry permanent (zdd resolves next hops from it). With packages: zdd built from the synced
-# tree and installed (`make install`), /etc/zdd/zdd.yaml for the lab, the balancer attached
-# (native XDP, else generic) and zdd-agent.service enabled and (re)started.
+# (MTU 1500: zdd answers what the tunnel header would push over it with ICMP), the lab's
+# prefixes through rtr, rtr's neighbour entry permanent (zdd resolves next hops from it).
+# With packages: zdd built from the synced tree and installed (`make install`),
+# /etc/zdd/zdd.yaml for the lab, the balancer attached (native XDP, else generic) and
+# zdd-agent.service enabled and (re)started.
 # Usage: lb.sh [--net-only] [--dev DEV] [--rtr-mac MAC]     (see common.sh)
 set -euo pipefail
 PROV_ROLE=lb
