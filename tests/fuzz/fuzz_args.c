@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tests/fuzz/fuzz_args.c - libFuzzer target for the parsers of what operators type: the first
- * byte picks zdd_addr_parse, zdd_service_parse, zdd_mac_parse, zdd_percent_parse or
- * zdd_duration_parse, the rest is the string. A rejected string leaves the output untouched;
+ * byte picks zdd_addr_parse, zdd_service_parse, zdd_mac_parse, zdd_percent_parse,
+ * zdd_duration_parse or zdd_prefix_parse, the rest is the string. A rejected string leaves the output untouched;
  * an accepted one is exactly a documented form and survives format -> parse unchanged. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "addr.h"
 #include "conffile.h"
 
-enum { P_ADDR, P_SERVICE, P_MAC, P_PERCENT, P_DURATION, P_MAX };
+enum { P_ADDR, P_SERVICE, P_MAC, P_PERCENT, P_DURATION, P_PREFIX, P_MAX };
 
 #define FILLER 0xa5
 
@@ -200,6 +200,26 @@ static void duration(const char *s)
 	CHECK(mult && exact && fits && ms == v, s);
 }
 
+static void prefix(const char *s)
+{
+	struct zdd_prefix_key p, again;
+	char buf[ZDD_PREFIX_STRLEN];
+	unsigned int bit;
+	int rc;
+
+	rc = zdd_prefix_parse(s, &p);
+	CHECK(rc == 0 || rc == -EINVAL, s);
+	if (rc)
+		return;
+	/* IPv4 keys are mapped, their length 96 + the operator's; nothing after the prefix. */
+	CHECK(p.prefixlen <= 128, s);
+	CHECK(!zdd_addr_is_v4(p.addr) || p.prefixlen >= 96, s);
+	for (bit = p.prefixlen; bit < 128; bit++)
+		CHECK(!(p.addr[bit / 8] & (0x80 >> (bit % 8))), s);
+	zdd_prefix_format(&p, buf, sizeof(buf));
+	CHECK(zdd_prefix_parse(buf, &again) == 0 && !memcmp(&p, &again, sizeof(p)), s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s;
@@ -225,8 +245,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case P_PERCENT:
 		percent(s);
 		break;
-	default:
+	case P_DURATION:
 		duration(s);
+		break;
+	default:
+		prefix(s);
 		break;
 	}
 	free(s);

@@ -272,7 +272,7 @@ ecmp_zdd_up()
 	local b role
 	mkdir -p "$LAB_PIN_DIR" || return 1
 	for b in "${LAB_BACKENDS[@]}"; do
-		lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || return 1
+		LAB_DECAP_FROM="$ECMP_LB2_4 $ECMP_LB2_6" lab_decap_attach "$b" >/dev/null || return 1
 	done
 	for role in "${ECMP_LBS[@]}"; do
 		ecmp_agent_start "$role" || return 1

@@ -700,6 +700,20 @@ lab_ctl() { lab_nsenter lb "$LAB_BPFCTL" -p "$LAB_PIN_DIR/lb" "$@"; }
 # zdd-bpfctl in a backend namespace, on that backend's pins.
 lab_ctl_on() { local ns=$1; shift; lab_nsenter "$ns" "$LAB_BPFCTL" -p "$LAB_PIN_DIR/$ns" "$@"; }
 
+# lab_decap_attach NAME [ARGS...]: zdd_decap on backend NAME, taking tunnels from the lb's
+# addresses only (LAB_DECAP_FROM: more prefixes, such as other edge nodes'). Extra arguments go
+# to `decap attach`.
+lab_decap_attach()
+{
+	local b=$1 p
+	local -a from=(--from "$LAB_LB4" --from "$LAB_LB6")
+	shift
+	for p in ${LAB_DECAP_FROM:-}; do
+		from+=(--from "$p")
+	done
+	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" "${from[@]}" "$@"
+}
+
 # Decap on every backend, the LB attached, and both services (IPv4 and IPv6) with two blue and
 # two green backends, all new flows on blue. Extra arguments go to `attach`.
 lab_zdd_up()
@@ -707,7 +721,7 @@ lab_zdd_up()
 	local i svc
 	[[ -x $LAB_BPFCTL ]] || { echo "# lab: $LAB_BPFCTL not built" >&2; return 1; }
 	for i in "${LAB_BACKENDS[@]}"; do
-		lab_ctl_on "$i" decap attach "$LAB_BACKEND_DEV" >/dev/null || return 1
+		lab_decap_attach "$i" >/dev/null || return 1
 	done
 	lab_ctl attach "$LAB_LB_DEV" "$@" >/dev/null || return 1
 	for svc in "$LAB_SVC4" "$LAB_SVC6"; do

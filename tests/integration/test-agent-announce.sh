@@ -12,7 +12,7 @@ tap_plan 8
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
-	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || tap_bail "decap on $b"
+	lab_decap_attach "$b" >/dev/null || tap_bail "decap on $b"
 done
 LAB_ANNOUNCE=lo lab_agent_conf "$LAB_DIR/zdd.yaml"
 lab_agent_start "$LAB_DIR/zdd.yaml" || tap_bail "zdd-agent"

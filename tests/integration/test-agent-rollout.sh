@@ -16,7 +16,7 @@ tap_plan 13
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
-	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || tap_bail "decap on $b"
+	lab_decap_attach "$b" >/dev/null || tap_bail "decap on $b"
 done
 lab_clients_add 48 || tap_bail "client addresses"
 lab_agent_conf "$LAB_DIR/zdd.yaml" 1s
@@ -81,7 +81,7 @@ tap_diag "black-holing green: ${took} ms: $rb"
 tap_check "black-holing green: rolled back within ${BOUND_MS} ms (${took} ms)" \
 	test "$took" -le "$BOUND_MS"
 lab_load_collect "$run/hole"
-for b in "${LAB_GREEN[@]}"; do lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null; done
+for b in "${LAB_GREEN[@]}"; do lab_decap_attach "$b" >/dev/null; done
 
 # 4. The operator's verbs.
 lab_rollout start "$LAB_SVC4" --steps 30,100 --interval 2s >/dev/null

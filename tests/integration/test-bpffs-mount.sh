@@ -51,7 +51,7 @@ no_mount_without_cap()
 {
 	local err rc
 	err=$(lab_nsenter b1 setpriv --bounding-set=-sys_admin -- "$LAB_BPFCTL" \
-		-p "$LAB_PIN_DIR/b1" decap attach "$LAB_BACKEND_DEV" 2>&1 >/dev/null)
+		-p "$LAB_PIN_DIR/b1" decap attach "$LAB_BACKEND_DEV" --from "$LAB_LB4" 2>&1 >/dev/null)
 	rc=$?
 	echo "exit $rc: $err"
 	((rc == 1)) && [[ $err == *CAP_SYS_ADMIN* ]] && ! mountpoint -q /sys/fs/bpf
@@ -62,7 +62,7 @@ decaps_mount()
 {
 	local b said=0
 	for b in "${LAB_BACKENDS[@]}"; do
-		lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" 2>"$LAB_DIR/decap.err" || {
+		lab_decap_attach "$b" 2>"$LAB_DIR/decap.err" || {
 			cat "$LAB_DIR/decap.err"
 			return 1
 		}

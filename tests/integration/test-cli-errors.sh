@@ -131,6 +131,10 @@ case_ 2 Usage
 case_ 2 "one interface" attach
 case_ 2 "one interface" detach
 case_ 2 bogus decap bogus "$LAB_LB_DEV"
+case_ 2 "no prefix" decap attach "$LAB_LB_DEV" --from 198.18.2.2/24
+case_ 2 "no prefix" decap attach "$LAB_LB_DEV" --from fd00:2::/129
+case_ 2 twice decap attach "$LAB_LB_DEV" --from 198.18.2.2 --from 198.18.2.2/32
+case_ 2 "no argument" decap status "$LAB_LB_DEV"
 
 # apply may be a stub: any failure will do, as long as it changes nothing.
 case_ nz "" apply -f /nonexistent/zdd.yaml
@@ -150,7 +154,7 @@ case_ 1 nosuch0 decap attach nosuch0
 mapfile -t COMMANDS < <("$LAB_BPFCTL" --help 2>/dev/null | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')
 HELP_FORMS=("service add" "service del" "service list" "backend add" "backend del" "backend set"
 	"backend list" "conntrack list" "conntrack count" "conntrack flush" "decap attach"
-	"decap detach" "weight $S4" "flip $S4")
+	"decap detach" "decap status" "weight $S4" "flip $S4")
 
 tap_plan $((3 + ${#C_ARGS[@]} + ${#COMMANDS[@]} + 9))
 

@@ -98,7 +98,7 @@ checked()
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
-	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || tap_bail "decap on $b"
+	lab_decap_attach "$b" >/dev/null || tap_bail "decap on $b"
 done
 lab_clients_add 64 >/dev/null || tap_bail "client addresses"
 lab_agent_conf "$LAB_DIR/zdd.yaml"

@@ -301,7 +301,8 @@ completes_verbs_and_values()
 		completes "zdd-bpfctl backend set $LAB_SVC4 ${LAB_BLUE4[0]} --state d" "drain down" &&
 		completes "zdd-bpfctl flip $LAB_SVC4 --to g" "green" &&
 		completes "zdd-bpfctl weight $LAB_SVC4 gr" "green=" &&
-		completes "zdd-bpfctl decap " "attach detach" &&
+		completes "zdd-bpfctl decap " "attach detach status" &&
+		completes "zdd-bpfctl decap attach eth0 --f" "--from" &&
 		completes "zdd-bpfctl apply --d" "--dry-run"
 }
 

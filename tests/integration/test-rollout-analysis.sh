@@ -26,7 +26,7 @@ WEB_PORT=18080
 tap_plan 19
 lab_up || tap_bail "lab setup"
 for b in "${LAB_BACKENDS[@]}"; do
-	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || tap_bail "decap on $b"
+	lab_decap_attach "$b" >/dev/null || tap_bail "decap on $b"
 done
 lab_clients_add 64 >/dev/null || tap_bail "client addresses"
 lab_appmetrics_up || tap_bail "mtail and Prometheus"

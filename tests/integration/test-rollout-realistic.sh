@@ -41,7 +41,7 @@ tap_check "zdd-httpload: bad -P, -n, -T, -x, -R arguments exit 2" bad_args_exit_
 lab_up || tap_bail "lab setup"
 mkdir -p "$LAB_PIN_DIR"
 for b in "${LAB_BACKENDS[@]}"; do
-	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || tap_bail "decap on $b"
+	lab_decap_attach "$b" >/dev/null || tap_bail "decap on $b"
 done
 lab_clients_add 64 || tap_bail "client addresses"
 LAB_ROLLOUT_EXTRA="handshake_timeout: ${HS_TIMEOUT_MS}ms" lab_agent_conf "$LAB_DIR/zdd.yaml" 2s

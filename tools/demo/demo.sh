@@ -34,7 +34,7 @@ say "building the lab: client -> router -> zdd (XDP) -> blue b1 b2 / green g1 g2
 lab_up || die "lab setup"
 # No mkdir of the pin directories: zdd makes them, and mounts bpffs first on a fresh machine.
 for b in "${LAB_BACKENDS[@]}"; do
-	lab_ctl_on "$b" decap attach "$LAB_BACKEND_DEV" >/dev/null || die "decap on $b"
+	lab_decap_attach "$b" >/dev/null || die "decap on $b"
 done
 lab_clients_add "$CLIENTS" || die "client addresses"
 lab_appmetrics_up || die "mtail and Prometheus"

@@ -14,8 +14,9 @@ const struct cmd ctl_cmds[] = {
 	  "load the balancer (or adopt its pinned maps) and attach it to IFACE" },
 	{ "detach", cmd_detach, "IFACE [--purge]",
 	  "detach the balancer from IFACE (--purge also removes every pinned map)" },
-	{ "decap", cmd_decap, "attach|detach IFACE [--generic]",
-	  "backend side: strip the LB's tunnel headers addressed to IFACE's addresses" },
+	{ "decap", cmd_decap, "attach IFACE [--from PREFIX]... [--generic] | detach IFACE | status",
+	  "backend side: strip the tunnel headers the balancers (--from, repeated) send to IFACE's "
+	  "addresses; drop tunnels from elsewhere" },
 	{ "service", cmd_service,
 	  "add SVC [--affinity client|flow] [--client-prefix N] | del SVC | list",
 	  "manage services; SVC is ADDR:PORT/PROTO, e.g. 198.19.0.10:80/tcp, "

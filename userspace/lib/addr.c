@@ -117,6 +117,51 @@ void zdd_service_format(const struct zdd_service_key *key, char *buf, size_t len
 		 key->proto == IPPROTO_UDP ? "udp" : "tcp");
 }
 
+int zdd_prefix_parse(const char *s, struct zdd_prefix_key *p)
+{
+	char host[ZDD_ADDR_STRLEN];
+	const char *slash = strchr(s, '/'), *d;
+	size_t hlen = slash ? (size_t)(slash - s) : strlen(s), n;
+	unsigned long len;
+	unsigned int bit;
+
+	memset(p, 0, sizeof(*p));
+	if (hlen == 0 || hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = '\0';
+	if (zdd_addr_parse(host, p->addr))
+		return -EINVAL;
+	len = zdd_addr_is_v4(p->addr) ? 32 : 128;
+	if (slash) {
+		/* Digits only, no leading zero: strtoul would take " 24", "+24" and "024". */
+		d = slash + 1;
+		n = strlen(d);
+		if (!n || n > 3 || strspn(d, "0123456789") != n || (d[0] == '0' && n > 1) ||
+		    strtoul(d, NULL, 10) > len)
+			return -EINVAL;
+		len = strtoul(d, NULL, 10);
+	}
+	p->prefixlen = (__u32)len + (zdd_addr_is_v4(p->addr) ? 96 : 0);
+	for (bit = p->prefixlen; bit < 128; bit++)
+		if (p->addr[bit / 8] & (0x80 >> (bit % 8)))
+			return -EINVAL;
+	return 0;
+}
+
+void zdd_prefix_format(const struct zdd_prefix_key *p, char *buf, size_t len)
+{
+	char host[ZDD_ADDR_STRLEN];
+	bool v4 = zdd_addr_is_v4(p->addr) && p->prefixlen >= 96;
+
+	/* ::/0 holds the IPv4 space too: it is written as IPv6. */
+	if (v4)
+		inet_ntop(AF_INET, p->addr + 12, host, sizeof(host));
+	else
+		inet_ntop(AF_INET6, p->addr, host, sizeof(host));
+	snprintf(buf, len, "%s/%u", host, p->prefixlen - (v4 ? 96 : 0));
+}
+
 static int hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* userspace/lib/addr.h - addresses and services as operators write them, and back:
- * "198.18.0.10", "fd00::5", "198.18.0.10:80/tcp", "[fd00:5a::10]:443/udp". */
+ * "198.18.0.10", "fd00::5", "198.18.0.10:80/tcp", "[fd00:5a::10]:443/udp", "fd00:2::/64". */
 #ifndef ZDD_ADDR_H
 #define ZDD_ADDR_H
 
@@ -21,6 +21,15 @@ bool zdd_addr_is_zero(const __u8 addr[16]);
 /* Parses ADDR:PORT/PROTO (IPv6 in brackets; port 1..65535; proto tcp or udp). */
 int zdd_service_parse(const char *s, struct zdd_service_key *key);
 void zdd_service_format(const struct zdd_service_key *key, char *buf, size_t len);
+
+/*
+ * Parses ADDR/LEN, or ADDR alone for one host (/32, /128), into an LPM key: IPv4 mapped, its
+ * length + 96. Bits set after the prefix are -EINVAL: "198.18.2.2/24" is a typo for /32 or
+ * for 198.18.2.0/24, and guessing which would trust the wrong hosts.
+ */
+#define ZDD_PREFIX_STRLEN (ZDD_ADDR_STRLEN + 4)
+int zdd_prefix_parse(const char *s, struct zdd_prefix_key *p);
+void zdd_prefix_format(const struct zdd_prefix_key *p, char *buf, size_t len);
 
 int zdd_mac_parse(const char *s, __u8 mac[6]);
 void zdd_mac_format(const __u8 mac[6], char *buf, size_t len);

@@ -32,7 +32,8 @@ _zdd_bpfctl_usage()
 }
 
 # _zdd_bpfctl_value CUR SPEC BIN CMD ARGS...: complete one value described by SPEC, an
-# alternative list (blue|green) or a placeholder (SVC, ADDR, IFACE, FILE, PATH, DIR).
+# alternative list (blue|green) or a placeholder (SVC, ADDR, IFACE, FILE, PATH, DIR). Others
+# complete nothing: PREFIX (decap attach --from) names balancers a backend cannot know.
 _zdd_bpfctl_value()
 {
 	local cur=$1 spec=$2 bin=$3 cmd=$4 svc w
