@@ -36,6 +36,8 @@
 #define MAX_CONN      16
 #define RUN_MAX_US    5000 /* one zdd_analysis_run(): a blocking call would take a timeout */
 #define WATCHDOG_S    120  /* a case that blocks is ended by SIGALRM, failed */
+#define TICK_MS	      100  /* the agent's */
+#define RUNS_PER_EVAL 10   /* connect, send, answer, timeout: a handful; a spinning loop, 1000s */
 #define START_MS      30000
 #define SVC	      "198.19.0.10:80/tcp"
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -100,6 +102,7 @@ struct fixture {
 	size_t n_ev;
 	long t0;
 	long max_run_us;
+	long runs; /* zdd_analysis_run() calls drive() made */
 	int fds_before;
 	bool stop_in_cb;
 	int again_in_cb; /* evaluations the callback still starts itself */
@@ -499,6 +502,7 @@ static long drive(struct fixture *f, size_t want, long max_ms, long every_ms)
 		t = now_us();
 		assert_int_equal(zdd_analysis_run(f->an, (__u64)now_ms()), 0);
 		t = now_us() - t;
+		f->runs++;
 		if (t > f->max_run_us)
 			f->max_run_us = t;
 	}
@@ -882,6 +886,39 @@ static void new_check_list_matched_by_name(void **state)
 	finish(f);
 }
 
+/*
+ * Between evaluations the loop sleeps, also when requests time out. libcurl (7.88) is left
+ * without a timer by the timeout action that ends a timed-out transfer, and does not say so: a
+ * timer kept from before stays due, the wait is 0 ms and the loop spins (thousands of runs a
+ * second) until the next evaluation sets a new one.
+ */
+static void loop_sleeps_between_evaluations(void **state)
+{
+	struct fixture *f = *state;
+	__u16 port;
+	/* Listening, never accepted: the kernel takes the connection, nobody answers. */
+	int fd = tcp_socket(SOMAXCONN, &port);
+	size_t i;
+
+	assert_true(fd >= 0);
+	set_max(prom(f, 0, "vector(0.2)"), 1);
+	set_max(prom(f, 1, "vector(0.2)"), 1);
+	snprintf(f->chk[1].address, sizeof(f->chk[1].address), "http://127.0.0.1:%u", port);
+	f->chk[1].timeout_ms = 200;
+	for (i = 0; i < 2; i++)
+		f->chk[i].interval_ms = 1000;
+	/* Evaluations at 0 s and at the first ticks past 1 and 2 s; each tick is a run too. */
+	assert_int_equal(drive(f, MAX_EV, 2500, TICK_MS), -1);
+	close(fd);
+	printf("# %ld runs for %zu evaluations in 2.5 s\n", f->runs, f->n_ev);
+	assert_int_equal(f->n_ev, 6);
+	is(f, 0, ZDD_AN_PASS, "0.2 within max 1");
+	is(f, 1, ZDD_AN_INCONCLUSIVE, "no answer within 200 ms");
+	if (f->runs > 2500 / TICK_MS + 1 + (long)f->n_ev * RUNS_PER_EVAL)
+		fail_msg("%ld runs for %zu evaluations: the loop spins", f->runs, f->n_ev);
+	finish(f);
+}
+
 static void bad_arguments(void **state)
 {
 	struct fixture *f = *state;
@@ -933,6 +970,7 @@ int main(void)
 		T(stop_aborts),
 		T(schedule_from_the_callback),
 		T(new_check_list_matched_by_name),
+		T(loop_sleeps_between_evaluations),
 		T(bad_arguments),
 	};
 

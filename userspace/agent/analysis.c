@@ -1,30 +1,23 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* userspace/agent/analysis.c - see analysis.h. libcurl's multi interface, driven through its
- * socket and timer callbacks from a private epoll set; an evaluation is one transfer per pool
- * asked, its answers read with json-c and judged once both are in. */
+/* userspace/agent/analysis.c - see analysis.h. libcurl's multi interface on an epoll set of its
+ * own (curlm.h); an evaluation is one transfer per pool asked, its answers read with json-c and
+ * judged once both are in. */
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include "addr.h"
+#include "curlm.h"
 #include "log.h"
 #include "analysis.h"
 
 #define MAX_ANSWER (1 << 20) /* a bigger answer is no single number: inconclusive */
-#define BATCH	   64	     /* socket events per run; the rest wait for the next run */
-#define NO_TIMER   UINT64_MAX
 #define WHY_LEN	   sizeof(((struct zdd_an_eval *)0)->why)
 
 static const char *const pool_names[ZDD_POOLS] = { [ZDD_BLUE] = "blue", [ZDD_GREEN] = "green" };
@@ -75,23 +68,12 @@ struct service {
 };
 
 struct zdd_analysis {
-	int epfd;
-	CURLM *multi;
-	bool curl_ready; /* curl_global_init() done, to be undone */
+	struct zdd_curlm m;
 	zdd_analysis_cb cb;
 	void *ctx;
-	__u64 timer_ms; /* when libcurl wants its timeout action, NO_TIMER: never */
 	struct service **svc;
 	size_t n_svc;
 };
-
-static __u64 mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
-}
 
 static void __attribute__((format(printf, 3, 4))) addf(char *buf, size_t size, const char *fmt, ...)
 {
@@ -106,44 +88,6 @@ static void __attribute__((format(printf, 3, 4))) addf(char *buf, size_t size, c
 }
 
 /* ---- libcurl's callbacks ---- */
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
-{
-	struct zdd_analysis *an = arg;
-	struct epoll_event ev = { .data.fd = s };
-
-	(void)easy;
-	if (what == CURL_POLL_REMOVE) {
-		/* Explicitly: a hook child may hold a copy of the socket until its exec. */
-		epoll_ctl(an->epfd, EPOLL_CTL_DEL, s, NULL);
-		return 0;
-	}
-	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
-	if (epoll_ctl(an->epfd, sockp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev))
-		return -1; /* libcurl fails the transfer: inconclusive, with its reason */
-	/* Any non-NULL pointer: libcurl hands it back as sockp while s is in the set. */
-	if (!sockp)
-		curl_multi_assign(an->multi, s, an);
-	return 0;
-}
-
-static int on_timer(CURLM *multi, long ms, void *arg)
-{
-	struct zdd_analysis *an = arg;
-
-	(void)multi;
-	/* libcurl rounds its delay down: a ms more, or its timer is not due yet when we act. */
-	an->timer_ms = ms < 0 ? NO_TIMER : mono_ms() + (__u64)ms + (ms > 0);
-	return 0;
-}
-
-static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
-{
-	(void)arg;
-	(void)purpose;
-	/* Close-on-exec: a hook the agent runs must not keep a request's connection open. */
-	return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
 
 static size_t on_data(char *data, size_t size, size_t n, void *arg)
 {
@@ -260,20 +204,15 @@ static int common_opts(struct xfer *x, const struct zdd_conf_analysis *a)
 {
 	CURL *h = x->easy;
 
-	/* Plain http, no redirect, no proxy from the environment: the address is the server. */
-	return curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") ||
-	       curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) ||
-	       curl_easy_setopt(h, CURLOPT_PROXY, "") ||
-	       curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
+	/* Plain http, and with the defaults no redirect and no proxy: the address is the server. */
+	return zdd_curlm_easy_defaults(h) || curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http") ||
 	       curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)a->timeout_ms) ||
 	       curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)a->timeout_ms) ||
 	       curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_ANSWER) ||
-	       curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, open_socket) ||
 	       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) ||
 	       curl_easy_setopt(h, CURLOPT_WRITEDATA, x) ||
 	       curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->err) ||
 	       curl_easy_setopt(h, CURLOPT_PRIVATE, x) ||
-	       curl_easy_setopt(h, CURLOPT_USERAGENT, "zdd-agent") ||
 	       curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 }
 
@@ -321,7 +260,7 @@ static int xfer_start(struct zdd_analysis *an, struct eval *ev, __u8 pool)
 	if (common_opts(x, a) || curl_easy_setopt(x->easy, CURLOPT_URL, url) ||
 	    (post && curl_easy_setopt(x->easy, CURLOPT_COPYPOSTFIELDS, body)))
 		goto out;
-	if (curl_multi_add_handle(an->multi, x->easy) != CURLM_OK)
+	if (curl_multi_add_handle(an->m.multi, x->easy) != CURLM_OK)
 		goto out;
 	ev->pending++;
 	err = 0;
@@ -339,7 +278,7 @@ out:
 static void xfer_release(struct zdd_analysis *an, struct xfer *x)
 {
 	if (x->easy) {
-		curl_multi_remove_handle(an->multi, x->easy);
+		curl_multi_remove_handle(an->m.multi, x->easy);
 		curl_easy_cleanup(x->easy);
 		x->easy = NULL;
 	}
@@ -776,54 +715,30 @@ undo:
 int zdd_analysis_new(struct zdd_analysis **out, zdd_analysis_cb cb, void *ctx)
 {
 	struct zdd_analysis *an = calloc(1, sizeof(*an));
-	int err = -ENOMEM;
+	int err;
 
 	if (!an)
 		return -ENOMEM;
 	an->cb = cb;
 	an->ctx = ctx;
-	an->timer_ms = NO_TIMER;
-	an->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (an->epfd < 0) {
-		err = log_err(-errno, "analysis: epoll_create1");
-		goto fail;
-	}
-	/* Reference counted by libcurl: each engine takes one and gives it back. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		err = log_err(-ENOMEM, "analysis: curl_global_init");
-		goto fail;
-	}
-	an->curl_ready = true;
-	an->multi = curl_multi_init();
-	if (!an->multi ||
-	    curl_multi_setopt(an->multi, CURLMOPT_SOCKETFUNCTION, on_socket) != CURLM_OK ||
-	    curl_multi_setopt(an->multi, CURLMOPT_SOCKETDATA, an) != CURLM_OK ||
-	    curl_multi_setopt(an->multi, CURLMOPT_TIMERFUNCTION, on_timer) != CURLM_OK ||
-	    curl_multi_setopt(an->multi, CURLMOPT_TIMERDATA, an) != CURLM_OK) {
-		err = log_err(-ENOMEM, "analysis: curl_multi_init");
-		goto fail;
+	err = zdd_curlm_init(&an->m, "analysis");
+	if (err) {
+		free(an);
+		return err;
 	}
 	*out = an;
 	return 0;
-fail:
-	zdd_analysis_free(an);
-	return err;
 }
 
 void zdd_analysis_free(struct zdd_analysis *an)
 {
 	if (!an)
 		return;
+	/* Before libcurl's multi handle goes: each transfer leaves it. */
 	while (an->n_svc)
 		service_drop(an, an->n_svc - 1);
 	free(an->svc);
-	/* Before the epoll fd: closing cached connections calls on_socket(). */
-	if (an->multi)
-		curl_multi_cleanup(an->multi);
-	if (an->curl_ready)
-		curl_global_cleanup();
-	if (an->epfd >= 0)
-		close(an->epfd);
+	zdd_curlm_fini(&an->m);
 	free(an);
 }
 
@@ -875,41 +790,24 @@ void zdd_analysis_stop(struct zdd_analysis *an, const struct zdd_service_key *sv
 
 int zdd_analysis_fd(const struct zdd_analysis *an)
 {
-	return an->epfd;
+	return an->m.epfd;
 }
 
 int zdd_analysis_timeout_ms(const struct zdd_analysis *an)
 {
-	__u64 now = mono_ms();
-
-	if (an->timer_ms == NO_TIMER)
-		return -1;
-	if (an->timer_ms <= now)
-		return 0;
-	return an->timer_ms - now > INT_MAX ? INT_MAX : (int)(an->timer_ms - now);
+	return zdd_curlm_timeout_ms(&an->m, zdd_mono_ms());
 }
 
 int zdd_analysis_run(struct zdd_analysis *an, __u64 now_ms)
 {
-	struct epoll_event ev[BATCH];
 	struct CURLMsg *m;
-	int i, n, running, left;
+	int err, left;
 
-	n = epoll_wait(an->epfd, ev, BATCH, 0);
-	if (n < 0 && errno != EINTR)
-		return log_err(-errno, "analysis: epoll_wait");
-	/* libcurl's own errors end up in its transfers' results, read below. */
-	for (i = 0; i < n; i++)
-		curl_multi_socket_action(
-			an->multi, ev[i].data.fd,
-			(ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-				(ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-				(ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0),
-			&running);
-	if (an->timer_ms != NO_TIMER && now_ms >= an->timer_ms)
-		curl_multi_socket_action(an->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	err = zdd_curlm_drive(&an->m, now_ms);
+	if (err)
+		return log_err(err, "analysis: epoll_wait");
 	/* The callback may stop services: removed transfers' messages go with them. */
-	while ((m = curl_multi_info_read(an->multi, &left))) {
+	while ((m = curl_multi_info_read(an->m.multi, &left))) {
 		CURLcode code = m->data.result;
 		struct xfer *x;
 		struct eval *e;
