@@ -196,7 +196,8 @@ man_metrics()
 {
 	local m bad=0
 	for m in $(grep -o '"zdd_[a-z_]*"' "$LAB_ROOT/userspace/agent/metrics.c" | tr -d '"' | sort -u); do
-		grep -q "^$m{" "$MAN8/zdd-agent.8" || { echo "zdd-agent(8) lacks $m"; bad=1; }
+		# with its labels, or alone when it has none
+		grep -qE "^$m(\{|\$)" "$MAN8/zdd-agent.8" || { echo "zdd-agent(8) lacks $m"; bad=1; }
 	done
 	return "$bad"
 }
