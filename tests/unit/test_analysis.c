@@ -9,28 +9,20 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <valgrind/valgrind.h>
 
 #include "addr.h"
 #include "analysis.h"
+#include "servers.h"
 
 #define MAX_EV	      64
 #define MAX_CONN      16
@@ -103,7 +95,6 @@ struct fixture {
 	long t0;
 	long max_run_us;
 	long runs; /* zdd_analysis_run() calls drive() made */
-	int fds_before;
 	bool stop_in_cb;
 	int again_in_cb; /* evaluations the callback still starts itself */
 	__u64 cb_now;	 /* its clock, a second further at each call: always due */
@@ -112,70 +103,6 @@ struct fixture {
 	int conn[MAX_CONN]; /* its accepted connections, never answered */
 	int n_conn;
 };
-
-static long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
-}
-
-static long now_ms(void)
-{
-	return now_us() / 1000;
-}
-
-static void nap_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-/* A TCP socket on an ephemeral loopback port; listening when backlog >= 0, else only bound
- * (connecting to it is refused, and holding it keeps the port from being reused). */
-static int tcp_socket(int backlog, __u16 *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, len) ||
-	    (backlog >= 0 && listen(fd, backlog)) || getsockname(fd, (struct sockaddr *)&a, &len))
-		return -1;
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH") ?: "/usr/bin:/bin";
-	char buf[512];
-	size_t n;
-
-	while (*path) {
-		n = strcspn(path, ":");
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (!access(buf, X_OK))
-			return true;
-		path += n + (path[n] == ':');
-	}
-	return false;
-}
 
 static int write_file(const char *dir, const char *name, const char *text, size_t len)
 {
@@ -191,90 +118,19 @@ static int write_file(const char *dir, const char *name, const char *text, size_
 	return fclose(fp) || rc ? -1 : 0;
 }
 
-/* A child that dies with the test (PDEATHSIG), its output in DIR/NAME.log. */
-static pid_t spawn(const char *name, char *const argv[])
-{
-	char log[128];
-	pid_t pid;
-	int fd;
-
-	snprintf(log, sizeof(log), "%s/%s.log", w.dir, name);
-	pid = fork();
-	if (pid)
-		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-		_exit(127);
-	execvp(argv[0], argv);
-	_exit(127);
-}
-
-/* GET path on 127.0.0.1:port answers 200 within max_ms. */
-static bool ready(__u16 port, const char *path, long max_ms)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { 1, 0 };
-	long start = now_ms();
-	char req[128], buf[16];
-	ssize_t n;
-	int fd;
-
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
-	while (now_ms() - start < max_ms) {
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		n = -1;
-		if (!connect(fd, (struct sockaddr *)&a, sizeof(a)) &&
-		    send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req))
-			n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL);
-		close(fd);
-		if (n >= 12 && !strncmp(buf + 8, " 200", 4))
-			return true;
-		nap_ms(50);
-	}
-	return false;
-}
-
-static void stop_child(pid_t *pid)
-{
-	int i;
-
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	for (i = 0; i < 100 && !waitpid(*pid, NULL, WNOHANG); i++)
-		nap_ms(50);
-	if (i == 100) {
-		kill(*pid, SIGKILL);
-		waitpid(*pid, NULL, 0);
-	}
-	*pid = -1;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int world_down(void **state)
 {
 	(void)state;
 	stop_child(&w.prom);
 	stop_child(&w.web);
 	if (w.dir[0])
-		nftw(w.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(w.dir);
 	return 0;
 }
 
 static int world_up(void **state)
 {
-	char conf[128], data[128], listen[64], script[128], www[128], port[8], *big;
+	char conf[128], data[128], listen[64], script[128], www[128], log[128], port[8], *big;
 	__u16 prom_port;
 	size_t i;
 	int fd;
@@ -300,22 +156,22 @@ static int world_up(void **state)
 	if (fd)
 		goto fail;
 
-	/* The ports: picked free, then released for the servers (a race nobody else runs). */
-	fd = tcp_socket(-1, &prom_port);
-	close(fd);
-	fd = tcp_socket(-1, &w.web_port);
-	close(fd);
+	prom_port = free_port();
+	w.web_port = free_port();
 	snprintf(conf, sizeof(conf), "--config.file=%s/prometheus.yml", w.dir);
 	snprintf(data, sizeof(data), "--storage.tsdb.path=%s/data", w.dir);
 	snprintf(listen, sizeof(listen), "--web.listen-address=127.0.0.1:%u", prom_port);
 	snprintf(w.prom_addr, sizeof(w.prom_addr), "http://127.0.0.1:%u", prom_port);
-	w.prom = spawn("prometheus", (char *const[]){ "prometheus", conf, data, listen,
-						      "--log.level=warn", NULL });
+	snprintf(log, sizeof(log), "%s/prometheus.log", w.dir);
+	w.prom = spawn(log, (const char *const[]){ "prometheus", conf, data, listen,
+						   "--log.level=warn", NULL });
 	snprintf(script, sizeof(script), "%s/server.py", w.dir);
 	snprintf(port, sizeof(port), "%u", w.web_port);
-	w.web = spawn("web", (char *const[]){ "python3", script, port, www, NULL });
-	if (w.prom < 0 || w.web < 0 || !ready(prom_port, "/-/ready", START_MS) ||
-	    !ready(w.web_port, "/blue.json", START_MS)) {
+	snprintf(log, sizeof(log), "%s/web.log", w.dir);
+	w.web = spawn(log, (const char *const[]){ "python3", script, port, www, NULL });
+	if (!prom_port || !w.web_port || w.prom < 0 || w.web < 0 ||
+	    !http_ready(prom_port, "/-/ready", NULL, START_MS) ||
+	    !http_ready(w.web_port, "/blue.json", NULL, START_MS)) {
 		fprintf(stderr, "test_analysis: the servers did not start (logs in %s)\n", w.dir);
 		w.dir[0] = '\0'; /* kept for the logs */
 		goto fail;
@@ -345,35 +201,10 @@ static void on_eval(void *ctx, const struct zdd_service_key *svc, const struct z
 	}
 }
 
-static void watchdog(int sig)
+static void release(void *arg)
 {
-	static const char msg[] = "not ok - watchdog: a case blocked, the engine must not\n";
+	struct fixture *f = arg;
 
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	*state = f;
-	f->hole = -1;
-	f->cand = ZDD_GREEN;
-	f->fds_before = count_fds();
-	if (zdd_service_parse(SVC, &f->svc) || zdd_analysis_new(&f->an, on_eval, f))
-		return -1;
-	f->t0 = now_ms();
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_S);
-	return 0;
-}
-
-static void release(struct fixture *f)
-{
 	zdd_analysis_free(f->an);
 	f->an = NULL;
 	while (f->n_conn)
@@ -383,22 +214,18 @@ static void release(struct fixture *f)
 	f->hole = -1;
 }
 
-static int teardown(void **state)
+static int setup(void **state)
 {
-	struct fixture *f = *state;
+	struct fixture *f = case_begin(state, sizeof(*f), release, WATCHDOG_S, "the engine");
 
-	alarm(0);
-	if (f)
-		release(f);
-	free(f);
+	if (!f)
+		return -1;
+	f->hole = -1;
+	f->cand = ZDD_GREEN;
+	if (zdd_service_parse(SVC, &f->svc) || zdd_analysis_new(&f->an, on_eval, f))
+		return -1;
+	f->t0 = now_ms();
 	return 0;
-}
-
-/* Ends a case: everything closed, not one fd more than before the engine existed. */
-static void finish(struct fixture *f)
-{
-	release(f);
-	assert_int_equal(count_fds(), f->fds_before);
 }
 
 static struct zdd_conf_analysis *check(struct fixture *f, int i, enum zdd_an_kind kind)
@@ -551,7 +378,7 @@ static struct zdd_conf_analysis *hole_check(struct fixture *f, int i, __u32 time
 	struct zdd_conf_analysis *a = prom(f, i, "vector(1)");
 
 	if (f->hole < 0) {
-		f->hole = tcp_socket(SOMAXCONN, &f->hole_port);
+		f->hole = tcp_socket(AF_INET, SOMAXCONN, &f->hole_port);
 		assert_true(f->hole >= 0);
 	}
 	snprintf(a->address, sizeof(a->address), "http://127.0.0.1:%u", f->hole_port);
@@ -583,7 +410,7 @@ static void prometheus_thresholds(void **state)
 	is(f, 2, ZDD_AN_FAIL, "0.2 under min 0.3");
 	is(f, 3, ZDD_AN_PASS, "0.2 within min 0.1, max 0.3");
 	is(f, 4, ZDD_AN_PASS, "-2.5 within min -3");
-	finish(f);
+	case_finish(f);
 }
 
 static void ratio_to_the_stable_pool(void **state)
@@ -616,7 +443,7 @@ static void ratio_to_the_stable_pool(void **state)
 	assert_int_equal(zdd_analysis_schedule(f->an, &other, f->chk, 1, ZDD_BLUE, now_ms()), 0);
 	assert_in_range(drive(f, 1, 5000, 0), 0, 5000);
 	is(f, 0, ZDD_AN_PASS, "0.1 within 0.333 x the stable pool's 0.3 (max 2)");
-	finish(f);
+	case_finish(f);
 }
 
 static void prometheus_without_a_number(void **state)
@@ -643,7 +470,7 @@ static void prometheus_without_a_number(void **state)
 	is(f, 4, ZDD_AN_INCONCLUSIVE, "the query returned a string, not one number");
 	is(f, 5, ZDD_AN_INCONCLUSIVE, "the value is infinite");
 	assert_false(eval_of(f, 0)->has_value[ZDD_GREEN]);
-	finish(f);
+	case_finish(f);
 }
 
 /* {{window}} as Prometheus writes durations: both forms are accepted by PromQL. */
@@ -662,7 +489,7 @@ static void window_in_promql(void **state)
 	assert_in_range(eval_of(f, 0)->value[ZDD_GREEN], 9, 11);
 	is(f, 1, ZDD_AN_PASS, "within max 1000");
 	assert_in_range(eval_of(f, 1)->value[ZDD_GREEN], 2, 3);
-	finish(f);
+	case_finish(f);
 }
 
 static void web_get(void **state)
@@ -699,7 +526,7 @@ static void web_get(void **state)
 	is(f, 11, ZDD_AN_INCONCLUSIVE, "verdict.none: null is not a number");
 	is(f, 12, ZDD_AN_INCONCLUSIVE, "list.0.v: not found");
 	is(f, 13, ZDD_AN_INCONCLUSIVE, "list.0.v: '0.5' is not a number");
-	finish(f);
+	case_finish(f);
 }
 
 static void web_post_and_placeholders(void **state)
@@ -732,7 +559,7 @@ static void web_post_and_placeholders(void **state)
 	is(f, 3, ZDD_AN_PASS, "1 within min 1, max 5"); /* sent as application/json */
 	is(f, 4, ZDD_AN_INCONCLUSIVE,
 	   "'/echo?svc=198.19.0.10%3A80%2Ftcp&pool=green&w=1500ms' is not a number");
-	finish(f);
+	case_finish(f);
 }
 
 static void refused_is_inconclusive_at_once(void **state)
@@ -740,7 +567,7 @@ static void refused_is_inconclusive_at_once(void **state)
 	struct fixture *f = *state;
 	char addr[64];
 	__u16 port;
-	int fd = tcp_socket(-1, &port); /* bound, not listening: refused */
+	int fd = tcp_socket(AF_INET, -1, &port); /* bound, not listening: refused */
 	long ms;
 
 	assert_true(fd >= 0);
@@ -753,7 +580,7 @@ static void refused_is_inconclusive_at_once(void **state)
 	assert_in_range(ms, 0, 500);
 	is(f, 0, ZDD_AN_INCONCLUSIVE, "127.0.0.1");
 	assert_non_null(strstr(eval_of(f, 0)->why, "onnect"));
-	finish(f);
+	case_finish(f);
 }
 
 static void black_hole_times_out_without_blocking(void **state)
@@ -772,7 +599,7 @@ static void black_hole_times_out_without_blocking(void **state)
 	assert_int_equal(f->n_conn, 1);
 	if (f->max_run_us >= run_max_us())
 		fail_msg("a run took %ld us", f->max_run_us);
-	finish(f);
+	case_finish(f);
 }
 
 static void one_evaluation_in_flight(void **state)
@@ -791,7 +618,7 @@ static void one_evaluation_in_flight(void **state)
 	drive(f, 2, 100, 10);
 	assert_int_equal(f->n_conn, 2);
 	assert_int_equal(f->n_ev, 1);
-	finish(f);
+	case_finish(f);
 }
 
 /* The connection the engine had open to the black hole was closed (its request read first). */
@@ -832,7 +659,7 @@ static void stop_aborts(void **state)
 	is(f, 1, ZDD_AN_PASS, "0.2 within max 1");
 	assert_int_equal(f->n_conn, 2);
 	assert_true(closed_by_peer(f->conn[1]));
-	finish(f);
+	case_finish(f);
 }
 
 static void schedule_from_the_callback(void **state)
@@ -848,7 +675,7 @@ static void schedule_from_the_callback(void **state)
 	assert_int_equal(drive(f, 4, 300, 0), -1);
 	assert_int_equal(f->n_ev, 3);
 	is(f, 0, ZDD_AN_PASS, "0.2 within max 1");
-	finish(f);
+	case_finish(f);
 }
 
 /* A new list (a reload) is matched by name: kept checks keep their evaluation in flight and
@@ -883,7 +710,7 @@ static void new_check_list_matched_by_name(void **state)
 	assert_int_equal(drive(f, 3, 500, 0), -1);
 	assert_int_equal(f->n_ev, 2);
 	assert_true(closed_by_peer(f->conn[1]));
-	finish(f);
+	case_finish(f);
 }
 
 /*
@@ -897,7 +724,7 @@ static void loop_sleeps_between_evaluations(void **state)
 	struct fixture *f = *state;
 	__u16 port;
 	/* Listening, never accepted: the kernel takes the connection, nobody answers. */
-	int fd = tcp_socket(SOMAXCONN, &port);
+	int fd = tcp_socket(AF_INET, SOMAXCONN, &port);
 	size_t i;
 
 	assert_true(fd >= 0);
@@ -916,7 +743,7 @@ static void loop_sleeps_between_evaluations(void **state)
 	is(f, 1, ZDD_AN_INCONCLUSIVE, "no answer within 200 ms");
 	if (f->runs > 2500 / TICK_MS + 1 + (long)f->n_ev * RUNS_PER_EVAL)
 		fail_msg("%ld runs for %zu evaluations: the loop spins", f->runs, f->n_ev);
-	finish(f);
+	case_finish(f);
 }
 
 static void bad_arguments(void **state)
@@ -950,10 +777,10 @@ static void bad_arguments(void **state)
 	zdd_analysis_stop(f->an, &f->svc);
 	zdd_analysis_free(NULL);
 	assert_int_equal(zdd_analysis_timeout_ms(f->an), -1);
-	finish(f);
+	case_finish(f);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, case_teardown)
 
 int main(void)
 {

@@ -10,31 +10,24 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <valgrind/valgrind.h>
 
 #include "curlm.h"
 #include "etcd.h"
+#include "servers.h"
 
 #define MAX_CL	   4
 #define MAX_EV	   64
@@ -130,31 +123,10 @@ struct fixture {
 	long slow;	  /* runs over RUN_MAX_US... */
 	long slow_waited; /* ...in which the thread waited (a voluntary context switch)... */
 	long slow_paged;  /* ...for code or data paged in from disk (a major fault) */
-	int fds_before;
 	int hole[MAX_HOLE];
 	int n_hole;
 	struct proxy *px;
 };
-
-static long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
-}
-
-static long now_ms(void)
-{
-	return now_us() / 1000;
-}
-
-static void nap_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
 
 static struct rusage usage(void)
 {
@@ -162,119 +134,6 @@ static struct rusage usage(void)
 
 	getrusage(RUSAGE_THREAD, &ru);
 	return ru;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-/* A TCP socket on an ephemeral loopback port; listening when backlog >= 0, else only bound
- * (connecting to it is refused, and holding it keeps the port from being reused). */
-static int tcp_socket(int backlog, __u16 *port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, len) ||
-	    (backlog >= 0 && listen(fd, backlog)) || getsockname(fd, (struct sockaddr *)&a, &len)) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	*port = ntohs(a.sin_port);
-	return fd;
-}
-
-static __u16 free_port(void)
-{
-	__u16 port = 0;
-	int fd = tcp_socket(-1, &port);
-
-	/* Released for etcd: a race nobody else runs. */
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
-static int connect_lo(__u16 port, bool nonblock)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) && errno != EINPROGRESS) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* A blocking HTTP/1.0 exchange with etcd, for what the client under test does not do. */
-static int http(const char *method, const char *path, const char *body, char *out, size_t len)
-{
-	struct timeval tv = { 1, 0 };
-	size_t got = 0;
-	char req[512];
-	ssize_t n;
-	int fd, rlen;
-
-	rlen = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nContent-Length: %zu\r\n\r\n%s", method,
-			path, body ? strlen(body) : 0, body ?: "");
-	fd = connect_lo(w.m.port, false);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (send(fd, req, (size_t)rlen, MSG_NOSIGNAL) != rlen) {
-		close(fd);
-		return -1;
-	}
-	while (got + 1 < len && (n = recv(fd, out + got, len - 1 - got, 0)) > 0)
-		got += (size_t)n;
-	out[got] = '\0';
-	close(fd);
-	return strncmp(out, "HTTP/1.", 7) || strncmp(out + 8, " 200", 4) ? -1 : 0;
-}
-
-static bool etcd_healthy(long max_ms)
-{
-	long start = now_ms();
-	char buf[1024];
-
-	while (now_ms() - start < max_ms) {
-		if (!http("GET", "/health", NULL, buf, sizeof(buf)) && strstr(buf, "\"true\""))
-			return true;
-		nap_ms(20);
-	}
-	return false;
-}
-
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH") ?: "/usr/bin:/bin";
-	char buf[512];
-	size_t n;
-
-	while (*path) {
-		n = strcspn(path, ":");
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, prog);
-		if (!access(buf, X_OK))
-			return true;
-		path += n + (path[n] == ':');
-	}
-	return false;
 }
 
 /* Ports and URL, picked once: a restart keeps them. */
@@ -316,7 +175,6 @@ static int member_start(struct member *m)
 		"warn",
 	};
 	size_t n = 23;
-	int fd;
 
 	snprintf(data, sizeof(data), "%s/%s", w.dir, m->name);
 	snprintf(log, sizeof(log), "%s/%s.log", w.dir, m->name);
@@ -334,53 +192,20 @@ static int member_start(struct member *m)
 		argv[n++] = ca;
 		argv[n++] = "--client-cert-auth";
 	}
-	m->pid = fork();
+	m->pid = spawn(log, argv);
 	if (m->pid < 0)
 		return -1;
-	if (!m->pid) {
-		/* Dies with the test, whatever ends it. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-			_exit(127);
-		execvp("etcd", (char *const *)argv);
-		_exit(127);
-	}
 	/* The TLS member's health is the TLS case's first check. */
-	return m->tls || etcd_healthy(START_MS) ? 0 : -1;
-}
-
-static void member_stop(struct member *m)
-{
-	int i;
-
-	if (m->pid <= 0)
-		return;
-	kill(m->pid, SIGTERM);
-	for (i = 0; i < 200 && !waitpid(m->pid, NULL, WNOHANG); i++)
-		nap_ms(10);
-	if (i == 200) {
-		kill(m->pid, SIGKILL);
-		waitpid(m->pid, NULL, 0);
-	}
-	m->pid = -1;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
+	return m->tls || http_ready(m->port, "/health", "\"true\"", START_MS) ? 0 : -1;
 }
 
 static int world_down(void **state)
 {
 	(void)state;
-	member_stop(&w.m);
-	member_stop(&w.tls);
+	stop_child(&w.m.pid);
+	stop_child(&w.tls.pid);
 	if (w.dir[0])
-		nftw(w.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(w.dir);
 	return 0;
 }
 
@@ -509,7 +334,7 @@ static struct proxy *proxy_start(struct fixture *f)
 	struct proxy *px = calloc(1, sizeof(*px));
 
 	assert_non_null(px);
-	px->lfd = tcp_socket(64, &px->port);
+	px->lfd = tcp_socket(AF_INET, 64, &px->port);
 	assert_true(px->lfd >= 0);
 	assert_int_equal(pipe2(px->wake, O_CLOEXEC | O_NONBLOCK), 0);
 	snprintf(px->url, sizeof(px->url), "http://127.0.0.1:%u", px->port);
@@ -539,30 +364,9 @@ static void proxy_stop(struct proxy *px)
 
 /* ---- cases' plumbing ---- */
 
-static void watchdog(int sig)
+static void release(void *arg)
 {
-	static const char msg[] = "not ok - watchdog: a case blocked, the client must not\n";
-
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	*state = f;
-	f->fds_before = count_fds();
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_S);
-	return 0;
-}
-
-static void release(struct fixture *f)
-{
+	struct fixture *f = arg;
 	size_t i;
 
 	for (i = 0; i < MAX_CL; i++) {
@@ -575,15 +379,11 @@ static void release(struct fixture *f)
 		close(f->hole[--f->n_hole]);
 }
 
-static int teardown(void **state)
+static int setup(void **state)
 {
-	struct fixture *f = *state;
+	struct fixture *f = case_begin(state, sizeof(*f), release, WATCHDOG_S, "the client");
 
-	alarm(0);
-	if (f)
-		release(f);
-	free(f);
-	return 0;
+	return f ? 0 : -1;
 }
 
 /*
@@ -600,8 +400,7 @@ static void finish(struct fixture *f)
 		assert_int_equal(f->slow_waited, 0);
 		assert_true(f->max_run_us < RUN_HARD_US);
 	}
-	release(f);
-	assert_int_equal(count_fds(), f->fds_before);
+	case_finish(f);
 }
 
 /* Client i on these endpoints ("" or NULL entries: etcd itself). */
@@ -624,11 +423,10 @@ static struct zdd_etcd *client(struct fixture *f, int i)
 	return client_on(f, i, &ep, 1);
 }
 
-static int hole(struct fixture *f, int fd)
+static void hole(struct fixture *f, int fd)
 {
 	assert_true(fd >= 0 && f->n_hole < MAX_HOLE);
 	f->hole[f->n_hole++] = fd;
-	return fd;
 }
 
 /* Runs every client like the agent's loop until done(arg) or max_ms; done's last word. */
@@ -1050,7 +848,7 @@ static void watch_survives_etcd_restart(void **state)
 	assert_int_equal(zdd_etcd_watch(f->c[0], &wt, "rs/", true, rev + 1, on_watch, &r), 0);
 	revs[0] = put(f, 1, "rs/1", "v", 0);
 	assert_true(wait_events(f, &r, 1, 1000));
-	member_stop(&w.m);
+	stop_child(&w.m.pid);
 	drive(f, 200, NULL, NULL); /* the stream breaks, reconnects fail */
 	t0 = now_ms();
 	assert_int_equal(member_start(&w.m), 0);
@@ -1077,7 +875,8 @@ static void watch_reports_compaction(void **state)
 	put(f, 0, "cmp/2", "v", 0);
 	r3 = put(f, 0, "cmp/3", "v", 0);
 	snprintf(body, sizeof(body), "{\"revision\":\"%lld\",\"physical\":true}", (long long)r3);
-	assert_int_equal(http("POST", "/v3/kv/compaction", body, buf, sizeof(buf)), 0);
+	assert_int_equal(http_ask(w.m.port, "POST", "/v3/kv/compaction", body, buf, sizeof(buf)),
+			 0);
 	/* From r1, gone: told so, then on from what is left. */
 	assert_int_equal(zdd_etcd_watch(f->c[0], &wt, "cmp/", true, r1, on_watch, &r), 0);
 	assert_true(wait_events(f, &r, 1, 2000));
@@ -1377,23 +1176,16 @@ static const char certs_sh[] =
 
 static int make_certs(void)
 {
+	const char *const argv[] = { "sh", "-c", certs_sh, "certs", w.dir, NULL };
 	char log[96];
-	int fd, status;
+	int status;
 	pid_t pid;
 
 	snprintf(log, sizeof(log), "%s/openssl.log", w.dir);
-	pid = fork();
-	if (pid < 0)
+	pid = spawn(log, argv);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		return -1;
-	if (!pid) {
-		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0)
-			_exit(127);
-		execlp("sh", "sh", "-c", certs_sh, "certs", w.dir, (char *)NULL);
-		_exit(127);
-	}
-	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status) ? 0
-											    : -1;
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
 }
 
 /* Client i of the TLS member trusting ca (NULL: the system's CAs), with the client's
@@ -1462,7 +1254,7 @@ static void tls_with_client_certificates(void **state)
 	SYNC(f, &s, zdd_etcd_get(f->c[2], "tls/k", on_res, &s));
 	assert_int_equal(s.err, -ENOTCONN);
 	printf("# an untrusted server: %s\n", s.error);
-	member_stop(&w.tls);
+	stop_child(&w.tls.pid);
 	finish(f);
 }
 
@@ -1476,7 +1268,7 @@ static void refused_endpoint_first(void **state)
 	const char *eps[2] = { dead, "" };
 	struct res s;
 
-	hole(f, tcp_socket(-1, &port)); /* bound, not listening: refused */
+	hole(f, tcp_socket(AF_INET, -1, &port)); /* bound, not listening: refused */
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%u", port);
 	client_on(f, 0, eps, 2);
 	SYNC(f, &s,
@@ -1504,7 +1296,7 @@ static void silent_endpoint_first(void **state)
 	struct res s;
 
 	/* Listening, never accepting: connections complete, requests go unanswered. */
-	hole(f, tcp_socket(64, &port));
+	hole(f, tcp_socket(AF_INET, 64, &port));
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%u", port);
 
 	client_on(f, 0, eps, 2);
@@ -1547,19 +1339,14 @@ static void syn_dropping_endpoint_first(void **state)
 	__u16 port;
 	char dead[64];
 	const char *eps[2] = { dead, "" };
-	struct pollfd p;
+	int fds[SYN_SINK_FDS], n, i;
 	struct res s;
-	int i, fd;
 
-	/* Backlog 0, never accepted: once its queue is full, SYNs are dropped. */
-	hole(f, tcp_socket(0, &port));
-	for (i = 0; i < 8; i++) {
-		fd = hole(f, connect_lo(port, true));
-		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-		if (poll(&p, 1, 100) == 0)
-			break;
-	}
-	if (i == 8) {
+	n = syn_sink(fds, &port);
+	assert_true(n >= 0);
+	for (i = 0; i < n; i++)
+		hole(f, fds[i]);
+	if (!n) {
 		finish(f);
 		skip(); /* this kernel completes connections past the backlog */
 	}
@@ -1605,7 +1392,7 @@ static void watch_follows_failover(void **state)
 	finish(f);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, case_teardown)
 
 int main(void)
 {
