@@ -1,5 +1,5 @@
-# bpf/: XDP programs -> BPF objects -> skeletons in $(OUT).
-BPF_PROGS := zdd_lb zdd_decap
+# bpf/: XDP and TC programs -> BPF objects -> skeletons in $(OUT).
+BPF_PROGS := zdd_lb zdd_decap zdd_hcheck
 BPF_OBJS  := $(patsubst %,$(OUT)/%.bpf.o,$(BPF_PROGS))
 BPF_SKELS := $(patsubst %,$(OUT)/%.skel.h,$(BPF_PROGS))
 

@@ -298,4 +298,27 @@ struct zdd_prefix_key {
 ZDD_ABI_SIZE(struct zdd_prefix_key, 20);
 #define ZDD_DECAP_MAX_FROM 64
 
+/*
+ * Health checks through the tunnel (bpf/zdd_hcheck.bpf.c, on the LB's egress): the agent
+ * registers each probe connection in zdd_hc_probes, keyed like a client's flow (struct
+ * zdd_flow_key: svc = the service address and check port the probe connects to, saddr and sport
+ * = the probe socket's), with the id of the backend it checks in zdd_backends; the program
+ * sends the probe's packets to that backend as the balancer sends clients' packets.
+ * X(enum suffix, name, TC verdict).
+ */
+#define ZDD_HC_MAX_PROBES 4096
+#define ZDD_HCHECK_COUNTERS(X)                                                                    \
+	X(TUNNEL4, "tunnel_ipip", TC_ACT_OK)	      /* a probe packet encapsulated, IPv4 */     \
+	X(TUNNEL6, "tunnel_ip6ip6", TC_ACT_OK)	      /* a probe packet encapsulated, IPv6 */     \
+	X(PASS, "pass_not_probe", TC_ACT_OK)	      /* anything else the host sends */          \
+	X(NO_BACKEND, "drop_no_backend", TC_ACT_SHOT) /* the probe's backend slot is empty */     \
+	X(TOO_BIG, "drop_too_big", TC_ACT_SHOT)	      /* larger than the MTU once encapsulated */ \
+	X(ENCAP, "drop_encap_failed", TC_ACT_SHOT)    /* no room, or no source address */
+
+#define ZDD_HCHECK_ENUM(e, name, verdict) ZDD_HC_##e,
+enum zdd_hcheck_counter { ZDD_HCHECK_COUNTERS(ZDD_HCHECK_ENUM) ZDD_HC_MAX };
+#undef ZDD_HCHECK_ENUM
+#define ZDD_HCHECK_SLOTS 16
+_Static_assert(ZDD_HC_MAX <= ZDD_HCHECK_SLOTS, "zdd_hc_stats needs more slots");
+
 #endif /* ZDD_ABI_H */

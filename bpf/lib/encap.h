@@ -57,6 +57,57 @@ static __always_inline int zdd_write_l2(struct xdp_md *ctx, const struct zdd_l2 
 	return 0;
 }
 
+/* 0 when pkt can be sent to a backend under cfg, else why not (a negative reason). */
+static __always_inline int zdd_encap_check(const struct zdd_pkt *pkt, const struct zdd_config *cfg)
+{
+	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP);
+	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr), src4;
+
+	__builtin_memcpy(&src4, cfg->src4, 4);
+	if (v4 && !src4)
+		return -ZDD_R_ENCAP; /* attach sets the source; without it, nothing to send */
+	if (cfg->mtu && pkt->l3_len + outer > cfg->mtu)
+		return -ZDD_R_TOO_BIG;
+	return 0;
+}
+
+/* The outer IPv4 header towards be for an inner datagram of l3_len bytes, checksum included. */
+static __always_inline void zdd_outer_ipv4(struct iphdr *h, __u8 tos, __u32 l3_len,
+					   const struct zdd_backend_val *be,
+					   const struct zdd_config *cfg)
+{
+	*h = (struct iphdr){
+		.version = 4,
+		.ihl = 5,
+		.tos = tos,
+		.tot_len = bpf_htons(l3_len + sizeof(*h)),
+		.frag_off = bpf_htons(ZDD_IP_DF), /* the MTU was checked: never fragment */
+		.ttl = cfg->outer_ttl,
+		.protocol = IPPROTO_IPIP,
+	};
+	__builtin_memcpy(&h->saddr, cfg->src4, 4);
+	__builtin_memcpy(&h->daddr, be->addr + 12, 4);
+	h->check = zdd_csum_ipv4(h);
+}
+
+/* The outer IPv6 header, written field by field where it lies. */
+static __always_inline void zdd_outer_ipv6(struct ipv6hdr *ip6, __u8 tos, __u32 l3_len,
+					   __u32 flow_label, const struct zdd_backend_val *be,
+					   const struct zdd_config *cfg)
+{
+	ip6->version = 6;
+	ip6->priority = tos >> 4;
+	/* The flow label carries the flow hash so ECMP on the way spreads tunnels by flow. */
+	ip6->flow_lbl[0] = (tos << 4) | ((flow_label >> 16) & 0x0f);
+	ip6->flow_lbl[1] = flow_label >> 8;
+	ip6->flow_lbl[2] = flow_label;
+	ip6->payload_len = bpf_htons(l3_len);
+	ip6->nexthdr = IPPROTO_IPV6;
+	ip6->hop_limit = cfg->outer_ttl;
+	__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
+	__builtin_memcpy(&ip6->daddr, be->addr, 16);
+}
+
 /*
  * Prepends the outer header. The frame leaves on the interface it came in on (one-arm), so
  * the new source MAC is the one the client's packet was sent to: our own.
@@ -65,19 +116,18 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 				     const struct zdd_backend_val *be, const struct zdd_config *cfg,
 				     __u32 flow_label)
 {
-	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP);
+	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP), err = zdd_encap_check(pkt, cfg);
 	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
 	struct zdd_l2 l2 = { .vlan_tpid = pkt->vlan_tpid, .vlan_tci = pkt->vlan_tci };
 	struct ethhdr *eth = zdd_frame_at(ctx, 0, sizeof(*eth));
 	struct ipv6hdr *ip6;
-	struct iphdr *iph;
-	__u32 l2_len, src4;
+	struct iphdr *iph, h;
+	__u32 l2_len;
 
-	__builtin_memcpy(&src4, cfg->src4, 4);
-	if (!eth || (v4 && !src4))
-		return -ZDD_R_ENCAP; /* attach sets the source; without it, nothing to send */
-	if (cfg->mtu && pkt->l3_len + outer > cfg->mtu)
-		return -ZDD_R_TOO_BIG;
+	if (!eth)
+		return -ZDD_R_ENCAP;
+	if (err)
+		return err;
 	zdd_mac_copy(l2.dst, be->mac);
 	zdd_mac_copy(l2.src, eth->h_dest);
 	if (bpf_xdp_adjust_head(ctx, -(int)outer))
@@ -85,21 +135,9 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 	if (zdd_write_l2(ctx, &l2, v4 ? bpf_htons(ETH_P_IP) : bpf_htons(ETH_P_IPV6), &l2_len))
 		return -ZDD_R_ENCAP;
 	if (v4) {
-		struct iphdr h = {
-			.version = 4,
-			.ihl = 5,
-			.tos = pkt->tos,
-			.tot_len = bpf_htons(pkt->l3_len + sizeof(h)),
-			.frag_off = bpf_htons(ZDD_IP_DF), /* we checked the MTU: never fragment */
-			.ttl = cfg->outer_ttl,
-			.protocol = IPPROTO_IPIP,
-		};
-
-		__builtin_memcpy(&h.saddr, cfg->src4, 4);
-		__builtin_memcpy(&h.daddr, be->addr + 12, 4);
 		/* Summed on the stack, then stored once: read back from the packet, the header
 		 * waited for the headroom's cache line, ~6% of zdd's time per packet in the lab. */
-		h.check = zdd_csum_ipv4(&h);
+		zdd_outer_ipv4(&h, pkt->tos, pkt->l3_len, be, cfg);
 		iph = zdd_frame_at(ctx, l2_len, sizeof(*iph));
 		if (!iph)
 			return -ZDD_R_ENCAP;
@@ -109,17 +147,7 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 	ip6 = zdd_frame_at(ctx, l2_len, sizeof(*ip6));
 	if (!ip6)
 		return -ZDD_R_ENCAP;
-	ip6->version = 6;
-	ip6->priority = pkt->tos >> 4;
-	/* The flow label carries the flow hash so ECMP on the way spreads tunnels by flow. */
-	ip6->flow_lbl[0] = (pkt->tos << 4) | ((flow_label >> 16) & 0x0f);
-	ip6->flow_lbl[1] = flow_label >> 8;
-	ip6->flow_lbl[2] = flow_label;
-	ip6->payload_len = bpf_htons(pkt->l3_len);
-	ip6->nexthdr = IPPROTO_IPV6;
-	ip6->hop_limit = cfg->outer_ttl;
-	__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
-	__builtin_memcpy(&ip6->daddr, be->addr, 16);
+	zdd_outer_ipv6(ip6, pkt->tos, pkt->l3_len, flow_label, be, cfg);
 	return 0;
 }
 

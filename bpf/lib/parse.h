@@ -340,6 +340,33 @@ static __always_inline int zdd_parse_icmp(struct zdd_cursor *c, struct zdd_pkt *
 	return ZDD_ICMP_OTHER;
 }
 
+/* zdd_parse() on a cursor over the frame that starts at data, for either kind of program. */
+static __always_inline int zdd_parse_frame(struct zdd_cursor *c, void *data, struct zdd_pkt *pkt)
+{
+	int err;
+
+	err = zdd_parse_eth(c, pkt);
+	if (err)
+		return err;
+	pkt->l3_off = c->pos - data;
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
+		err = zdd_parse_ipv4(c, pkt);
+	else
+		err = zdd_parse_ipv6(c, pkt);
+	if (err || pkt->fragment)
+		return err;
+	if (pkt->ext_hdr)
+		return -ZDD_R_IPV6_EXT;
+	if (!zdd_is_tcp_udp(pkt->flow.svc.proto)) {
+		if (pkt->flow.svc.proto !=
+		    (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+			return -ZDD_R_NOT_L4;
+		pkt->icmp = zdd_parse_icmp(c, pkt, c->pos - data - pkt->l3_off);
+		return ZDD_PARSE_ICMP;
+	}
+	return zdd_parse_l4(c, pkt);
+}
+
 /*
  * Parses up to the transport header. Returns 0 with pkt->flow filled for TCP and UDP; or a
  * negative reason. Fragments return 0 with pkt->fragment set and no ports: the caller decides
@@ -353,28 +380,20 @@ static __always_inline int zdd_parse(struct xdp_md *ctx, struct zdd_pkt *pkt)
 		.end = (void *)(long)ctx->data_end,
 		.limit = (void *)(long)ctx->data_end,
 	};
-	int err;
 
-	err = zdd_parse_eth(&c, pkt);
-	if (err)
-		return err;
-	pkt->l3_off = c.pos - (void *)(long)ctx->data;
-	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
-		err = zdd_parse_ipv4(&c, pkt);
-	else
-		err = zdd_parse_ipv6(&c, pkt);
-	if (err || pkt->fragment)
-		return err;
-	if (pkt->ext_hdr)
-		return -ZDD_R_IPV6_EXT;
-	if (!zdd_is_tcp_udp(pkt->flow.svc.proto)) {
-		if (pkt->flow.svc.proto !=
-		    (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_ICMP : IPPROTO_ICMPV6))
-			return -ZDD_R_NOT_L4;
-		pkt->icmp = zdd_parse_icmp(&c, pkt, c.pos - (void *)(long)ctx->data - pkt->l3_off);
-		return ZDD_PARSE_ICMP;
-	}
-	return zdd_parse_l4(&c, pkt);
+	return zdd_parse_frame(&c, c.pos, pkt);
+}
+
+/* The same for a TC program: the headers it reads must be in the linear part of the skb. */
+static __always_inline int zdd_parse_skb(struct __sk_buff *skb, struct zdd_pkt *pkt)
+{
+	struct zdd_cursor c = {
+		.pos = (void *)(long)skb->data,
+		.end = (void *)(long)skb->data_end,
+		.limit = (void *)(long)skb->data_end,
+	};
+
+	return zdd_parse_frame(&c, c.pos, pkt);
 }
 
 #endif /* ZDD_PARSE_H */

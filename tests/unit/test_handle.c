@@ -16,6 +16,7 @@
 #include <linux/magic.h>
 #include <bpf/libbpf.h>
 #include "decap.h"
+#include "hcheck.h"
 #include "fixture.h"
 
 static char pin_dir[64];
@@ -264,12 +265,15 @@ static void programs_load_without_warnings(void **state)
 	struct zdd_load_opts o = {};
 	libbpf_print_fn_t old = libbpf_set_print(count_warnings);
 	struct zdd_decap *d;
+	struct zdd_hc *hc;
 	struct zdd *z;
 
 	(void)state;
 	warnings = 0;
 	assert_int_equal(zdd_open_load(&z, &o), 0);
 	assert_int_equal(zdd_decap_open_load(&d, NULL, false), 0);
+	assert_int_equal(zdd_hc_open(&hc, z, 0), 0); /* with the balancer's own maps */
+	zdd_hc_close(hc);
 	zdd_decap_close(d);
 	zdd_close(z);
 	libbpf_set_print(old);
