@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* tests/unit/test_health.c - active health checks against servers this test runs on 127.0.0.1
  * and ::1: listeners, a closed port, HTTP responder threads (fixed codes, garbage, early close,
- * black hole), driven like the agent does (poll + run). Checks states, timing and fd leaks. */
+ * black hole), driven like the agent does (poll + run). Checks states, timing and fd leaks.
+ * Tunnel checks go to the service address: 127.0.0.2 here, a server of its own, through a
+ * tunnel the test fakes (it only records what is registered). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -130,17 +132,26 @@ static bool have_ipv6(void)
 	return ok;
 }
 
-/* A TCP socket on an ephemeral loopback port; listening when backlog >= 0, else only bound
- * (connecting to it is refused, and holding it keeps the port from being reused). */
-static int tcp_socket(int family, int backlog, __u16 *port)
+/* A TCP socket on a loopback port (*port, 0: an ephemeral one) of addr (NULL: the family's
+ * loopback address); listening when backlog >= 0, else only bound (connecting to it is
+ * refused, and holding it keeps the port from being reused). */
+static int tcp_socket_at(int family, const char *addr, int backlog, __u16 *port)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+				   .sin6_port = htons(*port) };
 	struct sockaddr_in a4 = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(*port) };
 	struct sockaddr_storage ss;
 	socklen_t len = family == AF_INET ? sizeof(a4) : sizeof(a6);
 	int fd;
 
+	if (addr)
+		assert_int_equal(
+			inet_pton(family, addr,
+				  family == AF_INET ? (void *)&a4.sin_addr : &a6.sin6_addr),
+			1);
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(
@@ -153,6 +164,12 @@ static int tcp_socket(int family, int backlog, __u16 *port)
 	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 					: ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return fd;
+}
+
+static int tcp_socket(int family, int backlog, __u16 *port)
+{
+	*port = 0;
+	return tcp_socket_at(family, NULL, backlog, port);
 }
 
 static int keep_fd(struct fixture *f, int fd)
@@ -261,14 +278,17 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static struct server *server_start(struct fixture *f, int family, enum mode mode, int status)
+/* An HTTP server on addr:port (NULL, 0: loopback, an ephemeral port). */
+static struct server *server_start_at(struct fixture *f, int family, const char *addr, __u16 port,
+				      enum mode mode, int status)
 {
 	struct server *s = calloc(1, sizeof(*s));
 
 	assert_non_null(s);
 	assert_true(f->n_srv < MAX_SRV);
 	f->srv[f->n_srv++] = s;
-	s->lfd = tcp_socket(family, SOMAXCONN, &s->port);
+	s->port = port;
+	s->lfd = tcp_socket_at(family, addr, SOMAXCONN, &s->port);
 	assert_int_equal(pipe2(s->wake, O_CLOEXEC), 0);
 	atomic_init(&s->mode, mode);
 	atomic_init(&s->status, status);
@@ -277,6 +297,11 @@ static struct server *server_start(struct fixture *f, int family, enum mode mode
 	pthread_mutex_init(&s->lock, NULL);
 	assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
 	return s;
+}
+
+static struct server *server_start(struct fixture *f, int family, enum mode mode, int status)
+{
+	return server_start_at(f, family, NULL, 0, mode, status);
 }
 
 static void server_stop(struct server *s)
@@ -869,6 +894,211 @@ static void ipv6_loopback(void **state)
 	finish(f);
 }
 
+/* ---- through the tunnel ---- */
+
+/* What the fake tunnel was asked. */
+struct fake_tunnel {
+	int ret;   /* what add returns */
+	__u32 mtu; /* the tunnel's, for the ops */
+	int adds, dels, registered;
+	struct zdd_flow_key last;
+	bool hint_kept; /* every add after the first saw the hint the first left */
+};
+
+static int fake_add(void *ctx, const struct zdd_flow_key *flow, const struct zdd_health_target *t,
+		    __u32 *hint)
+{
+	struct fake_tunnel *ft = ctx;
+
+	(void)t;
+	if (ft->adds++ && *hint != 7)
+		ft->hint_kept = false;
+	*hint = 7;
+	ft->last = *flow;
+	ft->registered += !ft->ret;
+	return ft->ret;
+}
+
+static void fake_del(void *ctx, const struct zdd_flow_key *flow)
+{
+	struct fake_tunnel *ft = ctx;
+
+	(void)flow;
+	ft->dels++;
+	ft->registered--;
+}
+
+/* Target 0: backend 127.0.0.1 (the direct server), service address 127.0.0.2 (the tunnel's
+ * server, on the same port), an HTTP check; the fake tunnel on. */
+static void tunnel_target(struct fixture *f, struct fake_tunnel *ft, struct server **direct,
+			  struct server **tunnel, int direct_status, int tunnel_status)
+{
+	const struct zdd_health_tunnel_ops ops = { fake_add, fake_del, ft, ft->mtu };
+	struct zdd_health_target *t;
+
+	ft->hint_kept = true;
+	*direct = server_start(f, AF_INET, M_ANSWER, direct_status);
+	*tunnel = tunnel_status ? server_start_at(f, AF_INET, "127.0.0.2", (*direct)->port,
+						  M_ANSWER, tunnel_status)
+				: NULL;
+	t = target(f, 0, "127.0.0.1", ZDD_CHECK_HTTP, (*direct)->port);
+	assert_int_equal(zdd_addr_parse("127.0.0.2", t->svc.addr), 0);
+	assert_int_equal(zdd_health_set_tunnel(f->h, &ops), 0);
+	apply(f);
+}
+
+static enum zdd_health_state check_of(struct fixture *f, enum zdd_health_check which)
+{
+	return zdd_health_get_check(f->h, &f->t[0].svc, f->t[0].addr, which);
+}
+
+static void both_checks_decide(void **state)
+{
+	static const char want_req[] = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+				       "User-Agent: zdd-agent\r\nConnection: close\r\n\r\n";
+	struct fixture *f = *state;
+	struct fake_tunnel ft = {};
+	struct server *direct, *tunnel;
+	char req[512];
+	__u8 a[16];
+
+	tunnel_target(f, &ft, &direct, &tunnel, 200, 200);
+	want(f, 0, 1, ZDD_HEALTH_UP);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	assert_int_equal(check_of(f, ZDD_HEALTH_DIRECT), ZDD_HEALTH_UP);
+	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UP);
+	/* The tunnel probe: the backend's request, sent to the service address, from the port
+	 * registered for it. */
+	last_request(tunnel, req, sizeof(req));
+	assert_string_equal(req, want_req);
+	assert_int_equal(zdd_addr_parse("127.0.0.2", a), 0);
+	assert_memory_equal(ft.last.svc.addr, a, 16);
+	assert_int_equal(ntohs(ft.last.svc.port), direct->port);
+	assert_int_equal(ft.last.svc.proto, IPPROTO_TCP);
+	assert_true(zdd_addr_is_v4(ft.last.saddr));
+	assert_int_not_equal(ft.last.sport, 0);
+	/* The service address stops answering (no decap there): down, the tunnel named. */
+	atomic_store(&tunnel->mode, M_CLOSE);
+	want(f, 0, 1, ZDD_HEALTH_DOWN);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	assert_int_equal(check_of(f, ZDD_HEALTH_DIRECT), ZDD_HEALTH_UP);
+	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_DOWN);
+	atomic_store(&tunnel->mode, M_ANSWER);
+	want(f, 0, 1, ZDD_HEALTH_UP);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	assert_int_equal(events_of(f, 0), 3);
+	assert_true(ft.hint_kept);
+	assert_true(ft.adds >= 4);
+	finish(f);
+	/* Every flow registered was unregistered, the last ones by zdd_health_free(). */
+	assert_int_equal(ft.registered, 0);
+	assert_int_equal(ft.dels, ft.adds);
+}
+
+static void direct_failure_downs_despite_the_tunnel(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_tunnel ft = {};
+	struct server *direct, *tunnel;
+
+	tunnel_target(f, &ft, &direct, &tunnel, 503, 200);
+	want(f, 0, 1, ZDD_HEALTH_DOWN);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	want(f, 0, 0, -1);
+	drive(f, 200);
+	assert_int_equal(check_of(f, ZDD_HEALTH_DIRECT), ZDD_HEALTH_DOWN);
+	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UP);
+	assert_int_equal(state_of(f, 0), ZDD_HEALTH_DOWN);
+	assert_int_equal(events_of(f, 0), 1);
+	finish(f);
+}
+
+/* A service address held here: the tunnel cannot be tried, the direct check decides alone. */
+static void tunnel_not_applicable_leaves_direct_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_tunnel ft = { .ret = ZDD_HEALTH_TUNNEL_NA };
+	struct server *direct, *tunnel;
+
+	tunnel_target(f, &ft, &direct, &tunnel, 200, 0);
+	want(f, 0, 1, ZDD_HEALTH_UP);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UNKNOWN);
+	assert_true(ft.adds >= 1);
+	finish(f);
+	assert_int_equal(ft.dels, 0);
+}
+
+/* The tunnel refuses to register (this node's trouble): not counted against the backend. */
+static void tunnel_local_failure_is_not_a_backend_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_tunnel ft = { .ret = -ENOENT };
+	struct server *direct, *tunnel;
+
+	tunnel_target(f, &ft, &direct, &tunnel, 200, 0);
+	want(f, 0, 0, -1);
+	drive(f, 400);
+	assert_int_equal(check_of(f, ZDD_HEALTH_DIRECT), ZDD_HEALTH_UP);
+	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UNKNOWN);
+	assert_int_equal(events_of(f, 0), 0);
+	assert_true(ft.adds >= 4);
+	finish(f);
+	assert_int_equal(ft.dels, 0);
+}
+
+/* HTTP tunnel probes fill the tunnel's largest packet: 500 - 2 x 20 (IPv4 headers) - 32 (TCP). */
+static void tunnel_request_fills_the_mtu(void **state)
+{
+	static const char head[] = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+				   "User-Agent: zdd-agent\r\nX-Zdd-Pad: ppp";
+	static const char tail[] = "pp\r\nConnection: close\r\n\r\n";
+	struct fixture *f = *state;
+	struct fake_tunnel ft = { .mtu = 500 };
+	struct server *direct, *tunnel;
+	char req[512];
+
+	tunnel_target(f, &ft, &direct, &tunnel, 200, 200);
+	want(f, 0, 1, ZDD_HEALTH_UP);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	last_request(tunnel, req, sizeof(req));
+	assert_int_equal(strlen(req), 500 - 2 * 20 - 32);
+	assert_memory_equal(req, head, sizeof(head) - 1);
+	assert_string_equal(req + strlen(req) - (sizeof(tail) - 1), tail);
+	/* The direct probe's request is as it was. */
+	last_request(direct, req, sizeof(req));
+	assert_string_equal(req,
+			    "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: zdd-agent\r\n"
+			    "Connection: close\r\n\r\n");
+	finish(f);
+}
+
+/* Off again: the direct check alone, and the state follows at once. */
+static void tunnel_off_leaves_the_direct_check(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_tunnel ft = {};
+	struct server *direct, *tunnel;
+	int adds;
+
+	tunnel_target(f, &ft, &direct, &tunnel, 200, 200);
+	want(f, 0, 1, ZDD_HEALTH_UP); /* the direct check has decided */
+	assert_in_range(drive(f, 1000), 0, 1000);
+	atomic_store(&tunnel->mode, M_CLOSE);
+	want(f, 0, 1, ZDD_HEALTH_DOWN);
+	assert_in_range(drive(f, 1000), 0, 1000);
+	assert_int_equal(zdd_health_set_tunnel(f->h, NULL), 0);
+	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UP);
+	assert_int_equal(last_event(f, 0)->s, ZDD_HEALTH_UP);
+	assert_int_equal(ft.registered, 0);
+	adds = ft.adds;
+	want(f, 0, 0, -1);
+	drive(f, 200);
+	assert_int_equal(ft.adds, adds);
+	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UP);
+	finish(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -884,6 +1114,12 @@ int main(void)
 		T(out_of_fds_is_not_a_backend_failure),
 		T(stalled_loop_does_not_burst),
 		T(ipv6_loopback),
+		T(both_checks_decide),
+		T(direct_failure_downs_despite_the_tunnel),
+		T(tunnel_not_applicable_leaves_direct_alone),
+		T(tunnel_local_failure_is_not_a_backend_failure),
+		T(tunnel_request_fills_the_mtu),
+		T(tunnel_off_leaves_the_direct_check),
 	};
 
 	/* Non-zero (the number of failures) when any case fails. */

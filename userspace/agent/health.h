@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* userspace/agent/health.h - active health checks (TCP connect, HTTP GET) for the agent's epoll
  * loop: every probe is a non-blocking socket with its own timeout, all probes run in parallel,
- * so one hung backend never delays the checks of the others. */
+ * so one hung backend never delays the checks of the others. With the tunnel on, each backend
+ * is checked twice: directly at its own address, and through the tunnel as clients reach it. */
 #ifndef ZDD_HEALTH_H
 #define ZDD_HEALTH_H
 
@@ -9,8 +10,18 @@
 #include <linux/types.h>
 #include "zdd_abi.h"
 #include "conffile.h"
+#include "zdd.h"
 
 enum zdd_health_state { ZDD_HEALTH_UNKNOWN, ZDD_HEALTH_UP, ZDD_HEALTH_DOWN };
+
+/*
+ * The two checks of a backend. DIRECT: the check as configured, to the backend's own address.
+ * TUNNEL: the same check to the service address (and the check's port) from this node,
+ * through the balancer's tunnel to that backend, answered by direct server return: it fails
+ * when the backend cannot take the tunnel (no zdd_decap, a wrong next-hop MAC, a path that
+ * drops what the tunnel adds). A backend is up when both pass.
+ */
+enum zdd_health_check { ZDD_HEALTH_DIRECT, ZDD_HEALTH_TUNNEL, ZDD_HEALTH_CHECKS };
 
 struct zdd_health_target {
 	struct zdd_service_key svc;  /* identifies the target together with addr */
@@ -55,5 +66,45 @@ int zdd_health_run(struct zdd_health *h);
 /* UNKNOWN too for a target that is not in the set. */
 enum zdd_health_state zdd_health_get(const struct zdd_health *h, const struct zdd_service_key *svc,
 				     const __u8 addr[16]);
+/* One of the target's checks; UNKNOWN until it has decided, and for the tunnel check while the
+ * tunnel is off or cannot be tried (the service address is local here). */
+enum zdd_health_state zdd_health_get_check(const struct zdd_health *h,
+					   const struct zdd_service_key *svc, const __u8 addr[16],
+					   enum zdd_health_check which);
+/* The name of a check, "direct" or "tunnel", for logs and metrics labels. */
+const char *zdd_health_check_name(enum zdd_health_check which);
+
+/*
+ * How tunnel probes reach their backend. add: before the probe connects, the packets of flow
+ * (the probe socket's, keyed as the balancer keys clients' flows) are to go to target t's
+ * backend; *hint is the implementation's, kept per target (ZDD_NO_BACKEND at first). Returns
+ * 0, ZDD_HEALTH_TUNNEL_NA when the tunnel cannot be tried to that service address from here
+ * (the check does not count), or -errno (this node's trouble: the probe is skipped, not
+ * failed). del: after the probe's socket is closed.
+ */
+#define ZDD_HEALTH_TUNNEL_NA 1
+struct zdd_health_tunnel_ops {
+	int (*add)(void *ctx, const struct zdd_flow_key *flow, const struct zdd_health_target *t,
+		   __u32 *hint);
+	void (*del)(void *ctx, const struct zdd_flow_key *flow);
+	void *ctx;
+	/* The largest packet the tunnel carries, its header included (the balancer's MTU): an
+	 * HTTP tunnel probe's request fills one, so a path that drops full-size tunnelled
+	 * packets fails the check. 0: requests as the direct ones. */
+	__u32 mtu;
+};
+
+/*
+ * Turns the tunnel checks on with ops (copied), or off (NULL); running probes finish first.
+ * -EBUSY from inside the callback.
+ */
+int zdd_health_set_tunnel(struct zdd_health *h, const struct zdd_health_tunnel_ops *ops);
+/*
+ * Turns them on through the balancer z: bpf/zdd_hcheck.bpf.c on the egress of the interface
+ * the balancer is attached to (zdd_config.ifindex), detached by zdd_health_free(). Needs
+ * CAP_BPF and CAP_NET_ADMIN (call it before dropping them). Logs why and returns -errno when
+ * it cannot (the balancer attached nowhere, no BPF link): the direct checks go on alone.
+ */
+int zdd_health_tunnel(struct zdd_health *h, struct zdd *z);
 
 #endif /* ZDD_HEALTH_H */
