@@ -60,15 +60,22 @@ int count_fds(void)
 	return n;
 }
 
-int tcp_socket(int family, int backlog, __u16 *port)
+int tcp_socket_at(int family, const char *addr, int backlog, __u16 *port)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+				   .sin6_port = htons(*port) };
 	struct sockaddr_in a4 = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(*port) };
 	struct sockaddr *a = family == AF_INET ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6;
 	socklen_t len = family == AF_INET ? sizeof(a4) : sizeof(a6);
 	int fd, err;
 
+	if (addr &&
+	    inet_pton(family, addr,
+		      family == AF_INET ? (void *)&a4.sin_addr : (void *)&a6.sin6_addr) != 1)
+		return -EINVAL;
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -80,6 +87,12 @@ int tcp_socket(int family, int backlog, __u16 *port)
 	}
 	*port = ntohs(family == AF_INET ? a4.sin_port : a6.sin6_port);
 	return fd;
+}
+
+int tcp_socket(int family, int backlog, __u16 *port)
+{
+	*port = 0;
+	return tcp_socket_at(family, NULL, backlog, port);
 }
 
 __u16 free_port(void)

@@ -26,6 +26,9 @@ int count_fds(void);
  * holding it keeps the port from being reused). The fd, or -errno.
  */
 int tcp_socket(int family, int backlog, __u16 *port);
+/* The same on addr (NULL: loopback; -EINVAL when it is no address of family) and on *port
+ * unless it is 0. */
+int tcp_socket_at(int family, const char *addr, int backlog, __u16 *port);
 /* A port of 127.0.0.1 free now, released for a server to take: a race nobody else runs. 0 when
  * there is none. */
 __u16 free_port(void);

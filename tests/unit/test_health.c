@@ -10,18 +10,15 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,6 +27,7 @@
 
 #include "addr.h"
 #include "health.h"
+#include "servers.h"
 
 #define MAX_T	      32
 #define MAX_EV	      256
@@ -84,7 +82,6 @@ struct fixture {
 	long t0;
 	long max_run_us;
 	long loops;
-	int fds_before;
 	struct server *srv[MAX_SRV];
 	size_t n_srv;
 	int fd[MAX_FD];
@@ -92,32 +89,6 @@ struct fixture {
 	bool reenter; /* the callback tries zdd_health_set_targets() */
 	int reenter_err;
 };
-
-static long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
-}
-
-static long now_ms(void)
-{
-	return now_us() / 1000;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static bool have_ipv6(void)
 {
@@ -132,49 +103,9 @@ static bool have_ipv6(void)
 	return ok;
 }
 
-/* A TCP socket on a loopback port (*port, 0: an ephemeral one) of addr (NULL: the family's
- * loopback address); listening when backlog >= 0, else only bound (connecting to it is
- * refused, and holding it keeps the port from being reused). */
-static int tcp_socket_at(int family, const char *addr, int backlog, __u16 *port)
-{
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT,
-				   .sin6_port = htons(*port) };
-	struct sockaddr_in a4 = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				  .sin_port = htons(*port) };
-	struct sockaddr_storage ss;
-	socklen_t len = family == AF_INET ? sizeof(a4) : sizeof(a6);
-	int fd;
-
-	if (addr)
-		assert_int_equal(
-			inet_pton(family, addr,
-				  family == AF_INET ? (void *)&a4.sin_addr : &a6.sin6_addr),
-			1);
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(
-		bind(fd, family == AF_INET ? (struct sockaddr *)&a4 : (struct sockaddr *)&a6, len),
-		0);
-	if (backlog >= 0)
-		assert_int_equal(listen(fd, backlog), 0);
-	len = sizeof(ss);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-	*port = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-					: ((struct sockaddr_in6 *)&ss)->sin6_port);
-	return fd;
-}
-
-static int tcp_socket(int family, int backlog, __u16 *port)
-{
-	*port = 0;
-	return tcp_socket_at(family, NULL, backlog, port);
-}
-
 static int keep_fd(struct fixture *f, int fd)
 {
-	assert_true(f->n_fd < MAX_FD);
+	assert_true(fd >= 0 && f->n_fd < MAX_FD);
 	f->fd[f->n_fd++] = fd;
 	return fd;
 }
@@ -184,7 +115,6 @@ static int keep_fd(struct fixture *f, int fd)
 static void reply(struct server *s, int fd, const char *msg, bool dribble)
 {
 	size_t i, len = strlen(msg);
-	struct timespec gap = { 0, 3 * 1000 * 1000 };
 
 	if (!dribble) {
 		(void)!send(fd, msg, len, MSG_NOSIGNAL);
@@ -193,7 +123,7 @@ static void reply(struct server *s, int fd, const char *msg, bool dribble)
 	/* Three ms apart: the checker sees the status line in pieces. */
 	for (i = 0; i < len && atomic_load(&s->mode) == M_DRIBBLE; i++) {
 		(void)!send(fd, msg + i, 1, MSG_NOSIGNAL);
-		nanosleep(&gap, NULL);
+		nap_ms(3);
 	}
 }
 
@@ -289,6 +219,7 @@ static struct server *server_start_at(struct fixture *f, int family, const char 
 	f->srv[f->n_srv++] = s;
 	s->port = port;
 	s->lfd = tcp_socket_at(family, addr, SOMAXCONN, &s->port);
+	assert_true(s->lfd >= 0);
 	assert_int_equal(pipe2(s->wake, O_CLOEXEC), 0);
 	atomic_init(&s->mode, mode);
 	atomic_init(&s->status, status);
@@ -335,36 +266,10 @@ static void on_change(void *ctx, const struct zdd_health_target *t, enum zdd_hea
 		f->reenter_err = zdd_health_set_targets(f->h, NULL, 0);
 }
 
-static void watchdog(int sig)
+static void release(void *arg)
 {
-	static const char msg[] = "not ok - watchdog: a case blocked, the checker must not\n";
+	struct fixture *f = arg;
 
-	(void)sig;
-	(void)!write(STDOUT_FILENO, msg, sizeof(msg) - 1);
-	_exit(1);
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	size_t i;
-
-	if (!f)
-		return -1;
-	*state = f;
-	for (i = 0; i < MAX_T; i++)
-		f->want[i] = -1;
-	f->fds_before = count_fds();
-	if (zdd_health_new(&f->h, on_change, f))
-		return -1;
-	f->t0 = now_ms();
-	signal(SIGALRM, watchdog);
-	alarm(WATCHDOG_S);
-	return 0;
-}
-
-static void release(struct fixture *f)
-{
 	zdd_health_free(f->h);
 	f->h = NULL;
 	while (f->n_srv)
@@ -373,22 +278,19 @@ static void release(struct fixture *f)
 		close(f->fd[--f->n_fd]);
 }
 
-static int teardown(void **state)
+static int setup(void **state)
 {
-	struct fixture *f = *state;
+	struct fixture *f = case_begin(state, sizeof(*f), release, WATCHDOG_S, "the checker");
+	size_t i;
 
-	alarm(0);
-	if (f)
-		release(f);
-	free(f);
+	if (!f)
+		return -1;
+	for (i = 0; i < MAX_T; i++)
+		f->want[i] = -1;
+	if (zdd_health_new(&f->h, on_change, f))
+		return -1;
+	f->t0 = now_ms();
 	return 0;
-}
-
-/* Ends a case: everything closed, not one fd more than before the checker existed. */
-static void finish(struct fixture *f)
-{
-	release(f);
-	assert_int_equal(count_fds(), f->fds_before);
 }
 
 /* Target id: service 198.18.0.10:ID_BASE+id/tcp, backend addr, check on port. */
@@ -538,7 +440,7 @@ static void nothing_to_do_without_targets(void **state)
 	f->t[2] = f->t[1]; /* the same (svc, addr) twice */
 	assert_int_equal(zdd_health_set_targets(f->h, f->t, f->n), -EINVAL);
 	assert_int_equal(zdd_health_timeout_ms(f->h), 0);
-	finish(f);
+	case_finish(f);
 }
 
 static void tcp_listener_up_closed_port_down(void **state)
@@ -571,7 +473,7 @@ static void tcp_listener_up_closed_port_down(void **state)
 	assert_int_equal(events_of(f, 1), 1);
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UP);
 	assert_int_equal(state_of(f, 1), ZDD_HEALTH_DOWN);
-	finish(f);
+	case_finish(f);
 }
 
 static const struct http_case {
@@ -629,7 +531,7 @@ static void http_status_decides(void **state)
 	assert_int_equal(bad, 0);
 	last_request(s[0], req, sizeof(req));
 	assert_string_equal(req, want_req);
-	finish(f);
+	case_finish(f);
 }
 
 static void outage_seen_within_fall_intervals(void **state)
@@ -661,7 +563,7 @@ static void outage_seen_within_fall_intervals(void **state)
 	assert_int_equal(f->ev[0].s, ZDD_HEALTH_UP);
 	assert_int_equal(f->ev[1].s, ZDD_HEALTH_DOWN);
 	assert_int_equal(f->ev[2].s, ZDD_HEALTH_UP);
-	finish(f);
+	case_finish(f);
 }
 
 #define N_HEALTHY 20
@@ -705,37 +607,24 @@ static void black_hole_does_not_stall_others(void **state)
 	assert_true(f->max_run_us < RUN_MAX_US);
 	/* ~21 targets x 20 intervals x a few steps; a busy loop would be far above. */
 	assert_true(f->loops < 4000);
-	finish(f); /* with a probe to the hole still in flight */
+	case_finish(f); /* with a probe to the hole still in flight */
 }
 
 static void connect_that_hangs_times_out(void **state)
 {
 	struct fixture *f = *state;
+	int fds[SYN_SINK_FDS], n, i;
 	struct zdd_health_target *t;
 	__u16 port;
-	int i, fd;
 	long ms;
 
-	/*
-	 * Backlog 0 and never accepted: once the queue holds a connection, further SYNs are
-	 * dropped and connect() stays in progress, like a backend behind a silent firewall.
-	 */
-	keep_fd(f, tcp_socket(AF_INET, 0, &port));
-	for (i = 0; i < 8; i++) {
-		struct sockaddr_in a = { .sin_family = AF_INET,
-					 .sin_port = htons(port),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-		struct pollfd p;
-
-		fd = keep_fd(f, socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
-			assert_int_equal(errno, EINPROGRESS);
-		p = (struct pollfd){ .fd = fd, .events = POLLOUT };
-		if (poll(&p, 1, 100) == 0)
-			break;
-	}
-	if (i == 8) {
-		finish(f);
+	/* SYNs dropped, connect() in progress: a backend behind a silent firewall. */
+	n = syn_sink(fds, &port);
+	assert_true(n >= 0);
+	for (i = 0; i < n; i++)
+		keep_fd(f, fds[i]);
+	if (!n) {
+		case_finish(f);
 		skip(); /* this kernel completes connections past the backlog */
 	}
 	t = target(f, 0, "127.0.0.1", ZDD_CHECK_TCP, port);
@@ -747,7 +636,7 @@ static void connect_that_hangs_times_out(void **state)
 	ms = drive(f, 2000);
 	assert_in_range(ms, 190, 700);
 	assert_true(f->max_run_us < RUN_MAX_US);
-	finish(f);
+	case_finish(f);
 }
 
 static void set_targets_keeps_unchanged(void **state)
@@ -811,7 +700,7 @@ static void set_targets_keeps_unchanged(void **state)
 	assert_int_equal(zdd_health_set_targets(f->h, NULL, 0), 0);
 	assert_int_equal(zdd_health_timeout_ms(f->h), -1);
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UNKNOWN);
-	finish(f);
+	case_finish(f);
 }
 
 static void out_of_fds_is_not_a_backend_failure(void **state)
@@ -839,14 +728,13 @@ static void out_of_fds_is_not_a_backend_failure(void **state)
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UNKNOWN);
 	want(f, 0, 1, ZDD_HEALTH_UP);
 	assert_in_range(drive(f, 500), 0, 500);
-	finish(f);
+	case_finish(f);
 }
 
 static void stalled_loop_does_not_burst(void **state)
 {
 	struct fixture *f = *state;
 	struct server *s = server_start(f, AF_INET, M_ANSWER, 200);
-	struct timespec stall = { 0, 250 * 1000 * 1000 };
 	int before;
 
 	target(f, 0, "127.0.0.1", ZDD_CHECK_HTTP, s->port)->check.rise = 1;
@@ -854,12 +742,12 @@ static void stalled_loop_does_not_burst(void **state)
 	want(f, 0, 1, ZDD_HEALTH_UP);
 	assert_in_range(drive(f, 500), 0, 500);
 	/* Five intervals missed (the agent was busy): resume the cadence, do not catch up. */
-	nanosleep(&stall, NULL);
+	nap_ms(250);
 	before = atomic_load(&s->accepts);
 	want(f, 0, 0, -1);
 	drive(f, 100);
 	assert_in_range(atomic_load(&s->accepts) - before, 2, 4);
-	finish(f);
+	case_finish(f);
 }
 
 static void ipv6_loopback(void **state)
@@ -872,7 +760,7 @@ static void ipv6_loopback(void **state)
 	char req[512];
 
 	if (!have_ipv6()) {
-		finish(f);
+		case_finish(f);
 		skip();
 	}
 	web = server_start(f, AF_INET6, M_ANSWER, 200);
@@ -891,7 +779,7 @@ static void ipv6_loopback(void **state)
 	assert_in_range(drive(f, 1000), 0, 1000);
 	last_request(web, req, sizeof(req));
 	assert_string_equal(req, want_req);
-	finish(f);
+	case_finish(f);
 }
 
 /* ---- through the tunnel ---- */
@@ -989,7 +877,7 @@ static void both_checks_decide(void **state)
 	assert_int_equal(events_of(f, 0), 3);
 	assert_true(ft.hint_kept);
 	assert_true(ft.adds >= 4);
-	finish(f);
+	case_finish(f);
 	/* Every flow registered was unregistered, the last ones by zdd_health_free(). */
 	assert_int_equal(ft.registered, 0);
 	assert_int_equal(ft.dels, ft.adds);
@@ -1010,7 +898,7 @@ static void direct_failure_downs_despite_the_tunnel(void **state)
 	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UP);
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_DOWN);
 	assert_int_equal(events_of(f, 0), 1);
-	finish(f);
+	case_finish(f);
 }
 
 /* A service address held here: the tunnel cannot be tried, the direct check decides alone. */
@@ -1025,7 +913,7 @@ static void tunnel_not_applicable_leaves_direct_alone(void **state)
 	assert_in_range(drive(f, 1000), 0, 1000);
 	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UNKNOWN);
 	assert_true(ft.adds >= 1);
-	finish(f);
+	case_finish(f);
 	assert_int_equal(ft.dels, 0);
 }
 
@@ -1043,7 +931,7 @@ static void tunnel_local_failure_is_not_a_backend_failure(void **state)
 	assert_int_equal(check_of(f, ZDD_HEALTH_TUNNEL), ZDD_HEALTH_UNKNOWN);
 	assert_int_equal(events_of(f, 0), 0);
 	assert_true(ft.adds >= 4);
-	finish(f);
+	case_finish(f);
 	assert_int_equal(ft.dels, 0);
 }
 
@@ -1070,7 +958,7 @@ static void tunnel_request_fills_the_mtu(void **state)
 	assert_string_equal(req,
 			    "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: zdd-agent\r\n"
 			    "Connection: close\r\n\r\n");
-	finish(f);
+	case_finish(f);
 }
 
 /* Off again: the direct check alone, and the state follows at once. */
@@ -1096,10 +984,10 @@ static void tunnel_off_leaves_the_direct_check(void **state)
 	drive(f, 200);
 	assert_int_equal(ft.adds, adds);
 	assert_int_equal(state_of(f, 0), ZDD_HEALTH_UP);
-	finish(f);
+	case_finish(f);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, case_teardown)
 
 int main(void)
 {
