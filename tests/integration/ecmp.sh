@@ -1,33 +1,34 @@
 # SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 # shellcheck shell=bash disable=SC2034 # the ECMP_* variables are for the tests that source this
 # tests/integration/ecmp.sh - a second edge node behind ECMP for the lab of lib.sh (DESIGN.md 8).
-# Sourced after lib.sh, before lab_up. Adds the role lb2, linked to rtr like lb; BIRD 2 on lb, lb2
-# and rtr: each LB announces the service addresses zdd-agent keeps on lo over BGP, rtr installs
+# Sourced after lib.sh, before lab_up. Adds the roles lb2 .. lbN (ECMP_NODES, default 2), linked
+# to rtr like lb; BIRD 2 on every edge node and rtr: each LB announces the service addresses zdd-agent keeps on lo over BGP, rtr installs
 # one multipath route per service prefix (5-tuple hash) instead of lib.sh's static routes.
 #
 #   client ---- [rtr] to-lb  ---- eth0 lb   198.18.2.2  fd00:2::2   (zdd-agent, bird, AS 65001)
 #                     to-lb2 ---- eth0 lb2  198.18.5.2  fd00:5::2   (zdd-agent, bird, AS 65001)
-#               rtr: bird AS 65000, merge paths: 198.19.0.0/24 nexthop via lb, nexthop via lb2
+#                     to-lbI ---- eth0 lbI  198.18.(3+I).2  fd00:(3+I)::2   (I = 3 .. ECMP_NODES)
+#               rtr: bird AS 65000, merge paths: 198.19.0.0/24 nexthop via lb, via lb2, ...
 #
 # Usage: source lib.sh; source ecmp.sh; ecmp_require; lab_up; ecmp_up; ecmp_zdd_up; ...
 
-LAB_ROLES+=(lb2)			# lab_up creates its namespace, lab_down removes it
-
-ECMP_NS_LB2="$LAB_PREFIX-lb2"
-ECMP_LB2_DEV=eth0			# in lb2: zdd's interface, as on lb
-ECMP_RTR_LB2_DEV=to-lb2			# in rtr: runs the pass-through XDP program
-ECMP_LB2_4=198.18.5.2
-ECMP_LB2_6=fd00:5::2
-ECMP_RTR_LB2_4=198.18.5.1
-ECMP_RTR_LB2_6=fd00:5::1
+ECMP_NODES=${ECMP_NODES:-2}		# edge nodes: lb, then lb2 .. lbN (set before sourcing)
 ECMP_AS_RTR=65000
 ECMP_AS_LB=65001			# one AS for the edge nodes: they announce the same prefixes
-ECMP_LBS=(lb lb2)
-declare -gA ECMP_ADDR4=([lb]=$LAB_LB4 [lb2]=$ECMP_LB2_4)
-declare -gA ECMP_ADDR6=([lb]=$LAB_LB6 [lb2]=$ECMP_LB2_6)
-declare -gA ECMP_PEER4=([lb]=$LAB_RTR_LB4 [lb2]=$ECMP_RTR_LB2_4)
-declare -gA ECMP_PEER6=([lb]=$LAB_RTR_LB6 [lb2]=$ECMP_RTR_LB2_6)
-declare -gA ECMP_AGENT_PID=()		# zdd-agent of lb and lb2, by role
+ECMP_LBS=(lb)
+declare -gA ECMP_ADDR4=([lb]=$LAB_LB4) ECMP_ADDR6=([lb]=$LAB_LB6)
+declare -gA ECMP_PEER4=([lb]=$LAB_RTR_LB4) ECMP_PEER6=([lb]=$LAB_RTR_LB6)
+declare -gA ECMP_DEV=([lb]=$LAB_LB_DEV) ECMP_RTR_DEV=([lb]=$LAB_RTR_LB_DEV)
+# Node I (2..N): role lbI on 198.18.(3+I).2/24 and fd00:(3+I)::2/64, rtr .1 on its to-lbI.
+for ((_i = 2; _i <= ECMP_NODES; _i++)); do
+	LAB_ROLES+=("lb$_i")		# lab_up creates its namespace, lab_down removes it
+	ECMP_LBS+=("lb$_i")
+	ECMP_ADDR4[lb$_i]=198.18.$((3 + _i)).2 ECMP_ADDR6[lb$_i]=fd00:$((3 + _i))::2
+	ECMP_PEER4[lb$_i]=198.18.$((3 + _i)).1 ECMP_PEER6[lb$_i]=fd00:$((3 + _i))::1
+	ECMP_DEV[lb$_i]=eth0 ECMP_RTR_DEV[lb$_i]=to-lb$_i	# rtr's side runs the pass-through XDP
+done
+unset _i
+declare -gA ECMP_AGENT_PID=()		# zdd-agent of each edge node, by role
 
 # ecmp_require: BIRD 2 (Debian's bird2) and the built tools; call it before tap_plan.
 ecmp_require()
@@ -42,48 +43,54 @@ ecmp_require()
 
 # --- topology -----------------------------------------------------------------------------------
 
-# ecmp_up: lb2 linked to rtr as lib.sh links lb, ECMP hashing on rtr, and no static route to the
-# services: rtr learns them from BGP alone.
+# _ecmp_node_up ROLE: ROLE (lb2 .. lbN) linked to rtr as lib.sh links lb.
+_ecmp_node_up()
+{
+	local r=$1 ns dev=${ECMP_DEV[$1]} rdev=${ECMP_RTR_DEV[$1]}
+	ns=$(lab_ns "$r")
+	_lab_veth rtr "$rdev" "$r" "$dev" "$LAB_MTU_LB" || return 1
+	_lab_addr rtr "$rdev" "${ECMP_PEER4[$r]}/24" "${ECMP_PEER6[$r]}/64" || return 1
+	_lab_addr "$r" "$dev" "${ECMP_ADDR4[$r]}/24" "${ECMP_ADDR6[$r]}/64" || return 1
+	ecmp_link "$r" up || return 1
+	if [[ $LAB_XDP_PASS == 1 ]]; then
+		lab_xdp_pass rtr "$rdev" || return 1
+	fi
+	_lab_sysctl rtr "net.ipv4.conf.$rdev.rp_filter=0"
+}
+
+# ecmp_up: lb2 .. lbN linked to rtr as lib.sh links lb, ECMP hashing on rtr, and no static route
+# to the services: rtr learns them from BGP alone.
 ecmp_up()
 {
-	_lab_veth rtr "$ECMP_RTR_LB2_DEV" lb2 "$ECMP_LB2_DEV" "$LAB_MTU_LB" || return 1
-	_lab_addr rtr "$ECMP_RTR_LB2_DEV" "$ECMP_RTR_LB2_4/24" "$ECMP_RTR_LB2_6/64" || return 1
-	_lab_addr lb2 "$ECMP_LB2_DEV" "$ECMP_LB2_4/24" "$ECMP_LB2_6/64" || return 1
-	_lab_do ip -n "$ECMP_NS_LB2" route add default via "$ECMP_RTR_LB2_4" || return 1
-	_lab_do ip -n "$ECMP_NS_LB2" -6 route add default via "$ECMP_RTR_LB2_6" || return 1
-	_lab_do ip -n "$ECMP_NS_LB2" neigh replace "$ECMP_RTR_LB2_4" dev "$ECMP_LB2_DEV" \
-		nud permanent lladdr "$(lab_mac rtr "$ECMP_RTR_LB2_DEV")" || return 1
-	_lab_do ip -n "$ECMP_NS_LB2" -6 neigh replace "$ECMP_RTR_LB2_6" dev "$ECMP_LB2_DEV" \
-		nud permanent lladdr "$(lab_mac rtr "$ECMP_RTR_LB2_DEV")" || return 1
-	if [[ $LAB_XDP_PASS == 1 ]]; then
-		lab_xdp_pass rtr "$ECMP_RTR_LB2_DEV" || return 1
-	fi
+	local r
+	for r in "${ECMP_LBS[@]:1}"; do
+		_ecmp_node_up "$r" || return 1
+	done
 	# Hash the 5-tuple (not the addresses alone: one client's connections spread too), and
 	# never hash onto a link whose carrier is gone.
 	_lab_sysctl rtr net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1 \
-		"net.ipv4.conf.$ECMP_RTR_LB2_DEV.rp_filter=0" \
 		net.ipv4.conf.all.ignore_routes_with_linkdown=1 \
 		net.ipv6.conf.all.ignore_routes_with_linkdown=1 || return 1
 	# An edge node whose link goes down keeps its IPv6 address (ecmp_link).
-	_lab_sysctl lb "net.ipv6.conf.$LAB_LB_DEV.keep_addr_on_down=1" || return 1
-	_lab_sysctl lb2 "net.ipv6.conf.$ECMP_LB2_DEV.keep_addr_on_down=1" || return 1
+	for r in "${ECMP_LBS[@]}"; do
+		_lab_sysctl "$r" "net.ipv6.conf.${ECMP_DEV[$r]}.keep_addr_on_down=1" || return 1
+	done
 	_lab_do ip -n "$LAB_NS_RTR" route del "$LAB_VIP4_NET" || return 1
 	_lab_do ip -n "$LAB_NS_RTR" -6 route del "$LAB_VIP6_NET" || return 1
 }
 
-# ecmp_link ROLE down|up: ROLE's (lb or lb2) link to rtr loses its carrier (rtr sees it at once),
-# or comes back with what the kernel dropped meanwhile: the default routes and the permanent
-# neighbour entries of rtr (ecmp_up keeps the IPv6 address: keep_addr_on_down).
+# ecmp_link ROLE down|up: ROLE's link to rtr loses its carrier (rtr sees it at once), or comes
+# back (also at setup) with what the kernel dropped meanwhile: the default routes and the
+# permanent neighbour entries of rtr (ecmp_up keeps the IPv6 address: keep_addr_on_down).
 ecmp_link()
 {
-	local role=$1 ns dev=$LAB_LB_DEV rdev=$LAB_RTR_LB_DEV mac
+	local role=$1 ns dev=${ECMP_DEV[$1]} mac
 	ns=$(lab_ns "$role")
-	[[ $role == lb ]] || dev=$ECMP_LB2_DEV rdev=$ECMP_RTR_LB2_DEV
 	if [[ $2 == down ]]; then
 		_lab_do ip -n "$ns" link set "$dev" down
 		return
 	fi
-	mac=$(lab_mac rtr "$rdev") || return 1
+	mac=$(lab_mac rtr "${ECMP_RTR_DEV[$role]}") || return 1
 	_lab_do ip -n "$ns" link set "$dev" up &&
 		_lab_do ip -n "$ns" route replace default via "${ECMP_PEER4[$role]}" &&
 		_lab_do ip -n "$ns" -6 route replace default via "${ECMP_PEER6[$role]}" &&
@@ -102,7 +109,7 @@ ecmp_link()
 _ecmp_bgp_timers='hold time 6; keepalive time 2; connect delay time 1; connect retry time 1;
 	error wait time 1, 2; error forget time 10;'
 
-# _ecmp_bird_conf ROLE: the config of ROLE's bird (rtr, lb or lb2), in $LAB_DIR/bird-ROLE.conf.
+# _ecmp_bird_conf ROLE: the config of ROLE's bird (rtr or an edge node), in $LAB_DIR/bird-ROLE.conf.
 _ecmp_bird_conf()
 {
 	local role=$1 lb
@@ -225,21 +232,27 @@ ecmp_wait_announced()
 ecmp_ctl() { lab_ctl_on "$@"; }
 
 # _ecmp_agent_conf ROLE FILE: lab_agent_conf's services and backends, the same on every node,
-# announced on lo; lb keeps lib.sh's pins, socket and state file, lb2 gets its own.
+# announced on lo; lb keeps lib.sh's pins, socket and state file, lbI gets its own
+# (metrics on port 9333 + I).
 _ecmp_agent_conf()
 {
 	local role=$1 file=$2
 	LAB_ANNOUNCE=lo lab_agent_conf "$file" || return 1
+	if [[ -n ${ECMP_CONF_HOOK:-} ]]; then	# more of agent: (fleet.sh's cluster)
+		"$ECMP_CONF_HOOK" "$role" >"$file.hook" &&
+			awk -v hook="$file.hook" '/^services:/ { while ((getline l <hook) > 0) print l }
+				{ print }' "$file" >"$file.new" && mv "$file.new" "$file" || return 1
+	fi
 	[[ $role == lb ]] && return 0
 	sed -i -e "s|^  pin_dir: .*|  pin_dir: $LAB_PIN_DIR/$role|" \
-		-e "s|^  metrics: .*|  metrics: 127.0.0.1:9335|" \
+		-e "s|^  metrics: .*|  metrics: 127.0.0.1:$((9333 + ${role#lb}))|" \
 		-e "s|^  control_socket: .*|  control_socket: $(ecmp_agent_sock "$role")|" \
 		-e "s|^  state_file: .*|  state_file: $LAB_DIR/agent-$role-state.json|" "$file"
 }
 
 ecmp_agent_sock() { [[ $1 == lb ]] && echo "$LAB_DIR/agent.sock" || echo "$LAB_DIR/agent-$1.sock"; }
 
-# ecmp_agent_start ROLE: zdd-agent on ROLE (lb or lb2), log in $LAB_DIR/agent-ROLE.log; waits
+# ecmp_agent_start ROLE: zdd-agent on ROLE (an edge node), log in $LAB_DIR/agent-ROLE.log; waits
 # (bounded) for its control socket. ECMP_AGENT_PID[ROLE] is set.
 ecmp_agent_start()
 {
@@ -269,10 +282,13 @@ ecmp_node() { ecmp_ctl "$1" node --socket "$(ecmp_agent_sock "$1")" "$2"; }
 # backends, service addresses on lo) and its bird; rtr's bird last.
 ecmp_zdd_up()
 {
-	local b role
+	local b role from=()
 	mkdir -p "$LAB_PIN_DIR" || return 1
+	for role in "${ECMP_LBS[@]:1}"; do
+		from+=("${ECMP_ADDR4[$role]}" "${ECMP_ADDR6[$role]}")
+	done
 	for b in "${LAB_BACKENDS[@]}"; do
-		LAB_DECAP_FROM="$ECMP_LB2_4 $ECMP_LB2_6" lab_decap_attach "$b" >/dev/null || return 1
+		LAB_DECAP_FROM="${from[*]}" lab_decap_attach "$b" >/dev/null || return 1
 	done
 	for role in "${ECMP_LBS[@]}"; do
 		ecmp_agent_start "$role" || return 1
