@@ -526,6 +526,10 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	err = zdd_health_new(&a->health, on_health, a) ?: health_targets(a);
 	if (err)
 		return log_err(err, "health checks");
+	/* Before privileges are dropped: it attaches zdd_hcheck. On failure it says why and the
+	 * direct checks go on alone. */
+	if (!zdd_health_tunnel(a->health, a->z))
+		logf_("health checks go directly and through the tunnel");
 	err = agent_announce(a, true);
 	if (err)
 		return err;
