@@ -159,3 +159,28 @@ fleet_reaches()
 	done
 	return 1
 }
+
+# fleet_clients_add N: N client addresses (N <= 254: 198.18.16.1 on) on the client's interface,
+# in LAB_CLIENTS, routed back by rtr (lib.sh's lab_clients_add has room for 155 only).
+fleet_clients_add()
+{
+	local i batch=""
+	LAB_CLIENTS=()
+	for ((i = 1; i <= $1; i++)); do
+		LAB_CLIENTS+=("198.18.16.$i")
+		batch+="addr add 198.18.16.$i/32 dev $LAB_CLIENT_DEV"$'\n'
+	done
+	ip -n "$LAB_NS_CLIENT" -batch - <<<"$batch" &&
+		_lab_do ip -n "$LAB_NS_RTR" route add 198.18.16.0/24 via "${LAB_CLIENT4:?}"
+}
+
+# fleet_split FILE: of a load's answers (lab_load's "MS SRC NAME COLOUR" lines), "SOURCES
+# MIXED FAILED": the client addresses answered, those answered by both pools (the stickiness
+# violations: the pool split is per client address), and the failed requests.
+fleet_split()
+{
+	awk '$3 ~ /^FAIL/ { failed++; next }
+		{ seen[$2] = 1; colours[$2] = colours[$2] == "" || colours[$2] == $4 ? $4 : "mixed" }
+		END { for (s in seen) { n++; if (colours[s] == "mixed") mixed++ }
+			printf "%d %d %d\n", n, mixed, failed }' "$1"
+}

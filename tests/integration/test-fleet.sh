@@ -19,6 +19,10 @@ lab_require
 ecmp_require
 fleet_require
 
+CLIENTS=200		# client addresses of the loads, spread over the nodes by rtr's hash
+RATE=500		# new connections a second, at random (Poisson), each from a random client
+SECS=4			# of load per measure: about 2,000 connections
+
 # ms: wall-clock milliseconds.
 ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -43,9 +47,10 @@ has_leader() { [[ -n $(fleet_leader) ]]; }
 put() { fleet_etcdctl put /zdd-lab-probe "$1"; }
 not() { ! "$@"; }
 
-tap_plan 12
+tap_plan 14
 lab_up || tap_bail "lab setup"
 ecmp_up || tap_bail "edge nodes lb2, lb3"
+fleet_clients_add "$CLIENTS" || tap_bail "client addresses"
 fleet_up || tap_bail "etcd cluster"
 
 # Does this zdd-agent join a fleet? It refuses agent.cluster before it touches anything while it
@@ -119,6 +124,51 @@ else
 	tap_fail "quorum back: writes again" "$(tail -n 5 "$LAB_DIR"/etcd-e2.log)"
 fi
 tap_check "3 members healthy again" wait_for 10 healthy_is 3
+
+# 6. The measure of (a), on nodes that weight alone: with the same green weight everywhere, every
+# client's connections land in one pool whichever node they cross (the split is a hash of the
+# client address); with one node apart, the clients it shares with the others see both pools.
+# It is what the fleet is for, and it shows the measure can fail.
+weights() # LB LB2 LB3: green percentages, set on each node directly
+{
+	local r w
+	for r in lb lb2 lb3; do
+		w=$1
+		shift
+		ecmp_ctl "$r" weight "$LAB_SVC4" "green=$w" >/dev/null || return 1
+	done
+}
+split() # NAME: a load of about RATE x SECS connections; prints fleet_split's
+{
+	lab_load_realistic "$SECS" "$LAB_DIR/$1" "$RATE" -n 1 -x 0
+	lab_load_collect "$LAB_DIR/$1"
+	fleet_split "$LAB_DIR/$1"
+}
+if [[ -z $refusal ]]; then
+	tap_skip "weights set per node: one split on all (the fleet owns the weights)"
+	tap_skip "weights set per node: one node apart splits clients"
+else
+	weights 25 25 25 || tap_bail "weights"
+	read -r n mixed failed < <(split same)
+	conns=$(grep -c . "$LAB_DIR/same")
+	per=$(for r in lb lb2 lb3; do ecmp_flows "$r" "$LAB_SVC4"; done | paste -sd/)
+	if ((n >= CLIENTS * 9 / 10 && mixed == 0 && failed == 0 && conns >= 1500)) &&
+		[[ ! " ${per//\// } " =~ " 0 " ]]; then
+		tap_ok "green 25% on the 3 nodes: $conns connections from $n clients (new flows on lb/lb2/lb3: $per), each client in one pool"
+	else
+		tap_fail "green 25% on the 3 nodes: each client in one pool" \
+			"$conns connections, $n clients, $mixed in both pools, $failed failed, flows $per" \
+			"$(tail -n 3 "$LAB_DIR/same.summary")"
+	fi
+	weights 25 25 75 || tap_bail "weights"
+	read -r n mixed failed < <(split apart)
+	if ((mixed > 0 && failed == 0)); then
+		tap_ok "green 25% on lb and lb2, 75% on lb3: $mixed of $n clients see both pools"
+	else
+		tap_fail "one node apart: clients see both pools" "$n clients, $mixed mixed, $failed failed"
+	fi
+	weights 0 0 0 || tap_bail "weights"
+fi
 
 # The fleet itself: (a)-(e) of issue #17.
 [[ -z $refusal ]] || tap_skip_all "zdd-agent does not join a fleet yet: $refusal"
