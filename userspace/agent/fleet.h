@@ -6,6 +6,7 @@
 #ifndef ZDD_FLEET_H
 #define ZDD_FLEET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "judge.h"
@@ -46,5 +47,55 @@ struct zdd_fleet_delays {
 void zdd_fleet_delay_add(struct zdd_fleet_delays *d, __u64 ms);
 /* The median of the kept delays (0 when none). */
 __u64 zdd_fleet_delay_p50(const struct zdd_fleet_delays *d);
+
+/* ---- the fleet engine: one per agent, on its etcd client ----
+ *
+ * Keys under the client's prefix:
+ *	rollout/<service>		the record; written by the leader only, by a txn comparing
+ *					the mod revision it last saw
+ *	applied/<service>/<node>	the generation this node applied ({"generation": N}),
+ *	outcomes/<service>/<node>	its outcomes (every 200 ms): both bound to its lease
+ *	election/driver			who leads (etcd.h's election)
+ */
+#define ZDD_FLEET_MAX_SERVICES 64
+#define ZDD_FLEET_MAX_NODES    64
+#define ZDD_FLEET_PUBLISH_MS   200
+
+struct zdd_etcd;
+struct zdd_fleet;
+
+struct zdd_fleet_ops {
+	/* A new record of service (a name as in the config) to apply: one table swap. */
+	void (*apply)(void *ctx, const char *service, const struct zdd_fleet_record *r);
+	/* This node became (or stopped being) the leader. */
+	void (*leading)(void *ctx, bool leader);
+	void *ctx;
+};
+
+/* 0 with *out, -EINVAL, -ENOMEM. e stays the caller's and outlives the fleet. */
+int zdd_fleet_new(struct zdd_fleet **out, struct zdd_etcd *e, const char *node, __u32 ttl_s,
+		  const struct zdd_fleet_ops *ops);
+/* Then zdd_etcd_free(e), with no zdd_etcd_run(e) between: answers still in flight name fl. */
+void zdd_fleet_free(struct zdd_fleet *fl);
+/* From the agent's loop after zdd_etcd_run(): publishes what is due. now: zdd_mono_ms(),
+ * wall: ms since the epoch. */
+void zdd_fleet_tick(struct zdd_fleet *fl, __u64 now, __u64 wall);
+bool zdd_fleet_is_leader(const struct zdd_fleet *fl);
+/* etcd answered within the lease's TTL: false is fail-static (apply nothing new, advance
+ * nothing). */
+bool zdd_fleet_connected(const struct zdd_fleet *fl);
+/* The last record applied of service, NULL when none. */
+const struct zdd_fleet_record *zdd_fleet_record(const struct zdd_fleet *fl, const char *service);
+/* The leader writes service's next record (generation and committed_ms are set here): 0 when
+ * the write started, -EPERM when not leading or cut off, -EBUSY while a write is in flight. */
+int zdd_fleet_write(struct zdd_fleet *fl, const char *service, struct zdd_fleet_record r,
+		    __u64 wall);
+/* This node's outcomes of service, published with the next tick. */
+void zdd_fleet_set_outcomes(struct zdd_fleet *fl, const char *service,
+			    const struct zdd_outcomes o[ZDD_POOLS]);
+/* The sum of the live nodes' last published outcomes of service; their number. */
+int zdd_fleet_sum(const struct zdd_fleet *fl, const char *service,
+		  struct zdd_outcomes o[ZDD_POOLS]);
+const struct zdd_fleet_delays *zdd_fleet_delays(const struct zdd_fleet *fl);
 
 #endif /* ZDD_FLEET_H */
