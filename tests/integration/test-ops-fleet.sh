@@ -15,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require_root
 lab_require_cmd ip nsenter
 [[ -x $LAB_BPFCTL ]] || lab_skip "$LAB_BPFCTL not built (make)"
-tap_plan 10
+tap_plan 11
 
 OPS="$LAB_ROOT/tools/ops"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/zdd-ops-fleet.XXXXXX") || tap_bail "mktemp"
@@ -198,8 +198,22 @@ lab_addresses_only()
 {
 	local bad
 	bad=$(grep -rhoE '\b([0-9]{1,3}\.){3}[0-9]{1,3}\b' "$ECMP" "$OPS/ansible" "$OPS/zdd.yaml" \
-		"$OPS/prometheus" | grep -vE '^(198\.(18|19)\.|127\.0\.0\.1$)' | sort -u)
+		"$OPS/prometheus" "$OPS/systemd" | grep -vE '^(198\.(18|19)\.|127\.0\.0\.1$)' | sort -u)
 	[[ -z $bad ]] || { echo "not lab addresses: $bad"; return 1; }
+}
+
+# The etcd member drop-in: the member it names is in the initial cluster at its peer URL, and
+# its client URL is one the member listens on.
+etcd_dropin_consistent()
+{
+	local f=$OPS/systemd/etcd-zdd-member.conf name peer cluster listen adv
+	v() { sed -n "s/^Environment=$1=//p" "$f"; }
+	name=$(v ETCD_NAME) peer=$(v ETCD_INITIAL_ADVERTISE_PEER_URLS) cluster=$(v ETCD_INITIAL_CLUSTER)
+	listen=$(v ETCD_LISTEN_CLIENT_URLS) adv=$(v ETCD_ADVERTISE_CLIENT_URLS)
+	[[ -n $name && ,$cluster, == *",$name=$peer,"* ]] ||
+		{ echo "member '$name' at '$peer' is not in '$cluster'"; return 1; }
+	[[ ,$listen, == *",$adv,"* ]] || { echo "'$adv' is not in '$listen'"; return 1; }
+	[[ $(v ETCD_LISTEN_PEER_URLS) == "$peer" ]] || { echo "peer URLs differ"; return 1; }
 }
 
 if command -v bird >/dev/null; then
@@ -209,5 +223,6 @@ else
 fi
 tap_check "ecmp.md: what is guaranteed and what is not, announce, drain, router settings" ecmp_covers
 tap_check "ecmp.md and the fleet files use lab addresses only" lab_addresses_only
+tap_check "the etcd member drop-in names itself in its initial cluster" etcd_dropin_consistent
 tap_check "ecmp.md's example is the example config's service" grep -q "$LAB_VIP4" "$ECMP"
 tap_done
