@@ -172,5 +172,6 @@ fi
 
 # The fleet itself: (a)-(e) of issue #17.
 [[ -z $refusal ]] || tap_skip_all "zdd-agent does not join a fleet yet: $refusal"
-tap_skip "fleet rollout (a)-(e)" "not written: the agent's fleet interface is not known yet"
-tap_done
+# zdd-agent joins a fleet: (a)-(e) are to be written against its interface (a skip is never
+# counted as a pass).
+tap_skip_all "zdd-agent accepts agent.cluster, and the fleet's checks (a)-(e) are not written yet"
