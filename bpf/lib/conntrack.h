@@ -14,7 +14,7 @@
 struct zdd_ct {
 	struct zdd_choice to;
 	enum zdd_reason reason;
-	__u8 from_flows; /* found in zdd_flows: the flow cache may keep it */
+	__u8 from_flows; /* found in zdd_flows, not closing: the flow cache may keep it */
 };
 
 static __always_inline __u64 zdd_handshake_ns(const struct zdd_service_val *svc)
@@ -227,7 +227,9 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 		zdd_ct_closing(f, pkt->tcp_flags);
 	ct->to.backend = f->backend;
 	ct->reason = ZDD_R_TX_FLOW;
-	ct->from_flows = 1;
+	/* A closing flow stays out of the flow cache: a copy made by the last ACK after the
+	 * client's FIN would send a reused port's handshake ACK to the old backend. */
+	ct->from_flows = !f->closing;
 	return 1;
 }
 

@@ -388,6 +388,21 @@ static void flow_cache_lets_fin_and_rst_through(void **state)
 	}
 }
 
+/* The last ACK after the client's FIN finds a closing flow: it must not be cached, or the
+ * next connection on the port sends its handshake ACK to the old backend from the copy. */
+static void flow_cache_never_keeps_a_closing_flow(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
+	send_tcp4(f, CLIENT, 40001, TH_ACK);
+	send_tcp4(f, CLIENT, 40001, TH_FIN | TH_ACK);
+	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK))); /* the last ACK */
+	set_green(f, SVC4, 10000);
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN))); /* within the cache's time */
+	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_blue_green, fixture_teardown)
 
 /* /metrics walks the tables at most every few seconds: the cached count until then. */
@@ -429,6 +444,7 @@ int main(void)
 		T(flow_cache_serves_until_a_flush),
 		T(flow_cache_copy_goes_stale),
 		T(flow_cache_lets_fin_and_rst_through),
+		T(flow_cache_never_keeps_a_closing_flow),
 	};
 
 	return cmocka_run_group_tests_name("conntrack", tests, NULL, NULL);
