@@ -699,6 +699,13 @@ LAB_BPFCTL=${LAB_BPFCTL:-$LAB_OUT/zdd-bpfctl}
 lab_ctl() { lab_nsenter lb "$LAB_BPFCTL" -p "$LAB_PIN_DIR/lb" "$@"; }
 # zdd-bpfctl in a backend namespace, on that backend's pins.
 lab_ctl_on() { local ns=$1; shift; lab_nsenter "$ns" "$LAB_BPFCTL" -p "$LAB_PIN_DIR/$ns" "$@"; }
+# lab_config: what the operator set in the lb's maps, from `status -j`, counters left out. An
+# allow-list: a counter added to status later must not make "unchanged" comparisons flaky.
+lab_config()
+{
+	lab_ctl -j status | jq -S '.services | map({service, generation, affinity, green_weight_pct,
+		backends: (.backends | map({address, pool, state, weight}))})'
+}
 
 # lab_decap_attach NAME [ARGS...]: zdd_decap on backend NAME, taking tunnels from the lb's
 # addresses only (LAB_DECAP_FROM: more prefixes, such as other edge nodes'). Extra arguments go
