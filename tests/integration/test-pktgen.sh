@@ -113,20 +113,24 @@ path_drops()
 # Sources of their own: the SYN floods' flows are in conntrack.
 ack_flows()
 {
-	local n=3000 f=100 r0 r1 drops0 drops out delta seen
+	local n=3000 f=100 r0 r1 drops0 drops out delta seen i
 	r0=$(lab_ctl stats -j) drops0=$(path_drops)
 	out=$(pktgen --dst "$LAB_VIP4" -m ack --src 198.18.64.0/24 --flows "$f" -n "$n" \
 		-r "$RATE" -s 64 -j) ||
 		{ echo "$out"; return 1; }
 	echo "$out"
-	settle
-	r1=$(lab_ctl stats -j) drops=$(($(path_drops) - drops0))
-	delta=$(jq -n --argjson a "$r0" --argjson b "$r1" \
-		'$b.reasons | with_entries(.value -= $a.reasons[.key]) | with_entries(select(.value != 0))')
+	# Frames may still be in queues on a loaded machine: wait (at most 3 s) until all are counted.
+	for ((i = 0; i < 30; i++)); do
+		r1=$(lab_ctl stats -j) drops=$(($(path_drops) - drops0))
+		delta=$(jq -n --argjson a "$r0" --argjson b "$r1" '$b.reasons |
+			with_entries(.value -= $a.reasons[.key]) | with_entries(select(.value != 0))')
+		# ICMP and ARP from the lab's own traffic may land meanwhile; not the generator's.
+		seen=$(jq '[to_entries[] | select(.key | test("icmp|not_ip|not_tcp") | not) |
+			.value] | add // 0' <<<"$delta")
+		((seen + drops >= n)) && break
+		sleep 0.1
+	done
 	echo "reasons: $(jq -c . <<<"$delta"), dropped on the way: $drops"
-	# ICMP and ARP from the lab's own traffic may land meanwhile; they are not the generator's.
-	seen=$(jq '[to_entries[] | select(.key | test("icmp|not_ip|not_tcp") | not) | .value] |
-		add // 0' <<<"$delta")
 	expect "frames seen by zdd + dropped on the way" $((seen + drops)) "$n" &&
 		expect "conntrack misses" "$(jq '.tx_conntrack_miss // 0' <<<"$delta")" "$f" &&
 		expect "conntrack hits" "$(jq '.tx_flow // 0' <<<"$delta")" $((seen - f))
