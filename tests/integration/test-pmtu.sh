@@ -43,7 +43,7 @@ pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 256; }
 http {
-	access_log off;
+	access_log $d/access.log;
 	client_body_temp_path $d/tmp/body;
 	proxy_temp_path $d/tmp/proxy;
 	fastcgi_temp_path $d/tmp/fastcgi;
@@ -147,18 +147,40 @@ hidden_hop()
 		ip -n "$LAB_NS_CLIENT" -6 route change default via "$LAB_RTR_CLIENT6" advmss "$mss6"
 }
 
-# backend_learnt FAMILY: a backend's stack holds the hop's MTU for the client (the router's
-# ICMP error reached it through zdd).
+# served_dl NAME CLIENT: how many downloads NAME's nginx served to CLIENT.
+served_dl() { grep -c "^$2 .*GET /dl/big.bin" "$LAB_DIR/$1/access.log"; }
+
+# served_before: each backend's downloads so far, per family, before the hop.
+served_before()
+{
+	local name
+	for name in "${LAB_BACKENDS[@]}"; do
+		echo "$(served_dl "$name" "$LAB_CLIENT4") $(served_dl "$name" "$LAB_CLIENT6")" \
+			>"$LAB_DIR/$name/served.before"
+	done
+}
+
+# backend_learnt FAMILY: the router's ICMP errors, sent to the service address, reached the
+# backend that served the download behind the hop, and no other among the four: exactly the
+# backends that served one hold the hop's MTU towards the client.
 backend_learnt()
 {
-	local fam=$1 client name out
-	[[ $fam == -4 ]] && client=$LAB_CLIENT4 || client=$LAB_CLIENT6
+	local fam=$1 client col name out before now learnt=0
+	[[ $fam == -4 ]] && client=$LAB_CLIENT4 col=1 || client=$LAB_CLIENT6 col=2
 	for name in "${LAB_BACKENDS[@]}"; do
+		before=$(cut -d' ' -f"$col" "$LAB_DIR/$name/served.before")
+		now=$(served_dl "$name" "$client")
 		out=$(ip -n "$(lab_ns "$name")" "$fam" route get "$client" 2>&1)
-		[[ $out == *"mtu $HOP_MTU"* ]] && { echo "$name: $out"; return 0; }
+		echo "$name: served $((now - before)) behind the hop; $out"
+		if [[ $out == *"mtu $HOP_MTU"* ]]; then
+			((now > before)) || { echo "$name learnt the MTU of a flow it never served"; return 1; }
+			learnt=$((learnt + 1))
+		elif ((now > before)); then
+			echo "$name served a download behind the hop but never learnt its MTU"
+			return 1
+		fi
 	done
-	echo "no backend has mtu $HOP_MTU towards $client"
-	return 1
+	((learnt > 0))
 }
 
 # --- the test -----------------------------------------------------------------------------------
@@ -176,6 +198,10 @@ tap_check "zdd answered full-size segments with ICMP (tx_icmp_too_big)" \
 tap_check "a 4 MiB download from $LAB_VIP4 completes" download "$LAB_VIP4"
 tap_check "a 4 MiB download from [$LAB_VIP6] completes" download "$LAB_VIP6"
 
+# Behind the hop, new clients go to all four backends: the ICMP must find the right one.
+{ lab_ctl weight "$LAB_SVC4" green=50 && lab_ctl weight "$LAB_SVC6" green=50; } >/dev/null ||
+	tap_bail "weight green=50"
+served_before
 tap_check "the client behind a $HOP_MTU-byte hop, announcing MSS for 1500" hidden_hop
 tap_check "a 4 MiB download from $LAB_VIP4 completes behind it" download "$LAB_VIP4" \
 	" behind $HOP_MTU"
@@ -183,8 +209,8 @@ tap_check "a 4 MiB download from [$LAB_VIP6] completes behind it" download "$LAB
 	" behind $HOP_MTU"
 tap_check "zdd forwarded the router's ICMP errors to the backends (tx_icmp_error)" \
 	at_least tx_icmp_error 2
-tap_check "a backend learnt MTU $HOP_MTU towards the client (IPv4)" backend_learnt -4
-tap_check "a backend learnt MTU $HOP_MTU towards the client (IPv6)" backend_learnt -6
+tap_check "the backend of the flow, and no other of the four, learnt MTU $HOP_MTU (IPv4)" backend_learnt -4
+tap_check "the backend of the flow, and no other of the four, learnt MTU $HOP_MTU (IPv6)" backend_learnt -6
 
 tap_diag "$(cat "$LAB_DIR/times")"
 tap_diag "$(lab_ctl stats -j | jq -r '.reasons | to_entries[] | select(.value > 0) |
