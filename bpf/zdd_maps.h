@@ -53,6 +53,14 @@ struct {
 	__type(value, struct zdd_flow_val);
 } zdd_flows SEC(".maps");
 
+/* What one packet can create: adopted TCP flows and UDP flows (zdd_abi.h, zdd_flow_val). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, ZDD_DEF_ADOPTED);
+	__type(key, struct zdd_flow_key);
+	__type(value, struct zdd_flow_val);
+} zdd_adopted SEC(".maps");
+
 /* One CPU's copy of one established flow (bpf/lib/flow_cache.h); only the kernel reads it. */
 struct zdd_flow_cache_slot {
 	struct zdd_flow_key key;

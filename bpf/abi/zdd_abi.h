@@ -21,6 +21,7 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_DEF_BACKENDS       4096
 #define ZDD_DEF_MAGLEV_M       65537 /* prime, > 100 x backends per pool for <= 1% imbalance */
 #define ZDD_DEF_FLOWS	       (1 << 20)
+#define ZDD_DEF_ADOPTED	       (1 << 18) /* zdd_adopted: see zdd_flow_val below */
 #define ZDD_DEF_EMBRYOS	       (1 << 16) /* ways, ZDD_EMBRYO_WAYS per set */
 #define ZDD_MAX_WEIGHT_BP      10000	 /* green weight in basis points */
 #define ZDD_MAX_BACKEND_WEIGHT 10000
@@ -40,8 +41,10 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
  * 5: the ICMP reasons; zdd_reasons has ZDD_REASON_SLOTS entries.
+ * 6: zdd_adopted takes UDP and adopted TCP flows from zdd_flows; zdd_flow_val.seq;
+ *    zdd_service_stats.adopted and .promoted.
  */
-#define ZDD_ABI_VERSION 5
+#define ZDD_ABI_VERSION 6
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -141,14 +144,33 @@ struct zdd_vip_key {
 };
 ZDD_ABI_SIZE(struct zdd_vip_key, 16);
 
-/* zdd_flows: established TCP and all UDP flows. */
+/*
+ * Two LRU hashes of this value, keyed by struct zdd_flow_key, split by what it takes to create
+ * an entry, so that what a flood can create cannot evict what completed handshakes own:
+ * - zdd_flows (ZDD_DEF_FLOWS): TCP flows whose handshake zdd saw complete (embryo, then the
+ *   client's first ACK), and adopted TCP flows that proved themselves (below). A spoofed
+ *   packet cannot create an entry here: that takes the SYN-ACK's sequence number, which only
+ *   the real client sees, or two packets of one tuple a second apart.
+ * - zdd_adopted (ZDD_DEF_ADOPTED): what one packet creates. TCP flows first seen in mid-stream
+ *   (an LB restart, a flow moved here from another node, an embryo forgotten: the miss path)
+ *   and every UDP flow. An ACK or UDP flood from spoofed sources churns this map only.
+ * TCP lookups try zdd_flows, then zdd_adopted; UDP goes to zdd_adopted alone. An adopted TCP
+ * flow is promoted to zdd_flows by a packet at least a second after its adoption (the
+ * once-a-second last_seen refresh) whose sequence number is past seq: a live connection
+ * passes within a second or two; a flood of one packet per spoofed tuple never does. UDP has
+ * no handshake to tell a client from a spoofer by, so UDP flows stay in zdd_adopted, and a
+ * UDP flood larger than it can move them (zdd_service_stats.adopted shows it). One map for
+ * both kinds, not two: an adopted TCP flow stays there for a second only, and a second map
+ * would add a size to choose and, for UDP, a lookup per packet.
+ */
 struct zdd_flow_val {
 	__u32 backend;
 	__u32 generation;   /* service generation that chose the backend */
 	__u64 last_seen_ns; /* refreshed at most once a second: it is written per packet */
 	__u8 pool;
 	__u8 closing; /* ZDD_CLOSING_*: the client sent FIN or RST, a new SYN may reuse the tuple */
-	__u8 pad[6];
+	__u8 pad[2];
+	__be32 seq; /* zdd_adopted, TCP: the sequence number of the packet that adopted the flow */
 };
 ZDD_ABI_SIZE(struct zdd_flow_val, 24);
 #define ZDD_CLOSING_FIN 1
@@ -222,8 +244,12 @@ ZDD_ABI_SIZE(struct zdd_cohort, 16);
 struct zdd_service_stats {
 	__u64 conntrack_misses; /* non-SYN packets of flows in neither conntrack table */
 	__u64 fallback_prev;	/* misses routed by the previous generation's table */
+	/* Entries written into zdd_adopted (misses and new UDP flows): its evictions cannot be
+	 * read, its inserts can. Under a flood, this grows at the flood's rate. */
+	__u64 adopted;
+	__u64 promoted; /* adopted TCP flows moved to zdd_flows, proven live */
 };
-ZDD_ABI_SIZE(struct zdd_service_stats, 16);
+ZDD_ABI_SIZE(struct zdd_service_stats, 32);
 
 /*
  * Every packet the LB program sees ends in exactly one reason, counted per CPU in zdd_reasons,

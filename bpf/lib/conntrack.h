@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* bpf/lib/conntrack.h - two-tier connection tracking. A SYN creates a zdd_embryo_sets entry,
- * the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets. Pinned
- * flows keep their backend across weight changes, drains and table swaps. */
+/* bpf/lib/conntrack.h - tiered connection tracking. A SYN creates a zdd_embryo_sets entry,
+ * the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets, an ACK or
+ * UDP flood only zdd_adopted (zdd_abi.h, zdd_flow_val). Pinned flows keep their backend across
+ * weight changes, drains and table swaps. */
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
 
@@ -14,7 +15,7 @@
 struct zdd_ct {
 	struct zdd_choice to;
 	enum zdd_reason reason;
-	__u8 from_flows; /* found in zdd_flows, not closing: the flow cache may keep it */
+	__u8 from_flows; /* found in zdd_flows or zdd_adopted, not closing: may be cached */
 };
 
 static __always_inline __u64 zdd_handshake_ns(const struct zdd_service_val *svc)
@@ -193,6 +194,51 @@ static __always_inline int zdd_embryo_has(struct zdd_pkt *pkt, const struct zdd_
 	return found;
 }
 
+/* The flow's entry: TCP in zdd_flows, else (and UDP only) in zdd_adopted. Each map has its
+ * own call site: one site for both would stop the verifier inlining the hash lookups. */
+static __always_inline struct zdd_flow_val *zdd_ct_lookup(const struct zdd_pkt *pkt, int *adopted)
+{
+	struct zdd_flow_val *f = NULL;
+
+	if (pkt->flow.svc.proto == IPPROTO_TCP)
+		f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
+	*adopted = !f;
+	if (!f)
+		f = bpf_map_lookup_elem(&zdd_adopted, &pkt->flow);
+	return f;
+}
+
+static __always_inline void zdd_ct_forget(const struct zdd_pkt *pkt, int adopted)
+{
+	if (adopted)
+		bpf_map_delete_elem(&zdd_adopted, &pkt->flow);
+	else
+		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
+}
+
+/*
+ * An adopted TCP flow, a second or more after its adoption (or its last check): its sequence
+ * number moved forward, so the client is live, and the flow moves where floods cannot evict
+ * it. Inserted before it is deleted: a packet on another CPU finds one or the other.
+ */
+static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
+					   const struct zdd_service_val *svc,
+					   const struct zdd_flow_val *f)
+{
+	struct zdd_flow_val v = *f;
+	struct zdd_service_stats *ss;
+
+	if (f->closing || (__s32)(bpf_ntohl(pkt->tcp_seq) - bpf_ntohl(f->seq)) <= 0)
+		return;
+	v.seq = 0;
+	if (bpf_map_update_elem(&zdd_flows, &pkt->flow, &v, BPF_ANY))
+		return;
+	bpf_map_delete_elem(&zdd_adopted, &pkt->flow);
+	ss = zdd_service_stats(svc->index);
+	if (ss)
+		ss->promoted++;
+}
+
 /*
  * SYNs skip zdd_flows (a miss there is a cold read of a big table, a quarter of a SYN's cost), so
  * a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
@@ -204,15 +250,16 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 					   const struct zdd_config *cfg, __u64 now,
 					   struct zdd_ct *ct)
 {
-	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
-	int quiet;
+	struct zdd_flow_val *f;
+	int adopted, quiet;
 
+	f = zdd_ct_lookup(pkt, &adopted);
 	if (!f)
 		return 0;
 	ct->to.be = zdd_backend_of(f->backend, svc->index);
 	if (!ct->to.be) {
-		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
+		zdd_ct_forget(pkt, adopted);
 		return 0;
 	}
 	quiet = (__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS;
@@ -221,8 +268,11 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 		if (zdd_embryo_has(pkt, cfg))
 			return 0;
 	}
-	if (quiet)
+	if (quiet) {
 		f->last_seen_ns = now;
+		if (tcp && adopted)
+			zdd_ct_promote(pkt, svc, f);
+	}
 	if (tcp && (pkt->tcp_flags & (ZDD_TCP_FIN | ZDD_TCP_RST)))
 		zdd_ct_closing(f, pkt->tcp_flags);
 	ct->to.backend = f->backend;
@@ -315,6 +365,27 @@ static __always_inline int zdd_ct_route(const struct zdd_pkt *pkt,
 	return zdd_select(pkt, svc, cur, cfg->maglev_m, to);
 }
 
+/* Records a flow one packet made (a TCP miss, a UDP flow) where floods churn only their own
+ * kind (zdd_abi.h, zdd_flow_val). ss: the service's stats, when already looked up. */
+static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
+					 const struct zdd_service_val *svc, __u64 now,
+					 const struct zdd_ct *ct, struct zdd_service_stats *ss)
+{
+	struct zdd_flow_val f = {
+		.backend = ct->to.backend,
+		.generation = svc->generation,
+		.last_seen_ns = now,
+		.pool = ct->to.pool,
+		.seq = pkt->tcp_seq,
+	};
+
+	bpf_map_update_elem(&zdd_adopted, &pkt->flow, &f, BPF_ANY);
+	if (!ss)
+		ss = zdd_service_stats(svc->index);
+	if (ss)
+		ss->adopted++;
+}
+
 /* No entry: route by the table, record the choice. */
 static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 				      const struct zdd_config *cfg, __u64 now, struct zdd_ct *ct)
@@ -357,16 +428,8 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 		zdd_ct_started(svc, ct->to.pool, now);
 		return 0;
 	}
-	if (!(pkt->tcp_flags & ZDD_TCP_RST)) {
-		struct zdd_flow_val f = {
-			.backend = ct->to.backend,
-			.generation = svc->generation,
-			.last_seen_ns = now,
-			.pool = ct->to.pool,
-		};
-
-		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
-	}
+	if (!(pkt->tcp_flags & ZDD_TCP_RST))
+		zdd_ct_adopt(pkt, svc, now, ct, ss);
 	ct->reason = tcp ? ZDD_R_TX_MISS : ZDD_R_TX_NEW;
 	if (!tcp && st)
 		st->flows_new++;
@@ -382,13 +445,14 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 static __always_inline int zdd_ct_peek(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 				       const struct zdd_config *cfg, struct zdd_choice *to)
 {
-	struct zdd_flow_val *f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
 	__u32 backend = ZDD_NO_BACKEND;
 	struct zdd_embryo_set *s;
+	struct zdd_flow_val *f;
 	struct zdd_embryo *w;
-	int err;
+	int adopted, err;
 
+	f = zdd_ct_lookup(pkt, &adopted);
 	zdd_flow_hash(pkt);
 	if (f) {
 		backend = f->backend;

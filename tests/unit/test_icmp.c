@@ -334,7 +334,7 @@ static void error_of_an_unknown_flow_goes_where_the_tables_send_it(void **state)
 		be[i] = strdup(outer_dst(f));
 		assert_forwarded(f, &p, be[i]);
 	}
-	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows), 0);
+	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows, NULL), 0);
 	assert_int_equal(embryos + flows, 0);
 	for (i = 0; i < FLOWS; i++) {
 		assert_string_equal(send_tcp4(f, CLIENT4, (__u16)(42000 + i), TH_ACK), be[i]);

@@ -136,9 +136,10 @@ static void counters_come_from_real_packets(void **state)
 	assert_line(t, "zdd_verdicts_total{reason=\"tx_conntrack_miss\"} 1");
 	assert_line(t, "zdd_verdicts_total{reason=\"pass_no_service\"} 1");
 	assert_line(t, "zdd_verdicts_total{reason=\"drop_encap_failed\"} 0");
-	/* the v6 SYN is embryonic; the v4 flow and the miss are established */
+	/* the v6 SYN is embryonic; the v4 flow is established, the miss adopted */
 	assert_line(t, "zdd_conntrack_entries{table=\"embryonic\"} 1");
-	assert_line(t, "zdd_conntrack_entries{table=\"established\"} 2");
+	assert_line(t, "zdd_conntrack_entries{table=\"established\"} 1");
+	assert_line(t, "zdd_conntrack_entries{table=\"adopted\"} 1");
 
 	/* no view: every backend by its map state, no rollout */
 	assert_line(t, "zdd_backend_up" BLUE4 " 1");

@@ -31,6 +31,7 @@ static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct att
 		{ "maglev-m", required_argument, NULL, 'M' },
 		{ "flows", required_argument, NULL, 'f' },
 		{ "embryos", required_argument, NULL, 'e' },
+		{ "adopted", required_argument, NULL, 'a' },
 		{ "grace", required_argument, NULL, 'G' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -67,12 +68,14 @@ static int parse_attach(const struct cmd *cmd, int argc, char **argv, struct att
 		case 'M':
 		case 'f':
 		case 'e':
+		case 'a':
 			err = ctl_parse_uint(cmd, "size", optarg, UINT_MAX, &v);
 			*(c == 's'   ? &l->services
 			  : c == 'b' ? &l->backends
 			  : c == 'M' ? &l->maglev_m
 			  : c == 'f' ? &l->flows
-				     : &l->embryos) = (__u32)v;
+			  : c == 'e' ? &l->embryos
+				     : &l->adopted) = (__u32)v;
 			break;
 		case 'G':
 			err = ctl_parse_uint(cmd, "grace seconds", optarg, 86400, &v);

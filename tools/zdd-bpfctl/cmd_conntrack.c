@@ -27,7 +27,7 @@ static int visit(const struct zdd_ct_entry *e, void *ctx)
 {
 	struct walk *w = ctx;
 	char svc[ZDD_SVC_STRLEN], client[ZDD_ADDR_STRLEN];
-	const char *table = e->table == ZDD_CT_EMBRYO ? "embryonic" : "established";
+	const char *table = zdd_ct_table_name(e->table);
 	double age = e->ns && w->now_ns > e->ns ? (w->now_ns - e->ns) / 1e9 : 0;
 	struct json_object *o;
 
@@ -65,7 +65,7 @@ int cmd_conntrack(struct ctl *ctl, int argc, char **argv)
 	const struct cmd *cmd = ctl_find_cmd("conntrack");
 	struct walk w = { .ctl = ctl, .now_ns = now_ns() };
 	struct zdd_service_key key;
-	__u64 embryos, flows;
+	__u64 embryos, flows, adopted;
 	struct zdd *z;
 	int err;
 
@@ -81,18 +81,20 @@ int cmd_conntrack(struct ctl *ctl, int argc, char **argv)
 	if (!strcmp(argv[1], "count")) {
 		if (ctl_open(ctl, &z))
 			return EXIT_FAIL;
-		err = zdd_conntrack_count(z, &embryos, &flows);
+		err = zdd_conntrack_count(z, &embryos, &flows, &adopted);
 		zdd_close(z);
 		if (err)
 			return EXIT_FAIL;
 		if (!ctl->json) {
-			printf("embryonic %llu\nestablished %llu\n", (unsigned long long)embryos,
-			       (unsigned long long)flows);
+			printf("embryonic %llu\nestablished %llu\nadopted %llu\n",
+			       (unsigned long long)embryos, (unsigned long long)flows,
+			       (unsigned long long)adopted);
 			return EXIT_OK;
 		}
 		w.arr = json_object_new_object();
 		json_object_object_add(w.arr, "embryonic", json_object_new_uint64(embryos));
 		json_object_object_add(w.arr, "established", json_object_new_uint64(flows));
+		json_object_object_add(w.arr, "adopted", json_object_new_uint64(adopted));
 		return ctl_json_print(w.arr);
 	}
 	if (strcmp(argv[1], "list") && strcmp(argv[1], "flush"))

@@ -54,6 +54,8 @@ static struct json_object *snap_json(const struct zdd_snap *s, bool with_reasons
 				       json_object_new_double(ss->s.val.green_weight / 100.0));
 		json_object_object_add(o, "conntrack_misses",
 				       json_object_new_uint64(ss->st.conntrack_misses));
+		json_object_object_add(o, "adopted", json_object_new_uint64(ss->st.adopted));
+		json_object_object_add(o, "promoted", json_object_new_uint64(ss->st.promoted));
 		for (j = 0; j < ss->n_be; j++)
 			json_object_array_add(bes, backend_json(&ss->be[j].val, &ss->bst[j]));
 		json_object_object_add(o, "backends", bes);
@@ -69,6 +71,7 @@ static struct json_object *snap_json(const struct zdd_snap *s, bool with_reasons
 		json_object_object_add(root, "reasons", r);
 		json_object_object_add(ct, "embryonic", json_object_new_uint64(s->embryos));
 		json_object_object_add(ct, "established", json_object_new_uint64(s->flows));
+		json_object_object_add(ct, "adopted", json_object_new_uint64(s->adopted));
 		json_object_object_add(root, "conntrack", ct);
 	}
 	return root;
@@ -95,10 +98,11 @@ static void print_status(const struct zdd_snap *s)
 
 		zdd_service_format(&ss->s.key, name, sizeof(name));
 		printf("%s%s  green %u.%02u%%  blue %u.%02u%%  affinity %s  generation %u  "
-		       "conntrack misses %llu\n",
+		       "conntrack misses %llu  adopted %llu  promoted %llu\n",
 		       i ? "\n" : "", name, g / 100, g % 100, (10000 - g) / 100, (10000 - g) % 100,
 		       ss->s.val.affinity == ZDD_AFF_FLOW ? "flow" : "client", ss->s.val.generation,
-		       (unsigned long long)ss->st.conntrack_misses);
+		       (unsigned long long)ss->st.conntrack_misses,
+		       (unsigned long long)ss->st.adopted, (unsigned long long)ss->st.promoted);
 		if (!ss->n_be) {
 			printf("  no backends\n");
 			continue;
@@ -205,8 +209,9 @@ static void print_stats(const struct zdd_snap *s, const struct zdd_snap *prev, d
 	for (r = 0; r < ZDD_R_MAX; r++)
 		printf("  %-24s %14.0f\n", zdd_reason_name(r),
 		       RATE(s->reasons[r], prev->reasons[r]));
-	printf("conntrack: %llu embryonic, %llu established\n", (unsigned long long)s->embryos,
-	       (unsigned long long)s->flows);
+	printf("conntrack: %llu embryonic, %llu established, %llu adopted\n",
+	       (unsigned long long)s->embryos, (unsigned long long)s->flows,
+	       (unsigned long long)s->adopted);
 #undef RATE
 }
 

@@ -10,7 +10,7 @@
 const struct cmd ctl_cmds[] = {
 	{ "attach", cmd_attach,
 	  "IFACE [--generic] [--src ADDR] [--src6 ADDR] [--gw-mac MAC] [--services N] "
-	  "[--backends N] [--maglev-m PRIME] [--flows N] [--embryos N] [--grace SEC]",
+	  "[--backends N] [--maglev-m PRIME] [--flows N] [--embryos N] [--adopted N] [--grace SEC]",
 	  "load the balancer (or adopt its pinned maps) and attach it to IFACE" },
 	{ "detach", cmd_detach, "IFACE [--purge]",
 	  "detach the balancer from IFACE (--purge also removes every pinned map)" },

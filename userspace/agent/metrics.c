@@ -380,12 +380,15 @@ static void render_global(FILE *f, const struct zdd_snap *sn)
 		sample_u64(f, "zdd_verdicts_total", &l, 1, sn->reasons[r]);
 	}
 	family(f, "zdd_conntrack_entries", "gauge",
-	       "Conntrack entries: embryonic (SYN seen, handshake open) and established.");
+	       "Conntrack entries: embryonic (SYN seen, handshake open), established (handshake "
+	       "seen, or adopted and proven live) and adopted (UDP, TCP first seen mid-stream).");
 	l.name = "table";
-	l.value = "embryonic";
+	l.value = zdd_ct_table_name(ZDD_CT_EMBRYO);
 	sample_u64(f, "zdd_conntrack_entries", &l, 1, sn->embryos);
-	l.value = "established";
+	l.value = zdd_ct_table_name(ZDD_CT_FLOWS);
 	sample_u64(f, "zdd_conntrack_entries", &l, 1, sn->flows);
+	l.value = zdd_ct_table_name(ZDD_CT_ADOPTED);
+	sample_u64(f, "zdd_conntrack_entries", &l, 1, sn->adopted);
 }
 
 int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **buf, size_t *len)
@@ -403,7 +406,7 @@ int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **b
 	 * slow, and Prometheus may scrape often. The other counters are read on every scrape. */
 	err = zdd_snap_take(z, NULL, false, &sn)
 		      ?: zdd_conntrack_count_recent(z, METRICS_CT_MAX_AGE_MS, &sn.embryos,
-						    &sn.flows);
+						    &sn.flows, &sn.adopted);
 	if (err)
 		goto out;
 	f = open_memstream(&text, &size);

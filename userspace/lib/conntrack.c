@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* userspace/lib/conntrack.c - walks of both conntrack tables. Deletions of flows are collected
+/* userspace/lib/conntrack.c - walks of the conntrack tables. Deletions of flows are collected
  * and done after the walk: deleting the current key would restart get_next_key from the top. */
 #include <errno.h>
 #include <stdlib.h>
@@ -62,9 +62,15 @@ static int flows_deleted(struct zdd *z)
 	return zdd_config_set(z, &c);
 }
 
-static int walk_flows(struct zdd *z, zdd_ct_cb cb, void *ctx)
+const char *zdd_ct_table_name(enum zdd_ct_table t)
 {
-	int fd = z->fd[ZDD_MAP_FLOWS];
+	return t == ZDD_CT_EMBRYO ? "embryonic" : t == ZDD_CT_FLOWS ? "established" : "adopted";
+}
+
+/* zdd_flows or zdd_adopted: the same key and value. */
+static int walk_flows(struct zdd *z, enum zdd_ct_table t, zdd_ct_cb cb, void *ctx)
+{
+	int fd = z->fd[t == ZDD_CT_FLOWS ? ZDD_MAP_FLOWS : ZDD_MAP_ADOPTED];
 	struct zdd_flow_key key, next, *prev = NULL;
 	struct zdd_flow_val val;
 	struct zdd_ct_entry e;
@@ -78,7 +84,7 @@ static int walk_flows(struct zdd *z, zdd_ct_cb cb, void *ctx)
 		if (bpf_map_lookup_elem(fd, &key, &val))
 			continue; /* evicted meanwhile */
 		e.key = key;
-		to_entry(ZDD_CT_FLOWS, &val, &e);
+		to_entry(t, &val, &e);
 		ret = cb(&e, ctx);
 		if (ret < 0)
 			break;
@@ -192,7 +198,8 @@ static int walk_embryos(struct zdd *z, zdd_ct_cb cb, void *ctx)
 
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx)
 {
-	return walk_embryos(z, cb, ctx) ?: walk_flows(z, cb, ctx);
+	return walk_embryos(z, cb, ctx) ?: walk_flows(z, ZDD_CT_FLOWS, cb, ctx)
+						 ?: walk_flows(z, ZDD_CT_ADOPTED, cb, ctx);
 }
 
 static int count_entries(const void *vals, __u32 n, void *ctx)
@@ -214,7 +221,8 @@ static int count_embryo_ways(const void *vals, __u32 n, void *ctx)
 	return 0;
 }
 
-int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, __u64 *flows)
+int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, __u64 *flows,
+			       __u64 *adopted)
 {
 	struct timespec ts;
 	__u64 now_ms;
@@ -223,24 +231,33 @@ int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now_ms = (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (!z->ct_counted_ms || now_ms - z->ct_counted_ms >= max_age_ms) {
-		err = zdd_conntrack_count(z, &z->ct_embryos, &z->ct_flows);
+		err = zdd_conntrack_count(z, &z->ct_embryos, &z->ct_flows, &z->ct_adopted);
 		if (err)
 			return err;
 		z->ct_counted_ms = now_ms;
 	}
 	*embryos = z->ct_embryos;
 	*flows = z->ct_flows;
+	if (adopted)
+		*adopted = z->ct_adopted;
 	return 0;
 }
 
-int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows)
+static int count_flows(struct zdd *z, enum zdd_map map, __u64 *n)
+{
+	*n = 0;
+	return for_each_batch(z->fd[map], 0, sizeof(struct zdd_flow_key),
+			      sizeof(struct zdd_flow_val), count_entries, n);
+}
+
+int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows, __u64 *adopted)
 {
 	int err;
 
-	*embryos = *flows = 0;
+	*embryos = 0;
 	err = for_each_batch(z->fd[ZDD_MAP_EMBRYO], BPF_F_LOCK, sizeof(__u32),
 			     sizeof(struct zdd_embryo_set), count_embryo_ways, embryos)
-		      ?: for_each_batch(z->fd[ZDD_MAP_FLOWS], 0, sizeof(struct zdd_flow_key),
-					sizeof(struct zdd_flow_val), count_entries, flows);
+		      ?: count_flows(z, ZDD_MAP_FLOWS, flows)
+		      ?: (adopted ? count_flows(z, ZDD_MAP_ADOPTED, adopted) : 0);
 	return err ? log_err(err, "count the conntrack tables") : 0;
 }

@@ -24,7 +24,7 @@ static const char *const map_names[ZDD_MAP_COUNT] = {
 	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flows",
 	[ZDD_MAP_BSTATS] = "zdd_bstats",      [ZDD_MAP_SSTATS] = "zdd_sstats",
 	[ZDD_MAP_REASONS] = "zdd_reasons",    [ZDD_MAP_CONFIG] = "zdd_config",
-	[ZDD_MAP_COHORTS] = "zdd_cohorts",
+	[ZDD_MAP_COHORTS] = "zdd_cohorts",    [ZDD_MAP_ADOPTED] = "zdd_adopted",
 };
 
 const char *zdd_map_name(enum zdd_map map)
@@ -106,6 +106,7 @@ static int limits_from_fds(const int fd[ZDD_MAP_COUNT], struct zdd_limits *l)
 	err = max_entries(fd[ZDD_MAP_SERVICES], &l->services) ?:
 	      max_entries(fd[ZDD_MAP_BACKENDS], &l->backends) ?:
 	      max_entries(fd[ZDD_MAP_FLOWS], &l->flows) ?:
+	      max_entries(fd[ZDD_MAP_ADOPTED], &l->adopted) ?:
 	      max_entries(fd[ZDD_MAP_EMBRYO], &sets) ?:
 	      max_entries(fd[ZDD_MAP_MAGLEV], &maglev);
 	if (err)
@@ -143,6 +144,8 @@ static void limits_default(struct zdd_limits *l)
 		l->flows = ZDD_DEF_FLOWS;
 	if (!l->embryos)
 		l->embryos = ZDD_DEF_EMBRYOS;
+	if (!l->adopted)
+		l->adopted = ZDD_DEF_ADOPTED;
 }
 
 #define ZDD_MAX_EMBRYOS (1U << 30)
@@ -161,7 +164,7 @@ static int limits_valid(const struct zdd_limits *l)
 	if (maglev * sizeof(__u32) > (1ULL << 31))
 		return log_err(-E2BIG, "%u services x maglev %u exceed 2 GiB of tables",
 			       l->services, l->maglev_m);
-	if (l->backends < 1 || l->flows < 1 || l->embryos < 1)
+	if (l->backends < 1 || l->flows < 1 || l->embryos < 1 || l->adopted < 1)
 		return log_err(-EINVAL, "every limit must be at least 1");
 	return 0;
 }
@@ -248,6 +251,20 @@ static int check_abi(int config_fd, const char *pin_dir)
 	return 0;
 }
 
+/* Pinned maps to adopt: of this ABI (checked first: pins of another may lack a map of this
+ * one, zdd_adopted of 6), and all of them. */
+static int check_pins(const int fd[ZDD_MAP_COUNT], int found, const char *pin_dir)
+{
+	int err = fd[ZDD_MAP_CONFIG] >= 0 ? check_abi(fd[ZDD_MAP_CONFIG], pin_dir) : 0;
+
+	if (!err && found != ZDD_MAP_COUNT)
+		err = log_err(-EUCLEAN,
+			      "%s holds %d of zdd's %d maps: an older or broken install; "
+			      "remove it to start afresh",
+			      pin_dir, found, ZDD_MAP_COUNT);
+	return err;
+}
+
 /* Decides the limits: those of the pinned maps when there are any, else the requested. */
 static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 {
@@ -264,18 +281,12 @@ static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 		return limits_valid(&z->limits);
 	}
 	found = open_pins(o->pin_dir, pinned);
-	if (found == ZDD_MAP_COUNT) {
+	if (found) {
 		z->adopted = true;
-		err = check_abi(pinned[ZDD_MAP_CONFIG], o->pin_dir)
-			      ?: limits_from_fds(pinned, &z->limits);
+		err = check_pins(pinned, found, o->pin_dir) ?: limits_from_fds(pinned, &z->limits);
 		if (!err && limits_check(&z->limits, &want))
 			err = log_err(-EEXIST, "pinned maps in %s have other sizes than requested",
 				      o->pin_dir);
-	} else if (found) {
-		err = log_err(-EUCLEAN,
-			      "%s holds %d of zdd's %d maps: an older or broken install; "
-			      "remove it to start afresh",
-			      o->pin_dir, found, ZDD_MAP_COUNT);
 	} else {
 		limits_default(&z->limits);
 		err = limits_valid(&z->limits);
@@ -294,6 +305,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_MAGLEV] = ZDD_MAGLEV_ENTRIES(l->services, l->maglev_m),
 		[ZDD_MAP_EMBRYO] = embryo_sets(l),
 		[ZDD_MAP_FLOWS] = l->flows,
+		[ZDD_MAP_ADOPTED] = l->adopted,
 		[ZDD_MAP_BSTATS] = l->backends,
 		[ZDD_MAP_SSTATS] = l->services,
 		[ZDD_MAP_REASONS] = ZDD_REASON_SLOTS,
@@ -392,14 +404,12 @@ int zdd_open_pinned(struct zdd **out, const char *pin_dir)
 	if (err)
 		goto fail;
 	found = open_pins(pin_dir, z->fd);
-	if (found != ZDD_MAP_COUNT) {
-		err = found ? log_err(-EUCLEAN, "%s holds only %d of zdd's %d maps", pin_dir, found,
-				      ZDD_MAP_COUNT)
-			    : nothing_pinned(pin_dir);
+	if (!found) {
+		err = nothing_pinned(pin_dir);
 		goto fail;
 	}
 	z->adopted = true;
-	err = check_abi(z->fd[ZDD_MAP_CONFIG], pin_dir) ?: limits_from_fds(z->fd, &z->limits) ?:
+	err = check_pins(z->fd, found, pin_dir) ?: limits_from_fds(z->fd, &z->limits) ?:
 	      map_mmap(z);
 	if (err)
 		goto fail;

@@ -15,8 +15,8 @@ struct zdd {
 	struct zdd_limits limits;
 	int dir_fd; /* pin directory, flock'd by writers; -1 without pins */
 	bool adopted;
-	struct zdd_lb *skel;			   /* NULL when only the pinned maps were opened */
-	__u64 ct_counted_ms, ct_embryos, ct_flows; /* zdd_conntrack_count_recent */
+	struct zdd_lb *skel; /* NULL when only the pinned maps were opened */
+	__u64 ct_counted_ms, ct_embryos, ct_flows, ct_adopted; /* zdd_conntrack_count_recent */
 };
 
 /* The maglev row of one (service, pool, slot): limits.maglev_m entries. */

@@ -62,6 +62,6 @@ int zdd_snap_take(struct zdd *z, const struct zdd_service_key *only, bool conntr
 	if (!err)
 		err = zdd_reasons_read(z, sn->reasons);
 	if (!err && conntrack)
-		err = zdd_conntrack_count(z, &sn->embryos, &sn->flows);
+		err = zdd_conntrack_count(z, &sn->embryos, &sn->flows, &sn->adopted);
 	return err;
 }

@@ -22,7 +22,7 @@ struct zdd_snap {
 	struct zdd_snap_service *svc;
 	size_t n_svc;
 	__u64 reasons[ZDD_R_MAX];
-	__u64 embryos, flows; /* read only when asked for: a walk of both tables */
+	__u64 embryos, flows, adopted; /* read only when asked for: a walk of the tables */
 };
 
 /* only: one service, or NULL for all. Free with zdd_snap_free, also after an error. */

@@ -18,6 +18,7 @@ enum zdd_map {
 	ZDD_MAP_MAGLEV,
 	ZDD_MAP_EMBRYO,
 	ZDD_MAP_FLOWS,
+	ZDD_MAP_ADOPTED,
 	ZDD_MAP_BSTATS,
 	ZDD_MAP_SSTATS,
 	ZDD_MAP_REASONS,
@@ -33,6 +34,7 @@ struct zdd_limits {
 	__u32 maglev_m;
 	__u32 flows;
 	__u32 embryos;
+	__u32 adopted; /* zdd_adopted: UDP and adopted TCP flows (zdd_abi.h, zdd_flow_val) */
 };
 
 struct zdd_load_opts {
@@ -116,7 +118,7 @@ int zdd_percpu_zero(struct zdd *z, enum zdd_map map, __u32 key);
 const char *zdd_reason_name(enum zdd_reason r);
 
 /* conntrack.c */
-enum zdd_ct_table { ZDD_CT_EMBRYO, ZDD_CT_FLOWS };
+enum zdd_ct_table { ZDD_CT_EMBRYO, ZDD_CT_FLOWS, ZDD_CT_ADOPTED };
 struct zdd_ct_entry {
 	enum zdd_ct_table table;
 	struct zdd_flow_key key;
@@ -130,9 +132,13 @@ struct zdd_ct_entry {
  * entry, 0 to keep it. */
 typedef int (*zdd_ct_cb)(const struct zdd_ct_entry *e, void *ctx);
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx);
-int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows);
+/* Entries of zdd_embryo_sets, zdd_flows and zdd_adopted; adopted may be NULL (not counted). */
+int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows, __u64 *adopted);
 /* The same, walked again only when the last walk through this call is older than max_age_ms.
  * For one thread of a process (the agent's /metrics). */
-int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, __u64 *flows);
+int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, __u64 *flows,
+			       __u64 *adopted);
+/* "embryonic", "established" or "adopted": the tables' names in the CLI and /metrics. */
+const char *zdd_ct_table_name(enum zdd_ct_table t);
 
 #endif /* ZDD_H */
