@@ -342,13 +342,14 @@ ecmp_long_wait()
 	done >"$1.summary"
 }
 
-# ecmp_on ROLE SRC...: the sources with an established flow on ROLE (its conntrack), one a line.
+# ecmp_on ROLE SRC...: the sources with a flow on ROLE (its conntrack: established, or adopted
+# when the node first saw it mid-stream), one a line.
 ecmp_on()
 {
 	local role=$1
 	shift
 	ecmp_ctl "$role" -j conntrack list "$LAB_SVC4" |
-		jq -r '.[] | select(.table == "established") | .client' | sort -u |
+		jq -r '.[] | select(.table != "embryonic") | .client' | sort -u |
 		grep -Fx -f <(printf '%s\n' "$@")
 }
 

@@ -31,6 +31,8 @@ static const char *const families[] = {
 	"zdd_backend_up",
 	"zdd_service_weight",
 	"zdd_service_conntrack_misses_total",
+	"zdd_service_adopted_flows_total",
+	"zdd_service_promoted_flows_total",
 	"zdd_rollout_step",
 	"zdd_rollout_state",
 	"zdd_rollbacks_total",
@@ -130,6 +132,8 @@ static void counters_come_from_real_packets(void **state)
 	assert_line(t, "zdd_backend_flows_established_total" BLUE6 " 0");
 	assert_line(t, "zdd_service_conntrack_misses_total{service=\"" SVC4 "\"} 1");
 	assert_line(t, "zdd_service_conntrack_misses_total{service=\"" SVC6 "\"} 0");
+	assert_line(t, "zdd_service_adopted_flows_total{service=\"" SVC4 "\"} 1");
+	assert_line(t, "zdd_service_promoted_flows_total{service=\"" SVC4 "\"} 0");
 
 	assert_line(t, "zdd_verdicts_total{reason=\"tx_new\"} 2");
 	assert_line(t, "zdd_verdicts_total{reason=\"tx_flow\"} 3");

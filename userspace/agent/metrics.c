@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -297,6 +298,22 @@ static void render_checks(FILE *f, const struct zdd_snap *sn, const struct zdd_m
 	}
 }
 
+/* One family of a per-service counter, the __u64 at off in struct zdd_service_stats. */
+static void service_counter(FILE *f, const struct zdd_snap *sn, const char *name, const char *help,
+			    size_t off)
+{
+	struct label l = { "service", NULL };
+	__u64 v;
+	size_t i;
+
+	family(f, name, "counter", help);
+	for (i = 0; i < sn->n_svc; i++) {
+		l.value = sn->svc[i].name;
+		memcpy(&v, (const char *)&sn->svc[i].st + off, sizeof(v));
+		sample_u64(f, name, &l, 1, v);
+	}
+}
+
 static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
 {
 	struct label l[2] = { { "service", NULL }, { "pool", NULL } };
@@ -319,13 +336,15 @@ static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd
 		percent(num, sizeof(num), green);
 		sample(f, "zdd_service_weight", l, 2, num);
 	}
-	family(f, "zdd_service_conntrack_misses_total", "counter",
-	       "Non-SYN TCP packets of flows in neither conntrack table.");
-	for (i = 0; i < sn->n_svc; i++) {
-		l[0].value = sn->svc[i].name;
-		sample_u64(f, "zdd_service_conntrack_misses_total", l, 1,
-			   sn->svc[i].st.conntrack_misses);
-	}
+	service_counter(f, sn, "zdd_service_conntrack_misses_total",
+			"Non-SYN TCP packets of flows in no conntrack table.",
+			offsetof(struct zdd_service_stats, conntrack_misses));
+	service_counter(f, sn, "zdd_service_adopted_flows_total",
+			"Flows one packet created (TCP misses, new UDP flows): a flood shows here.",
+			offsetof(struct zdd_service_stats, adopted));
+	service_counter(f, sn, "zdd_service_promoted_flows_total",
+			"Adopted TCP flows proven live and moved to the established table.",
+			offsetof(struct zdd_service_stats, promoted));
 	family(f, "zdd_rollout_step", "gauge",
 	       "1-based index of the rollout's current step; 0 without a rollout.");
 	for (i = 0; i < sn->n_svc; i++) {
