@@ -66,7 +66,7 @@ struct zdd_flow_cache_slot {
 	struct zdd_flow_key key;
 	__u32 backend;
 	__u32 service;
-	__u32 epoch; /* zdd_config.flow_epoch when the flow was read from zdd_flows */
+	__u32 epoch; /* zdd_config.flow_epoch when the flow was read from conntrack */
 	__u32 stamp; /* jiffies then (low 32 bits) */
 	__u64 pad;   /* 64 bytes: with page-aligned values, a slot is one cache line */
 };

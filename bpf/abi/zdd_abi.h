@@ -41,7 +41,7 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
  * 5: the ICMP reasons; zdd_reasons has ZDD_REASON_SLOTS entries.
- * 6: zdd_adopted takes UDP and adopted TCP flows from zdd_flows; zdd_flow_val.seq;
+ * 6: zdd_adopted takes UDP and adopted TCP flows from zdd_flows; zdd_flow_val.progress;
  *    zdd_service_stats.adopted and .promoted.
  */
 #define ZDD_ABI_VERSION 6
@@ -156,8 +156,10 @@ ZDD_ABI_SIZE(struct zdd_vip_key, 16);
  *   and every UDP flow. An ACK or UDP flood from spoofed sources churns this map only.
  * TCP lookups try zdd_flows, then zdd_adopted; UDP goes to zdd_adopted alone. An adopted TCP
  * flow is promoted to zdd_flows by a packet at least a second after its adoption (the
- * once-a-second last_seen refresh) whose sequence number is past seq: a live connection
- * passes within a second or two; a flood of one packet per spoofed tuple never does. UDP has
+ * once-a-second last_seen refresh) whose progress (below) is past the adopting packet's: a
+ * live connection passes within a second or two, sending (its sequence number moves) or
+ * receiving (its acknowledgement number moves); a flood of one packet per spoofed tuple, or
+ * replays of one packet, never do. UDP has
  * no handshake to tell a client from a spoofer by, so UDP flows stay in zdd_adopted, and a
  * UDP flood larger than it can move them (zdd_service_stats.adopted shows it). One map for
  * both kinds, not two: an adopted TCP flow stays there for a second only, and a second map
@@ -170,7 +172,9 @@ struct zdd_flow_val {
 	__u8 pool;
 	__u8 closing; /* ZDD_CLOSING_*: the client sent FIN or RST, a new SYN may reuse the tuple */
 	__u8 pad[2];
-	__be32 seq; /* zdd_adopted, TCP: the sequence number of the packet that adopted the flow */
+	/* zdd_adopted, TCP: seq + ack_seq (host order) of the packet that adopted the flow; both
+	 * only grow in a live connection, so their sum does. */
+	__u32 progress;
 };
 ZDD_ABI_SIZE(struct zdd_flow_val, 24);
 #define ZDD_CLOSING_FIN 1

@@ -216,10 +216,17 @@ static __always_inline void zdd_ct_forget(const struct zdd_pkt *pkt, int adopted
 		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
 }
 
+/* How far a TCP connection got: zdd_flow_val.progress. */
+static __always_inline __u32 zdd_tcp_progress(const struct zdd_pkt *pkt)
+{
+	return bpf_ntohl(pkt->tcp_seq) + bpf_ntohl(pkt->tcp_ack);
+}
+
 /*
- * An adopted TCP flow, a second or more after its adoption (or its last check): its sequence
- * number moved forward, so the client is live, and the flow moves where floods cannot evict
- * it. Inserted before it is deleted: a packet on another CPU finds one or the other.
+ * An adopted TCP flow, a second or more after its adoption (or its last check): it sent or
+ * received since (zdd_flow_val.progress), so the client is live, and the flow moves where
+ * floods cannot evict it. Inserted before it is deleted: a packet on another CPU finds one or
+ * the other.
  */
 static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
 					   const struct zdd_service_val *svc,
@@ -228,9 +235,9 @@ static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
 	struct zdd_flow_val v = *f;
 	struct zdd_service_stats *ss;
 
-	if (f->closing || (__s32)(bpf_ntohl(pkt->tcp_seq) - bpf_ntohl(f->seq)) <= 0)
+	if (f->closing || (__s32)(zdd_tcp_progress(pkt) - f->progress) <= 0)
 		return;
-	v.seq = 0;
+	v.progress = 0;
 	if (bpf_map_update_elem(&zdd_flows, &pkt->flow, &v, BPF_ANY))
 		return;
 	bpf_map_delete_elem(&zdd_adopted, &pkt->flow);
@@ -376,7 +383,7 @@ static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
 		.generation = svc->generation,
 		.last_seen_ns = now,
 		.pool = ct->to.pool,
-		.seq = pkt->tcp_seq,
+		.progress = zdd_tcp_progress(pkt),
 	};
 
 	bpf_map_update_elem(&zdd_adopted, &pkt->flow, &f, BPF_ANY);

@@ -81,7 +81,8 @@ struct zdd_pkt {
 	__u8 ext_hdr;  /* IPv6 extension header before the transport header */
 	__u8 icmp;     /* enum zdd_icmp_kind */
 	__u8 pad;
-	__be32 tcp_seq; /* proves an adopted flow live (conntrack.h) */
+	__be32 tcp_seq; /* with tcp_ack, proves an adopted flow live (conntrack.h) */
+	__be32 tcp_ack;
 };
 
 struct zdd_vlan_hdr {
@@ -245,6 +246,7 @@ static __always_inline int zdd_parse_l4(struct zdd_cursor *c, struct zdd_pkt *pk
 		pkt->flow.svc.port = th->dest;
 		pkt->tcp_flags = ((__u8 *)th)[13];
 		pkt->tcp_seq = th->seq;
+		pkt->tcp_ack = th->ack_seq;
 		return 0;
 	}
 	uh = zdd_pull(c, sizeof(*uh));

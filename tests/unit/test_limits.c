@@ -225,47 +225,53 @@ static void age_adopted(struct fixture *f, const char *saddr, __u16 sport)
 	cache_forget(f);
 }
 
-/* An ACK of the flow 198.18.9.9:41000 with sequence number seq. */
-static const char *send_seq(struct fixture *f, __u32 seq)
+/* An ACK of the flow 198.18.9.9:sport with sequence and acknowledgement numbers seq, ack. */
+static const char *send_seq(struct fixture *f, __u16 sport, __u32 seq, __u32 ack)
 {
-	struct pkt p = pkt_tcp("198.18.9.9", 41000, VIP4, 80, TH_ACK);
+	struct pkt p = pkt_tcp("198.18.9.9", sport, VIP4, 80, TH_ACK);
 	struct tcphdr *th = (struct tcphdr *)(p.data + p.l4_off);
 
 	th->seq = htonl(seq);
+	th->ack_seq = htonl(ack);
 	pkt_fix_csums(&p);
 	assert_int_equal(run(f, &p), XDP_TX);
 	return outer_dst(f);
 }
 
-/* A connection the balancer first sees mid-stream (an LB restart, a flow moved from another
- * node) is adopted; a second later, its sequence number moved on: it is promoted to zdd_flows,
- * where the floods cannot evict it. The same sequence number (a replay) promotes nothing. */
-static void adopted_flow_proven_live_survives_floods(void **state)
+/* Connections the balancer first sees mid-stream (an LB restart, a flow moved from another
+ * node) are adopted; a second later, one sent data (its sequence number moved on), the other
+ * received some (its acknowledgement number did): both are promoted to zdd_flows, where the
+ * floods cannot evict them. The same numbers again (a replay) promote nothing. */
+static void adopted_flows_proven_live_survive_floods(void **state)
 {
 	struct fixture *f = *state;
-	char be[ZDD_ADDR_STRLEN];
+	char up[ZDD_ADDR_STRLEN], down[ZDD_ADDR_STRLEN];
 	__u64 embryos, flows, adopted;
 
 	set_green(f, SVC4, 0);
-	strcpy(be, send_seq(f, 1000));
+	strcpy(up, send_seq(f, 41000, 1000, 5000));
+	strcpy(down, send_seq(f, 41001, 1000, 5000));
 	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows, &adopted), 0);
 	assert_int_equal(flows, 0);
-	assert_int_equal(adopted, 1);
+	assert_int_equal(adopted, 2);
 	age_adopted(f, "198.18.9.9", 41000);
-	assert_string_equal(send_seq(f, 1000), be); /* a replay, not proof */
+	assert_string_equal(send_seq(f, 41000, 1000, 5000), up); /* a replay, not proof */
 	assert_int_equal(svc_stats(f, SVC4).promoted, 0);
-	assert_string_equal(send_seq(f, 1200), be); /* within the second: not checked */
+	assert_string_equal(send_seq(f, 41000, 1200, 5000), up); /* within the second: no check */
 	assert_int_equal(svc_stats(f, SVC4).promoted, 0);
 	age_adopted(f, "198.18.9.9", 41000);
-	assert_string_equal(send_seq(f, 1400), be);
-	assert_int_equal(svc_stats(f, SVC4).promoted, 1);
+	age_adopted(f, "198.18.9.9", 41001);
+	assert_string_equal(send_seq(f, 41000, 1400, 5000), up);
+	assert_string_equal(send_seq(f, 41001, 1000, 9000), down);
+	assert_int_equal(svc_stats(f, SVC4).promoted, 2);
 	assert_int_equal(zdd_conntrack_count(f->z, &embryos, &flows, &adopted), 0);
-	assert_int_equal(flows, 1);
+	assert_int_equal(flows, 2);
 	assert_int_equal(adopted, 0);
 	flood(f, 0);
-	assert_int_equal(svc_stats(f, SVC4).promoted, 1);
+	assert_int_equal(svc_stats(f, SVC4).promoted, 2);
 	cache_forget(f);
-	assert_string_equal(send_seq(f, 1600), be);
+	assert_string_equal(send_seq(f, 41000, 1600, 5000), up);
+	assert_string_equal(send_seq(f, 41001, 1000, 9500), down);
 }
 
 static void full_flow_table_shows_in_misses(void **state)
@@ -345,7 +351,7 @@ int main(void)
 		T(syn_flood_leaves_established_flows_alone),
 		T(ack_flood_leaves_established_flows_alone),
 		T(udp_flood_leaves_established_flows_alone),
-		T(adopted_flow_proven_live_survives_floods),
+		T(adopted_flows_proven_live_survive_floods),
 		T(full_flow_table_shows_in_misses),
 		T(full_service_and_backend_tables_change_nothing),
 		cmocka_unit_test_setup_teardown(a_full_embryo_set_forgets_its_oldest_handshake,
