@@ -196,10 +196,13 @@ static int walk_embryos(struct zdd *z, zdd_ct_cb cb, void *ctx)
 			      walk_embryo_sets, &ew);
 }
 
+/* zdd_adopted before zdd_flows: the kernel promotes a flow by inserting it into zdd_flows
+ * before it deletes it from zdd_adopted, so a flow promoted meanwhile is seen, at worst twice,
+ * never missed (a node's moved-in flows are promoted a second after they arrive). */
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx)
 {
-	return walk_embryos(z, cb, ctx) ?: walk_flows(z, ZDD_CT_FLOWS, cb, ctx)
-						 ?: walk_flows(z, ZDD_CT_ADOPTED, cb, ctx);
+	return walk_embryos(z, cb, ctx) ?: walk_flows(z, ZDD_CT_ADOPTED, cb, ctx)
+						 ?: walk_flows(z, ZDD_CT_FLOWS, cb, ctx);
 }
 
 static int count_entries(const void *vals, __u32 n, void *ctx)
@@ -257,7 +260,7 @@ int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows, __u64 *adop
 	*embryos = 0;
 	err = for_each_batch(z->fd[ZDD_MAP_EMBRYO], BPF_F_LOCK, sizeof(__u32),
 			     sizeof(struct zdd_embryo_set), count_embryo_ways, embryos)
-		      ?: count_flows(z, ZDD_MAP_FLOWS, flows)
-		      ?: (adopted ? count_flows(z, ZDD_MAP_ADOPTED, adopted) : 0);
+		      ?: (adopted ? count_flows(z, ZDD_MAP_ADOPTED, adopted) : 0)
+		      ?: count_flows(z, ZDD_MAP_FLOWS, flows); /* in zdd_conntrack_walk's order */
 	return err ? log_err(err, "count the conntrack tables") : 0;
 }
