@@ -122,6 +122,26 @@ static void other_abi_is_refused(void **state)
 	assert_int_equal(zdd_open_pinned(&z, pin_dir), -EPROTO);
 }
 
+/* Pins an older zdd left lack the maps it did not have (zdd_adopted before ABI 6): the error
+ * names the version, not a broken install. */
+static void older_abi_missing_a_map_is_refused_by_version(void **state)
+{
+	struct zdd_config c;
+	char path[128];
+	struct zdd *z;
+
+	(void)state;
+	assert_int_equal(zdd_open_load(&z, &small), 0);
+	assert_int_equal(zdd_config_get(z, &c), 0);
+	c.abi_version = 5;
+	assert_int_equal(zdd_config_set(z, &c), 0);
+	zdd_close(z);
+	snprintf(path, sizeof(path), "%s/zdd_adopted", pin_dir);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(zdd_open_load(&z, &small), -EPROTO);
+	assert_int_equal(zdd_open_pinned(&z, pin_dir), -EPROTO);
+}
+
 static void missing_pins_are_a_clear_error(void **state)
 {
 	struct zdd *z;
@@ -286,10 +306,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(reload_adopts_pinned_state),	   T(other_sizes_are_refused),
-		T(other_abi_is_refused),	   T(missing_pins_are_a_clear_error),
-		T(bad_limits_are_refused),	   T(programs_load_without_warnings),
-		T(embryos_round_up_to_whole_sets), T(pin_dir_parents_are_created),
-		T(pin_dir_off_bpffs_is_refused),   T(bpffs_is_mounted_when_allowed),
+		T(other_abi_is_refused),	   T(older_abi_missing_a_map_is_refused_by_version),
+		T(missing_pins_are_a_clear_error), T(bad_limits_are_refused),
+		T(programs_load_without_warnings), T(embryos_round_up_to_whole_sets),
+		T(pin_dir_parents_are_created),	   T(pin_dir_off_bpffs_is_refused),
+		T(bpffs_is_mounted_when_allowed),
 	};
 
 	return cmocka_run_group_tests_name("handle", tests, NULL, NULL);
