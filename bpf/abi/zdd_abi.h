@@ -40,8 +40,10 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
  * 5: the ICMP reasons; zdd_reasons has ZDD_REASON_SLOTS entries.
+ * 6: second chance: zdd_flow_val.has_second and second_backend, the tunnel's IPv4 option
+ *    (struct zdd_sc_opt) and the decap's second_chance_* counters.
  */
-#define ZDD_ABI_VERSION 5
+#define ZDD_ABI_VERSION 6
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -148,7 +150,11 @@ struct zdd_flow_val {
 	__u64 last_seen_ns; /* refreshed at most once a second: it is written per packet */
 	__u8 pool;
 	__u8 closing; /* ZDD_CLOSING_*: the client sent FIN or RST, a new SYN may reuse the tuple */
-	__u8 pad[6];
+	/* Set when a miss chose backend while the other table generation chose second_backend:
+	 * every packet carries it to the backend as its second chance (struct zdd_sc_opt). */
+	__u8 has_second;
+	__u8 pad;
+	__u32 second_backend;
 };
 ZDD_ABI_SIZE(struct zdd_flow_val, 24);
 #define ZDD_CLOSING_FIN 1
@@ -276,7 +282,13 @@ _Static_assert(ZDD_R_MAX <= ZDD_REASON_SLOTS, "zdd_reasons needs more slots");
 	X(DECAP6, "decap_ip6ip6", XDP_PASS)	    /* IPv6-in-IPv6 stripped */             \
 	X(PASS, "pass_not_tunnel", XDP_PASS)	    /* not a tunnel to us: untouched */     \
 	X(MALFORMED, "pass_malformed", XDP_PASS)    /* a tunnel, inconsistent: untouched */ \
-	X(FOREIGN, "drop_foreign_source", XDP_DROP) /* a tunnel from no balancer we know */
+	X(FOREIGN, "drop_foreign_source", XDP_DROP) /* a tunnel from no balancer we know */ \
+	X(SC_LOCAL, "second_chance_local", XDP_PASS) /* a socket here owns it: stripped */  \
+	X(SC_COOKIE, "second_chance_syncookie", XDP_PASS) /* a valid SYN cookie ACK */      \
+	X(SC_FORWARD, "second_chance_forwarded", XDP_TX) /* no socket: to the other backend */ \
+	X(SC_VIA_HOP, "second_chance_via_hop", XDP_TX) /* the same, by the hop it came from */ \
+	X(SC_SPENT, "second_chance_spent", XDP_PASS) /* no socket, forwarded once already */    \
+	X(SC_BAD, "second_chance_malformed", XDP_PASS) /* inner packet unparsable: untouched */
 
 #define ZDD_DECAP_ENUM(e, name, verdict) ZDD_D_##e,
 enum zdd_decap_counter { ZDD_DECAP_COUNTERS(ZDD_DECAP_ENUM) ZDD_D_MAX };
@@ -284,6 +296,24 @@ enum zdd_decap_counter { ZDD_DECAP_COUNTERS(ZDD_DECAP_ENUM) ZDD_D_MAX };
 /* zdd_decap_stats' entries: counters added at the end later fit without a new map. */
 #define ZDD_DECAP_SLOTS 16
 _Static_assert(ZDD_D_MAX <= ZDD_DECAP_SLOTS, "zdd_decap_stats needs more slots");
+
+/*
+ * Second chance (as GLB does): a non-SYN TCP packet without a conntrack entry, routed while the
+ * two table generations disagree about its flow, goes to one backend and carries the other in
+ * this IPv4 option of the outer header (IHL 7). zdd_decap, finding no socket for it, rewrites
+ * the outer destination to addr, sets hops and sends it on; the outer source (the balancer's)
+ * stays, so the other backend's --from check holds. A packet with hops set is never forwarded
+ * again. Type 0x9e: copied, class 0, number 30, the experimental value of RFC 4727.
+ */
+#define ZDD_SC_OPT_TYPE 0x9e
+struct zdd_sc_opt {
+	__u8 type; /* ZDD_SC_OPT_TYPE */
+	__u8 len;  /* sizeof(struct zdd_sc_opt) */
+	__u8 hops; /* 0 from the balancer, 1 once a backend forwarded it */
+	__u8 pad;  /* zero (an option's bytes are covered by the header checksum) */
+	__u8 addr[4];
+};
+ZDD_ABI_SIZE(struct zdd_sc_opt, 8);
 
 /*
  * zdd_decap_from: the sources a backend accepts tunnels from (the balancers' addresses), an

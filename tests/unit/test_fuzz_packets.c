@@ -515,6 +515,16 @@ static void check_echo(struct fuzz *z, const struct pkt *p, __u32 l2, int v4)
 		bad(z, p, "an echo reply's checksum is not as good as its request's");
 }
 
+static int is_backend_of(const struct fsvc *s, const __u8 addr[16])
+{
+	int i;
+
+	for (i = 0; i < s->nbe; i++)
+		if (!memcmp(addr, s->be_addr[i], 16))
+			return 1;
+	return 0;
+}
+
 /* Encapsulated towards a backend of the service the inner frame is addressed to. */
 static void check_tx(struct fuzz *z, const struct pkt *p)
 {
@@ -522,11 +532,14 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 	__u16 et = rd16(in + 12);
 	__u32 l2 = et == ETH_P_8021Q || et == ETH_P_8021AD ? 18 : 14;
 	int v4 = rd16(in + l2 - 2) == ETH_P_IP, i;
-	__u32 hdr = v4 ? 20 : 40, inner_len;
+	/* IPv4 may carry a second chance (struct zdd_sc_opt): IHL 7. */
+	__u32 hdr = v4 ? (out[l2] & 0x0f) * 4 : 40, inner_len;
 	const __u8 *outer = out + l2, *inner = out + l2 + hdr;
 	const struct fsvc *s;
-	__u8 src[16], dst[16];
+	__u8 src[16], dst[16], second[16];
 
+	if (hdr != 20 && hdr != 28 && hdr != 40)
+		bad(z, p, "outer header of %u bytes", hdr);
 	if (z->f->out_len != p->len + hdr)
 		bad(z, p, "forwarded frame is %u bytes, want %u", z->f->out_len, p->len + hdr);
 	if (memcmp(inner, in + l2, p->len - l2))
@@ -539,9 +552,14 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 		bad(z, p, "forwarded a frame that belongs to no service");
 	if (v4) {
 		inner_len = rd16(inner + 2);
-		if (outer[0] != 0x45 || outer[9] != IPPROTO_IPIP ||
-		    rd16(outer + 2) != inner_len + 20 || csum_fold_sum(outer, 20, 0))
+		if (outer[9] != IPPROTO_IPIP || rd16(outer + 2) != inner_len + hdr ||
+		    csum_fold_sum(outer, hdr, 0))
 			bad(z, p, "bad outer IPv4 header");
+		if (hdr == 28 && (outer[20] != ZDD_SC_OPT_TYPE || outer[21] != 8 || outer[22] ||
+				  outer[23] || !memcmp(outer + 24, outer + 16, 4)))
+			bad(z, p, "bad second-chance option");
+		memcpy(second, v4_mapped, 12);
+		memcpy(second + 12, outer + 24, 4);
 		memcpy(src, outer + 12, 4);
 		memcpy(dst, v4_mapped, 12);
 		memcpy(dst + 12, outer + 16, 4);
@@ -562,6 +580,8 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 			break;
 	if (i == s->nbe)
 		bad(z, p, "outer destination is not a backend of %s", s->name);
+	if (v4 && hdr == 28 && !is_backend_of(s, second))
+		bad(z, p, "the second chance is not a backend of %s", s->name);
 	z->tx_bytes += inner_len;
 	if (memcmp(out, (const __u8[]){ 0x02, 0xbe, 0, 0, 0 }, 5) || out[5] != (__u8)s->be_id[i])
 		bad(z, p, "destination MAC is not backend %u's", s->be_id[i]);
