@@ -277,18 +277,18 @@ _Static_assert(ZDD_R_MAX <= ZDD_REASON_SLOTS, "zdd_reasons needs more slots");
  * counted per CPU in zdd_decap_stats. X(enum suffix, name, XDP verdict). (The map was
  * zdd_dstats, of four entries, before drop_foreign_source.)
  */
-#define ZDD_DECAP_COUNTERS(X)                                                               \
-	X(DECAP4, "decap_ipip", XDP_PASS)	    /* IPv4-in-IPv4 stripped */             \
-	X(DECAP6, "decap_ip6ip6", XDP_PASS)	    /* IPv6-in-IPv6 stripped */             \
-	X(PASS, "pass_not_tunnel", XDP_PASS)	    /* not a tunnel to us: untouched */     \
-	X(MALFORMED, "pass_malformed", XDP_PASS)    /* a tunnel, inconsistent: untouched */ \
-	X(FOREIGN, "drop_foreign_source", XDP_DROP) /* a tunnel from no balancer we know */ \
-	X(SC_LOCAL, "second_chance_local", XDP_PASS) /* a socket here owns it: stripped */  \
-	X(SC_COOKIE, "second_chance_syncookie", XDP_PASS) /* a valid SYN cookie ACK */      \
-	X(SC_FORWARD, "second_chance_forwarded", XDP_TX) /* no socket: to the other backend */ \
-	X(SC_VIA_HOP, "second_chance_via_hop", XDP_TX) /* the same, by the hop it came from */ \
-	X(SC_SPENT, "second_chance_spent", XDP_PASS) /* no socket, forwarded once already */    \
-	X(SC_BAD, "second_chance_malformed", XDP_PASS) /* inner packet unparsable: untouched */
+#define ZDD_DECAP_COUNTERS(X)                                                                      \
+	X(DECAP4, "decap_ipip", XDP_PASS)		  /* IPv4-in-IPv4 stripped */              \
+	X(DECAP6, "decap_ip6ip6", XDP_PASS)		  /* IPv6-in-IPv6 stripped */              \
+	X(PASS, "pass_not_tunnel", XDP_PASS)		  /* not a tunnel to us: untouched */      \
+	X(MALFORMED, "pass_malformed", XDP_PASS)	  /* a tunnel, inconsistent: untouched */  \
+	X(FOREIGN, "drop_foreign_source", XDP_DROP)	  /* a tunnel from no balancer we know */  \
+	X(SC_LOCAL, "second_chance_local", XDP_PASS)	  /* a socket here owns it: stripped */    \
+	X(SC_COOKIE, "second_chance_syncookie", XDP_PASS) /* a valid SYN cookie ACK */             \
+	X(SC_FORWARD, "second_chance_forwarded", XDP_TX)  /* no socket: to the other backend */    \
+	X(SC_VIA_HOP, "second_chance_via_hop", XDP_TX)	  /* the same, by the hop it came from */  \
+	X(SC_SPENT, "second_chance_spent", XDP_PASS)	  /* no socket, forwarded already: kept */ \
+	X(SC_BAD, "second_chance_malformed", XDP_PASS)	  /* inner packet unparsable: untouched */
 
 #define ZDD_DECAP_ENUM(e, name, verdict) ZDD_D_##e,
 enum zdd_decap_counter { ZDD_DECAP_COUNTERS(ZDD_DECAP_ENUM) ZDD_D_MAX };

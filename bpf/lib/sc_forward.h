@@ -15,8 +15,7 @@
  * established or half-open connection, or a listener whose SYN cookie this ACK carries (the
  * listener's queue overflowed, so the handshake left no state to find). Returns the counter.
  */
-static __always_inline enum zdd_decap_counter zdd_sc_owner(struct xdp_md *ctx,
-							   struct zdd_cursor *c)
+static __always_inline enum zdd_decap_counter zdd_sc_owner(struct xdp_md *ctx, struct zdd_cursor *c)
 {
 	struct zdd_pkt in = {};
 	struct bpf_sock_tuple t = {};

@@ -16,10 +16,10 @@
 #include "decap.h"
 #include "fixture.h"
 
-#define LO	"127.0.0.1"
-#define BLUE	"198.18.3.11"
-#define GREEN	"198.18.3.21"
-#define OPT_OFF (14 + 20) /* the option, behind the outer IPv4 header */
+#define LO	 "127.0.0.1"
+#define BLUE	 "198.18.3.11"
+#define GREEN	 "198.18.3.21"
+#define OPT_OFF	 (14 + 20) /* the option, behind the outer IPv4 header */
 #define SC_OUTER 28
 
 struct sc_fixture {
@@ -50,7 +50,11 @@ static int setup(void **state)
 {
 	/* One embryo set of two ways: two newer SYNs evict a handshake's. */
 	const struct zdd_limits l = {
-		.services = 8, .backends = 64, .maglev_m = 1021, .flows = 4096, .embryos = 2,
+		.services = 8,
+		.backends = 64,
+		.maglev_m = 1021,
+		.flows = 4096,
+		.embryos = 2,
 	};
 	struct sc_fixture *sf = calloc(1, sizeof(*sf));
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -154,8 +158,8 @@ static void assert_forwarded_to_green(struct sc_fixture *sf, const struct pkt *p
 	assert_int_equal(inet_pton(AF_INET, GREEN, green), 1);
 	assert_memory_equal(sf->out + 14 + 16, green, 4);
 	assert_memory_equal(sf->out + 14 + 12, in + 14 + 12, 4); /* the LB's source: --from holds */
-	assert_int_equal(sf->out[OPT_OFF + 2], 1);		  /* hops: forwarded once */
-	assert_int_equal(sf->out[14 + 8], in[14 + 8] - 1);	  /* TTL */
+	assert_int_equal(sf->out[OPT_OFF + 2], 1);		 /* hops: forwarded once */
+	assert_int_equal(sf->out[14 + 8], in[14 + 8] - 1);	 /* TTL */
 	assert_int_equal(csum_fold_sum(sf->out + 14, SC_OUTER, 0), 0);
 	assert_memory_equal(sf->out + 14 + SC_OUTER, p->data + 14, p->len - 14);
 }
