@@ -94,6 +94,7 @@ static __always_inline int zdd_outer_len(struct xdp_md *ctx, struct zdd_pkt *pkt
 		err = zdd_parse_ipv6(&c, pkt);
 	if (err)
 		return -ZDD_D_MALFORMED;
+	zdd_sc_skip6(&c, pkt);
 	if (pkt->flow.svc.proto !=
 	    (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_IPIP : IPPROTO_IPV6))
 		return -ZDD_D_PASS;
@@ -121,8 +122,8 @@ int zdd_xdp_decap(struct xdp_md *ctx)
 	if (outer < 0)
 		return zdd_decap_verdict(-outer);
 	fate = pkt.eth_proto == bpf_htons(ETH_P_IP) ? ZDD_D_DECAP4 : ZDD_D_DECAP6;
-	if (fate == ZDD_D_DECAP4 && outer == ZDD_SC_OUTER_LEN) {
-		fate = zdd_sc_fate(ctx, &pkt);
+	if (outer == ZDD_SC_OUTER_LEN || outer == ZDD_SC_OUTER6_LEN) {
+		fate = zdd_sc_fate(ctx, &pkt, outer);
 		if (fate == ZDD_D_SC_FORWARD || fate == ZDD_D_SC_VIA_HOP || fate == ZDD_D_SC_BAD)
 			return zdd_decap_verdict(fate);
 	}

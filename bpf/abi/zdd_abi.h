@@ -40,8 +40,8 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * 2: zdd_embryo_sets replaced the zdd_embryo LRU hash. 3: zdd_config.flow_epoch.
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
  * 5: the ICMP reasons; zdd_reasons has ZDD_REASON_SLOTS entries.
- * 6: second chance: zdd_flow_val.has_second and second_backend, the tunnel's IPv4 option
- *    (struct zdd_sc_opt) and the decap's second_chance_* counters.
+ * 6: second chance: zdd_flow_val.has_second and second_backend, the tunnels' IPv4 option and
+ *    IPv6 destination option (struct zdd_sc_opt, zdd_sc_dstopts), the decap's second_chance_*.
  */
 #define ZDD_ABI_VERSION 6
 
@@ -314,6 +314,24 @@ struct zdd_sc_opt {
 	__u8 addr[4];
 };
 ZDD_ABI_SIZE(struct zdd_sc_opt, 8);
+
+/*
+ * IPv6: the same in a destination options header between the outer and the inner IPv6 header
+ * (the outer next header 60): option type 0x1e, RFC 4727's experimental value, whose top bits
+ * (00) tell a node that does not know it to skip it; then PadN to the 8-byte boundary.
+ */
+#define ZDD_SC_OPT6_TYPE 0x1e
+struct zdd_sc_dstopts {
+	__u8 nexthdr; /* IPPROTO_IPV6 */
+	__u8 hdrlen;  /* 8-byte units after the first: 2 */
+	__u8 type;    /* ZDD_SC_OPT6_TYPE */
+	__u8 len;     /* 18: hops, pad, addr */
+	__u8 hops;    /* as in struct zdd_sc_opt */
+	__u8 pad;
+	__u8 addr[16];
+	__u8 padn[2]; /* PadN: 1, 0 */
+};
+ZDD_ABI_SIZE(struct zdd_sc_dstopts, 24);
 
 /*
  * zdd_decap_from: the sources a backend accepts tunnels from (the balancers' addresses), an

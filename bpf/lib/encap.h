@@ -91,21 +91,21 @@ static __always_inline void zdd_outer_ipv4(struct iphdr *h, __u8 tos, __u32 l3_l
 }
 
 /*
- * The room the second-chance option takes (0 or sizeof(struct zdd_sc_opt)): none without a
- * second backend, for IPv6 (not carried yet), or when the packet would no longer fit the MTU.
- * A packet is never refused for its second chance: without it, it still reaches the backend
- * the tables chose first.
+ * The room the second-chance option takes (struct zdd_sc_opt, or zdd_sc_dstopts for IPv6):
+ * none without a second backend, or when the packet would no longer fit the MTU. A packet is
+ * never refused for its second chance: without it, it still reaches the backend the tables
+ * chose first.
  */
 static __always_inline __u32 zdd_sc_opt_len(const struct zdd_pkt *pkt, const struct zdd_config *cfg,
 					    const struct zdd_backend_val *second)
 {
-	__u32 len = sizeof(struct iphdr) + sizeof(struct zdd_sc_opt);
+	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP);
+	__u32 opt = v4 ? sizeof(struct zdd_sc_opt) : sizeof(struct zdd_sc_dstopts);
+	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
 
-	if (!second || pkt->eth_proto != bpf_htons(ETH_P_IP))
+	if (!second || (cfg->mtu && pkt->l3_len + outer + opt > cfg->mtu))
 		return 0;
-	if (cfg->mtu && pkt->l3_len + len > cfg->mtu)
-		return 0;
-	return sizeof(struct zdd_sc_opt);
+	return opt;
 }
 
 /*
@@ -146,6 +146,12 @@ static __always_inline int zdd_sc_opt_put(struct xdp_md *ctx, __u32 off, const s
 	return 0;
 }
 
+/* The outer IPv6 header and the second-chance destination option behind it. */
+struct zdd_sc_outer6 {
+	struct ipv6hdr ip;
+	struct zdd_sc_dstopts opt;
+};
+
 /* The outer IPv6 header, written field by field where it lies. */
 static __always_inline void zdd_outer_ipv6(struct ipv6hdr *ip6, __u8 tos, __u32 l3_len,
 					   __u32 flow_label, const struct zdd_backend_val *be,
@@ -162,6 +168,29 @@ static __always_inline void zdd_outer_ipv6(struct ipv6hdr *ip6, __u8 tos, __u32 
 	ip6->hop_limit = cfg->outer_ttl;
 	__builtin_memcpy(&ip6->saddr, cfg->src6, 16);
 	__builtin_memcpy(&ip6->daddr, be->addr, 16);
+}
+
+/* Writes the outer IPv6 header and the second-chance destination option naming second at off. */
+static __always_inline int zdd_sc_opt6_put(struct xdp_md *ctx, __u32 off, const struct zdd_pkt *pkt,
+					   const struct zdd_backend_val *be,
+					   const struct zdd_config *cfg, __u32 flow_label,
+					   const struct zdd_backend_val *second)
+{
+	struct zdd_sc_outer6 *o = zdd_frame_at(ctx, off, sizeof(*o));
+
+	if (!o)
+		return -ZDD_R_ENCAP;
+	zdd_outer_ipv6(&o->ip, pkt->tos, pkt->l3_len + sizeof(o->opt), flow_label, be, cfg);
+	o->ip.nexthdr = IPPROTO_DSTOPTS;
+	o->opt = (struct zdd_sc_dstopts){
+		.nexthdr = IPPROTO_IPV6,
+		.hdrlen = sizeof(o->opt) / 8 - 1,
+		.type = ZDD_SC_OPT6_TYPE,
+		.len = sizeof(o->opt) - 6,
+		.padn = { 1, 0 },
+	};
+	__builtin_memcpy(o->opt.addr, second->addr, 16);
+	return 0;
 }
 
 /*
@@ -203,6 +232,8 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 		*iph = h;
 		return 0;
 	}
+	if (opt)
+		return zdd_sc_opt6_put(ctx, l2_len, pkt, be, cfg, flow_label, second);
 	ip6 = zdd_frame_at(ctx, l2_len, sizeof(*ip6));
 	if (!ip6)
 		return -ZDD_R_ENCAP;

@@ -532,13 +532,13 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 	__u16 et = rd16(in + 12);
 	__u32 l2 = et == ETH_P_8021Q || et == ETH_P_8021AD ? 18 : 14;
 	int v4 = rd16(in + l2 - 2) == ETH_P_IP, i;
-	/* IPv4 may carry a second chance (struct zdd_sc_opt): IHL 7. */
-	__u32 hdr = v4 ? (out[l2] & 0x0f) * 4 : 40, inner_len;
+	/* A second chance (struct zdd_sc_opt, zdd_sc_dstopts) makes IHL 7, or adds 24 bytes. */
+	__u32 hdr = v4 ? (out[l2] & 0x0f) * 4 : out[l2 + 6] == 60 ? 64 : 40, inner_len;
 	const __u8 *outer = out + l2, *inner = out + l2 + hdr;
 	const struct fsvc *s;
 	__u8 src[16], dst[16], second[16];
 
-	if (hdr != 20 && hdr != 28 && hdr != 40)
+	if (hdr != 20 && hdr != 28 && hdr != 40 && hdr != 64)
 		bad(z, p, "outer header of %u bytes", hdr);
 	if (z->f->out_len != p->len + hdr)
 		bad(z, p, "forwarded frame is %u bytes, want %u", z->f->out_len, p->len + hdr);
@@ -568,8 +568,15 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 			bad(z, p, "outer source is not the LB's");
 	} else {
 		inner_len = 40 + rd16(inner + 4);
-		if (outer[0] >> 4 != 6 || outer[6] != 41 || rd16(outer + 4) != inner_len)
+		if (outer[0] >> 4 != 6 || (hdr == 40 && outer[6] != 41) ||
+		    rd16(outer + 4) != inner_len + hdr - 40)
 			bad(z, p, "bad outer IPv6 header");
+		if (hdr == 64 &&
+		    (memcmp(outer + 40, (const __u8[]){ 41, 2, ZDD_SC_OPT6_TYPE, 18, 0, 0 }, 6) ||
+		     memcmp(outer + 62, (const __u8[]){ 1, 0 }, 2) ||
+		     !memcmp(outer + 46, outer + 24, 16)))
+			bad(z, p, "bad second-chance destination option");
+		memcpy(second, outer + 46, 16);
 		memcpy(dst, outer + 24, 16);
 		inet_pton(AF_INET6, LB_SRC6, src);
 		if (memcmp(src, outer + 8, 16))
@@ -580,7 +587,7 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 			break;
 	if (i == s->nbe)
 		bad(z, p, "outer destination is not a backend of %s", s->name);
-	if (v4 && hdr == 28 && !is_backend_of(s, second))
+	if ((hdr == 28 || hdr == 64) && !is_backend_of(s, second))
 		bad(z, p, "the second chance is not a backend of %s", s->name);
 	z->tx_bytes += inner_len;
 	if (memcmp(out, (const __u8[]){ 0x02, 0xbe, 0, 0, 0 }, 5) || out[5] != (__u8)s->be_id[i])

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* tests/unit/test_second_chance.c - second chance on the real LB and decap programs: a miss the
- * two table generations disagree about carries the other backend (struct zdd_sc_opt); zdd_decap
- * keeps what a local socket owns and forwards the rest, once. The service is on 127.0.0.1, so
- * the decap's socket lookup (in this test's network namespace) finds real sockets. */
+/* tests/unit/test_second_chance.c - second chance on the real LB and decap programs, IPv4 and
+ * IPv6: a miss the two table generations disagree about carries the other backend (struct
+ * zdd_sc_opt, zdd_sc_dstopts); zdd_decap keeps what a local socket owns and forwards the rest,
+ * once. The service is on the loopback address, so the decap's socket lookup (in this test's
+ * network namespace) finds real sockets. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,23 +17,64 @@
 #include "decap.h"
 #include "fixture.h"
 
-#define LO	 "127.0.0.1"
-#define BLUE	 "198.18.3.11"
-#define GREEN	 "198.18.3.21"
-#define OPT_OFF	 (14 + 20) /* the option, behind the outer IPv4 header */
-#define SC_OUTER 28
+/* Where a family's tunnel keeps what the tests look at (offsets from the frame's start). */
+struct fam {
+	int af;
+	const char *lo, *blue, *green, *lb_src, *svc_fmt;
+	__u32 outer;	    /* the outer header with the option */
+	__u32 plain;	    /* without it */
+	__u32 saddr, daddr; /* outer addresses */
+	__u32 alen;
+	__u32 ttl;  /* TTL / hop limit */
+	__u32 hops; /* the option's hop count */
+	__u32 addr; /* the option's address */
+};
+
+static const struct fam fam4 = {
+	.af = AF_INET,
+	.lo = "127.0.0.1",
+	.blue = "198.18.3.11",
+	.green = "198.18.3.21",
+	.lb_src = LB_SRC4,
+	.svc_fmt = "127.0.0.1:%u/tcp",
+	.outer = 28,
+	.plain = 20,
+	.saddr = 14 + 12,
+	.daddr = 14 + 16,
+	.alen = 4,
+	.ttl = 14 + 8,
+	.hops = 14 + 20 + 2,
+	.addr = 14 + 20 + 4,
+};
+static const struct fam fam6 = {
+	.af = AF_INET6,
+	.lo = "::1",
+	.blue = "fd00:3::11",
+	.green = "fd00:3::21",
+	.lb_src = LB_SRC6,
+	.svc_fmt = "[::1]:%u/tcp",
+	.outer = 64,
+	.plain = 40,
+	.saddr = 14 + 8,
+	.daddr = 14 + 24,
+	.alen = 16,
+	.ttl = 14 + 7,
+	.hops = 14 + 40 + 4,
+	.addr = 14 + 40 + 6,
+};
 
 struct sc_fixture {
+	const struct fam *fam;
 	struct fixture *lb;
 	struct zdd_decap *blue, *green;
 	int listener;
 	__u16 port; /* the listener's, host order: the service's port */
-	char svc[32];
+	char svc[48];
 	__u8 out[PKT_MAX + 256];
 	__u32 out_len;
 };
 
-static struct zdd_decap *decap_for(const char *addr)
+static struct zdd_decap *decap_for(const struct fam *fam, const char *addr)
 {
 	struct zdd_prefix_key from;
 	struct zdd_decap *d;
@@ -41,12 +83,38 @@ static struct zdd_decap *decap_for(const char *addr)
 	assert_int_equal(zdd_decap_open_load(&d, NULL, false), 0);
 	assert_int_equal(zdd_addr_parse(addr, a), 0);
 	assert_int_equal(zdd_decap_addr_add(d, a), 0);
-	assert_int_equal(zdd_prefix_parse(LB_SRC4, &from), 0);
+	assert_int_equal(zdd_prefix_parse(fam->lb_src, &from), 0);
 	assert_int_equal(zdd_decap_set_from(d, &from, 1), 0);
 	return d;
 }
 
-static int setup(void **state)
+/* A socket of the family on its loopback address, port 0 in sa: the kernel picks one. */
+static int lo_socket(const struct fam *fam, __u16 port, struct sockaddr_storage *sa, socklen_t *len)
+{
+	int fd = socket(fam->af, SOCK_STREAM, 0), one = 1;
+
+	assert_true(fd >= 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	memset(sa, 0, sizeof(*sa));
+	sa->ss_family = fam->af;
+	if (fam->af == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)sa;
+
+		a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a->sin_port = htons(port);
+		*len = sizeof(*a);
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)sa;
+
+		a->sin6_addr = in6addr_loopback;
+		a->sin6_port = htons(port);
+		*len = sizeof(*a);
+	}
+	assert_int_equal(bind(fd, (struct sockaddr *)sa, *len), 0);
+	return fd;
+}
+
+static int setup(void **state, const struct fam *fam)
 {
 	/* One embryo set of two ways: two newer SYNs evict a handshake's. */
 	const struct zdd_limits l = {
@@ -57,25 +125,34 @@ static int setup(void **state)
 		.embryos = 2,
 	};
 	struct sc_fixture *sf = calloc(1, sizeof(*sf));
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
+	struct sockaddr_storage a;
+	socklen_t alen;
 
 	assert_non_null(sf);
 	*state = sf;
+	sf->fam = fam;
 	fixture_setup_limits((void **)&sf->lb, &l);
-	sf->listener = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(sf->listener >= 0);
-	assert_int_equal(bind(sf->listener, (struct sockaddr *)&a, sizeof(a)), 0);
+	sf->listener = lo_socket(fam, 0, &a, &alen);
 	assert_int_equal(listen(sf->listener, 8), 0);
 	assert_int_equal(getsockname(sf->listener, (struct sockaddr *)&a, &alen), 0);
-	sf->port = ntohs(a.sin_port);
-	snprintf(sf->svc, sizeof(sf->svc), LO ":%u/tcp", sf->port);
+	sf->port = ntohs(((struct sockaddr_in *)&a)->sin_port); /* same place in sockaddr_in6 */
+	snprintf(sf->svc, sizeof(sf->svc), fam->svc_fmt, sf->port);
 	add_service(sf->lb, sf->svc);
-	add_backend(sf->lb, sf->svc, BLUE, ZDD_BLUE);
-	add_backend(sf->lb, sf->svc, GREEN, ZDD_GREEN);
-	sf->blue = decap_for(BLUE);
-	sf->green = decap_for(GREEN);
+	add_backend(sf->lb, sf->svc, fam->blue, ZDD_BLUE);
+	add_backend(sf->lb, sf->svc, fam->green, ZDD_GREEN);
+	sf->blue = decap_for(fam, fam->blue);
+	sf->green = decap_for(fam, fam->green);
 	return 0;
+}
+
+static int setup4(void **state)
+{
+	return setup(state, &fam4);
+}
+
+static int setup6(void **state)
+{
+	return setup(state, &fam6);
 }
 
 static int teardown(void **state)
@@ -90,10 +167,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A TCP packet from 127.0.0.1:sport to the service through the LB; the LB's frame in lb->out. */
+/* A TCP packet from the loopback address:sport to the service through the LB (lb->out). */
 static struct pkt lb_send(struct sc_fixture *sf, __u16 sport, __u8 flags)
 {
-	struct pkt p = pkt_tcp(LO, sport, LO, sf->port, flags);
+	struct pkt p = pkt_tcp(sf->fam->lo, sport, sf->fam->lo, sf->port, flags);
 
 	assert_int_equal(run(sf->lb, &p), XDP_TX);
 	return p;
@@ -103,17 +180,27 @@ static struct pkt lb_send(struct sc_fixture *sf, __u16 sport, __u8 flags)
 static const char *carried(struct sc_fixture *sf)
 {
 	static char buf[ZDD_ADDR_STRLEN];
-	const __u8 *o = sf->lb->out + OPT_OFF;
+	const struct fam *fam = sf->fam;
+	const __u8 *out = sf->lb->out;
 	__u8 a[16] = { [10] = 0xff, [11] = 0xff };
 
-	if ((sf->lb->out[14] & 0x0f) == 5)
-		return NULL;
-	assert_int_equal(sf->lb->out[14] & 0x0f, SC_OUTER / 4);
-	assert_int_equal(csum_fold_sum(sf->lb->out + 14, SC_OUTER, 0), 0);
-	assert_int_equal(o[0], ZDD_SC_OPT_TYPE);
-	assert_int_equal(o[1], sizeof(struct zdd_sc_opt));
-	assert_int_equal(o[2], 0); /* hops: not forwarded yet */
-	memcpy(a + 12, o + 4, 4);
+	if (fam->af == AF_INET) {
+		if ((out[14] & 0x0f) == 5)
+			return NULL;
+		assert_int_equal(out[14] & 0x0f, fam->outer / 4);
+		assert_int_equal(csum_fold_sum(out + 14, fam->outer, 0), 0);
+		assert_int_equal(out[fam->hops - 2], ZDD_SC_OPT_TYPE);
+		assert_int_equal(out[fam->hops - 1], sizeof(struct zdd_sc_opt));
+	} else {
+		if (out[14 + 6] == IPPROTO_IPV6)
+			return NULL;
+		assert_int_equal(out[14 + 6], IPPROTO_DSTOPTS);
+		assert_memory_equal(out + 14 + 40, ((const __u8[]){ IPPROTO_IPV6, 2, 0x1e, 18 }),
+				    4);
+		assert_memory_equal(out + 14 + 62, ((const __u8[]){ 1, 0 }), 2);
+	}
+	assert_int_equal(out[fam->hops], 0); /* not forwarded yet */
+	memcpy(a + 16 - fam->alen, out + fam->addr, fam->alen);
 	zdd_addr_format(a, buf, sizeof(buf));
 	return buf;
 }
@@ -121,6 +208,12 @@ static const char *carried(struct sc_fixture *sf)
 static int decap(struct sc_fixture *sf, struct zdd_decap *d, const void *in, __u32 len)
 {
 	return run_prog(zdd_decap_prog_fd(d), in, len, sf->out, &sf->out_len);
+}
+
+/* The counter of a tunnel without a second chance, in the fixture's family. */
+static enum zdd_decap_counter plain(const struct sc_fixture *sf)
+{
+	return sf->fam->af == AF_INET ? ZDD_D_DECAP4 : ZDD_D_DECAP6;
 }
 
 static __u64 counter(struct zdd_decap *d, enum zdd_decap_counter c)
@@ -131,42 +224,44 @@ static __u64 counter(struct zdd_decap *d, enum zdd_decap_counter c)
 	return counts[c];
 }
 
-/* A connection from 127.0.0.1:sport to the listener, accepted: a socket owns that 4-tuple. */
+/* A connection from the loopback address:sport to the listener, accepted: a socket owns that
+ * 4-tuple. */
 static int connect_from(struct sc_fixture *sf, __u16 sport)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), conn;
+	struct sockaddr_storage a;
+	socklen_t alen;
+	int fd = lo_socket(sf->fam, sport, &a, &alen), conn;
 
-	assert_true(fd >= 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
-	a.sin_port = htons(sport);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	a.sin_port = htons(sf->port);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	((struct sockaddr_in *)&a)->sin_port = htons(sf->port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, alen), 0);
 	conn = accept(sf->listener, NULL, NULL);
 	assert_true(conn >= 0);
 	close(conn);
 	return fd;
 }
 
-/* The frame in sf->out went on to GREEN, marked, TTL lowered, the client's packet unchanged. */
+/* The frame in sf->out went on to green, marked, TTL lowered, the client's packet unchanged. */
 static void assert_forwarded_to_green(struct sc_fixture *sf, const struct pkt *p, const __u8 *in)
 {
-	__u8 green[4];
+	const struct fam *fam = sf->fam;
+	__u8 green[16];
 
-	assert_int_equal(sf->out_len, p->len + SC_OUTER);
-	assert_int_equal(inet_pton(AF_INET, GREEN, green), 1);
-	assert_memory_equal(sf->out + 14 + 16, green, 4);
-	assert_memory_equal(sf->out + 14 + 12, in + 14 + 12, 4); /* the LB's source: --from holds */
-	assert_int_equal(sf->out[OPT_OFF + 2], 1);		 /* hops: forwarded once */
-	assert_int_equal(sf->out[14 + 8], in[14 + 8] - 1);	 /* TTL */
-	assert_int_equal(csum_fold_sum(sf->out + 14, SC_OUTER, 0), 0);
-	assert_memory_equal(sf->out + 14 + SC_OUTER, p->data + 14, p->len - 14);
+	assert_int_equal(sf->out_len, p->len + fam->outer);
+	assert_int_equal(inet_pton(fam->af, fam->green, green), 1);
+	assert_memory_equal(sf->out + fam->daddr, green, fam->alen);
+	/* The LB's source stays: the other backend's --from check holds. */
+	assert_memory_equal(sf->out + fam->saddr, in + fam->saddr, fam->alen);
+	assert_int_equal(sf->out[fam->hops], 1); /* forwarded once */
+	assert_int_equal(sf->out[fam->ttl], in[fam->ttl] - 1);
+	if (fam->af == AF_INET)
+		assert_int_equal(csum_fold_sum(sf->out + 14, fam->outer, 0), 0);
+	assert_memory_equal(sf->out + 14 + fam->outer, p->data + 14, p->len - 14);
 }
 
 static void miss_carries_the_other_generation(void **state)
 {
 	struct sc_fixture *sf = *state;
+	struct pkt p;
 
 	/* One generation only: nothing to disagree about. */
 	lb_send(sf, 41000, TH_ACK);
@@ -174,20 +269,20 @@ static void miss_carries_the_other_generation(void **state)
 	set_green(sf->lb, sf->svc, 10000);
 	/* The swap: a miss goes where the previous table says (blue), green is its second
 	 * chance; and so do the flow's next packets, which conntrack now knows. */
+	p = lb_send(sf, 41001, TH_ACK);
+	assert_string_equal(outer_dst(sf->lb), sf->fam->blue);
+	assert_string_equal(carried(sf), sf->fam->green);
+	assert_int_equal(sf->lb->out_len, p.len + sf->fam->outer);
 	lb_send(sf, 41001, TH_ACK);
-	assert_string_equal(outer_dst(sf->lb), BLUE);
-	assert_string_equal(carried(sf), GREEN);
-	assert_int_equal(sf->lb->out_len, 14 + SC_OUTER + 40);
-	lb_send(sf, 41001, TH_ACK);
-	assert_string_equal(carried(sf), GREEN);
+	assert_string_equal(carried(sf), sf->fam->green);
 	/* A SYN is new: it needs none. */
 	lb_send(sf, 41002, TH_SYN);
-	assert_string_equal(outer_dst(sf->lb), GREEN);
+	assert_string_equal(outer_dst(sf->lb), sf->fam->green);
 	assert_null(carried(sf));
 	/* Both generations at 100% green: they agree, nothing carried. */
 	set_green(sf->lb, sf->svc, 10000);
 	lb_send(sf, 41003, TH_ACK);
-	assert_string_equal(outer_dst(sf->lb), GREEN);
+	assert_string_equal(outer_dst(sf->lb), sf->fam->green);
 	assert_null(carried(sf));
 }
 
@@ -199,12 +294,12 @@ static void decap_keeps_what_a_socket_owns(void **state)
 
 	set_green(sf->lb, sf->svc, 10000);
 	p = lb_send(sf, 41010, TH_ACK);
-	assert_string_equal(carried(sf), GREEN);
+	assert_string_equal(carried(sf), sf->fam->green);
 	assert_int_equal(decap(sf, sf->blue, sf->lb->out, sf->lb->out_len), XDP_PASS);
 	assert_int_equal(sf->out_len, p.len);
 	assert_memory_equal(sf->out + 14, p.data + 14, p.len - 14);
 	assert_int_equal(counter(sf->blue, ZDD_D_SC_LOCAL), 1);
-	assert_int_equal(counter(sf->blue, ZDD_D_DECAP4), 0);
+	assert_int_equal(counter(sf->blue, plain(sf)), 0);
 	close(fd);
 }
 
@@ -250,12 +345,13 @@ static void handshake_ack_after_embryo_eviction_reaches_its_syn_backend(void **s
 
 	set_green(sf->lb, sf->svc, 10000);
 	lb_send(sf, 41030, TH_SYN);
-	assert_string_equal(outer_dst(sf->lb), GREEN);
+	assert_string_equal(outer_dst(sf->lb), sf->fam->green);
 	lb_send(sf, 41031, TH_SYN);
 	lb_send(sf, 41032, TH_SYN);
 	p = lb_send(sf, 41030, TH_ACK);
-	assert_string_equal(outer_dst(sf->lb), BLUE); /* the miss path: the previous table */
-	assert_string_equal(carried(sf), GREEN);
+	assert_string_equal(outer_dst(sf->lb),
+			    sf->fam->blue); /* the miss path: the previous table */
+	assert_string_equal(carried(sf), sf->fam->green);
 	len = sf->lb->out_len;
 	memcpy(in, sf->lb->out, len);
 	assert_int_equal(decap(sf, sf->blue, in, len), XDP_TX);
@@ -274,32 +370,42 @@ static void handshake_ack_after_embryo_eviction_reaches_its_syn_backend(void **s
 static void malformed_second_chances_pass_untouched(void **state)
 {
 	struct sc_fixture *sf = *state;
+	const struct fam *fam = sf->fam;
 	__u8 in[PKT_MAX + 64];
 	__u32 len;
 
 	set_green(sf->lb, sf->svc, 10000);
 	lb_send(sf, 41040, TH_ACK);
 	len = sf->lb->out_len;
-	/* The inner header is no IPv4: untouched, counted. */
+	/* The inner header is no IP of the family: untouched, counted. */
 	memcpy(in, sf->lb->out, len);
-	in[14 + SC_OUTER] = 0x55;
+	in[14 + fam->outer] = 0x55;
 	assert_int_equal(decap(sf, sf->blue, in, len), XDP_PASS);
 	assert_int_equal(sf->out_len, len);
 	assert_memory_equal(sf->out, in, len);
 	assert_int_equal(counter(sf->blue, ZDD_D_SC_BAD), 1);
-	/* Another option than ours, same length: a plain tunnel. */
+	/* Another option than ours, same length: IPv4 strips it as a plain tunnel's header;
+	 * behind IPv6, a destination option not ours is not a tunnel of ours: untouched. */
 	memcpy(in, sf->lb->out, len);
-	in[OPT_OFF] = 0x94; /* router alert */
-	in[OPT_OFF + 1] = 4;
-	assert_int_equal(decap(sf, sf->blue, in, len), XDP_PASS);
-	assert_int_equal(sf->out_len, len - SC_OUTER);
-	assert_int_equal(counter(sf->blue, ZDD_D_DECAP4), 1);
+	in[fam->hops - 2] = 0x94; /* IPv4 router alert; for IPv6, an unknown type */
+	if (fam->af == AF_INET) {
+		in[fam->hops - 1] = 4;
+		assert_int_equal(decap(sf, sf->blue, in, len), XDP_PASS);
+		assert_int_equal(sf->out_len, len - fam->outer);
+		assert_int_equal(counter(sf->blue, ZDD_D_DECAP4), 1);
+	} else {
+		assert_int_equal(decap(sf, sf->blue, in, len), XDP_PASS);
+		assert_int_equal(sf->out_len, len);
+		assert_int_equal(counter(sf->blue, ZDD_D_PASS), 1);
+	}
 	/* Cut inside the inner TCP header: the outer length no longer fits, the kernel's. */
-	assert_int_equal(decap(sf, sf->blue, sf->lb->out, 14 + SC_OUTER + 30), XDP_PASS);
+	assert_int_equal(decap(sf, sf->blue, sf->lb->out, 14 + fam->outer + 30), XDP_PASS);
 	assert_int_equal(counter(sf->blue, ZDD_D_MALFORMED), 1);
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                  \
+	cmocka_unit_test_setup_teardown(fn, setup4, teardown), \
+		cmocka_unit_test_setup_teardown(fn, setup6, teardown)
 
 int main(void)
 {
