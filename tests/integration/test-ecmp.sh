@@ -151,11 +151,10 @@ unbroken()
 # sc_count COUNTER...: those zdd_decap counters, summed over every backend.
 sc_count()
 {
-	local b n=0 c
+	local b n=0 sum
+	sum=$(printf '.counters.%s + ' "$@")
 	for b in "${LAB_BACKENDS[@]}"; do
-		for c in "$@"; do
-			n=$((n + $(lab_ctl_on "$b" -j decap status | jq ".counters.$c")))
-		done
+		n=$((n + $(lab_ctl_on "$b" -j decap status | jq "${sum% + }")))
 	done
 	echo "$n"
 }
