@@ -2,7 +2,7 @@
 /* bpf/zdd_decap.bpf.c - backend side: strip an IPv4-in-IPv4 or IPv6-in-IPv6 header addressed
  * to this host from a balancer it knows, and pass the client's packet to the stack, where the
  * service address is on lo. This kernel has no ipip module; this program is the tunnel endpoint. */
-#include "parse.h"
+#include "sc_forward.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -94,6 +94,7 @@ static __always_inline int zdd_outer_len(struct xdp_md *ctx, struct zdd_pkt *pkt
 		err = zdd_parse_ipv6(&c, pkt);
 	if (err)
 		return -ZDD_D_MALFORMED;
+	zdd_sc_skip6(&c, pkt);
 	if (pkt->flow.svc.proto !=
 	    (pkt->eth_proto == bpf_htons(ETH_P_IP) ? IPPROTO_IPIP : IPPROTO_IPV6))
 		return -ZDD_D_PASS;
@@ -114,11 +115,18 @@ int zdd_xdp_decap(struct xdp_md *ctx)
 	struct zdd_pkt pkt = {};
 	struct ethhdr *eth;
 	__u8 l2[18];
+	enum zdd_decap_counter fate;
 	int outer, l2_len;
 
 	outer = zdd_outer_len(ctx, &pkt);
 	if (outer < 0)
 		return zdd_decap_verdict(-outer);
+	fate = pkt.eth_proto == bpf_htons(ETH_P_IP) ? ZDD_D_DECAP4 : ZDD_D_DECAP6;
+	if (outer == ZDD_SC_OUTER_LEN || outer == ZDD_SC_OUTER6_LEN) {
+		fate = zdd_sc_fate(ctx, &pkt, outer);
+		if (fate == ZDD_D_SC_FORWARD || fate == ZDD_D_SC_VIA_HOP || fate == ZDD_D_SC_BAD)
+			return zdd_decap_verdict(fate);
+	}
 	l2_len = pkt.l3_off;
 	eth = zdd_frame_at(ctx, 0, sizeof(l2));
 	if (!eth || l2_len > (int)sizeof(l2))
@@ -138,8 +146,7 @@ int zdd_xdp_decap(struct xdp_md *ctx)
 			return zdd_decap_verdict(ZDD_D_MALFORMED);
 		__builtin_memcpy(eth, l2, sizeof(l2));
 	}
-	return zdd_decap_verdict(pkt.eth_proto == bpf_htons(ETH_P_IP) ? ZDD_D_DECAP4
-								      : ZDD_D_DECAP6);
+	return zdd_decap_verdict(fate);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

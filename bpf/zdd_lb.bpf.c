@@ -25,7 +25,7 @@ static __always_inline enum zdd_reason zdd_send(struct xdp_md *ctx, struct zdd_p
 
 	if (pkt->eth_proto == bpf_htons(ETH_P_IPV6))
 		label = zdd_flow_hash(pkt);
-	err = zdd_encap(ctx, pkt, ct->to.be, cfg, label);
+	err = zdd_encap(ctx, pkt, ct->to.be, cfg, label, ct->second.be);
 	if (err) {
 		/* Never an ICMP error about an ICMP error (RFC 1122 3.2.2). */
 		if (err == -ZDD_R_TOO_BIG && !pkt->icmp)

@@ -42,7 +42,9 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * 4: zdd_cohorts, zdd_service_val.handshake_ms, client_resets counts flows, not packets.
  * 5: the ICMP reasons; zdd_reasons has ZDD_REASON_SLOTS entries.
  * 6: zdd_adopted takes UDP and adopted TCP flows from zdd_flows; zdd_flow_val.progress;
- *    zdd_service_stats.adopted and .promoted.
+ *    zdd_service_stats.adopted and .promoted. Second chance: zdd_flow_val.has_second and
+ *    second_backend, the tunnels' IPv4 option and IPv6 destination option (struct zdd_sc_opt,
+ *    zdd_sc_dstopts), the decap's second_chance_*.
  */
 #define ZDD_ABI_VERSION 6
 
@@ -171,12 +173,17 @@ struct zdd_flow_val {
 	__u64 last_seen_ns; /* refreshed at most once a second: it is written per packet */
 	__u8 pool;
 	__u8 closing; /* ZDD_CLOSING_*: the client sent FIN or RST, a new SYN may reuse the tuple */
-	__u8 pad[2];
+	/* Set when a miss chose backend while the other table generation chose second_backend:
+	 * every packet carries it to the backend as its second chance (struct zdd_sc_opt). */
+	__u8 has_second;
+	__u8 pad;
 	/* zdd_adopted, TCP: seq + ack_seq (host order) of the packet that adopted the flow; both
 	 * only grow in a live connection, so their sum does. */
 	__u32 progress;
+	__u32 second_backend;
+	__u32 pad2;
 };
-ZDD_ABI_SIZE(struct zdd_flow_val, 24);
+ZDD_ABI_SIZE(struct zdd_flow_val, 32);
 #define ZDD_CLOSING_FIN 1
 #define ZDD_CLOSING_RST 2
 
@@ -301,12 +308,18 @@ _Static_assert(ZDD_R_MAX <= ZDD_REASON_SLOTS, "zdd_reasons needs more slots");
  * counted per CPU in zdd_decap_stats. X(enum suffix, name, XDP verdict). (The map was
  * zdd_dstats, of four entries, before drop_foreign_source.)
  */
-#define ZDD_DECAP_COUNTERS(X)                                                               \
-	X(DECAP4, "decap_ipip", XDP_PASS)	    /* IPv4-in-IPv4 stripped */             \
-	X(DECAP6, "decap_ip6ip6", XDP_PASS)	    /* IPv6-in-IPv6 stripped */             \
-	X(PASS, "pass_not_tunnel", XDP_PASS)	    /* not a tunnel to us: untouched */     \
-	X(MALFORMED, "pass_malformed", XDP_PASS)    /* a tunnel, inconsistent: untouched */ \
-	X(FOREIGN, "drop_foreign_source", XDP_DROP) /* a tunnel from no balancer we know */
+#define ZDD_DECAP_COUNTERS(X)                                                                      \
+	X(DECAP4, "decap_ipip", XDP_PASS)		  /* IPv4-in-IPv4 stripped */              \
+	X(DECAP6, "decap_ip6ip6", XDP_PASS)		  /* IPv6-in-IPv6 stripped */              \
+	X(PASS, "pass_not_tunnel", XDP_PASS)		  /* not a tunnel to us: untouched */      \
+	X(MALFORMED, "pass_malformed", XDP_PASS)	  /* a tunnel, inconsistent: untouched */  \
+	X(FOREIGN, "drop_foreign_source", XDP_DROP)	  /* a tunnel from no balancer we know */  \
+	X(SC_LOCAL, "second_chance_local", XDP_PASS)	  /* a socket here owns it: stripped */    \
+	X(SC_COOKIE, "second_chance_syncookie", XDP_PASS) /* a valid SYN cookie ACK */             \
+	X(SC_FORWARD, "second_chance_forwarded", XDP_TX)  /* no socket: to the other backend */    \
+	X(SC_VIA_HOP, "second_chance_via_hop", XDP_TX)	  /* the same, by the hop it came from */  \
+	X(SC_SPENT, "second_chance_spent", XDP_PASS)	  /* no socket, forwarded already: kept */ \
+	X(SC_BAD, "second_chance_malformed", XDP_PASS)	  /* inner packet unparsable: untouched */
 
 #define ZDD_DECAP_ENUM(e, name, verdict) ZDD_D_##e,
 enum zdd_decap_counter { ZDD_DECAP_COUNTERS(ZDD_DECAP_ENUM) ZDD_D_MAX };
@@ -314,6 +327,42 @@ enum zdd_decap_counter { ZDD_DECAP_COUNTERS(ZDD_DECAP_ENUM) ZDD_D_MAX };
 /* zdd_decap_stats' entries: counters added at the end later fit without a new map. */
 #define ZDD_DECAP_SLOTS 16
 _Static_assert(ZDD_D_MAX <= ZDD_DECAP_SLOTS, "zdd_decap_stats needs more slots");
+
+/*
+ * Second chance (as GLB does): a non-SYN TCP packet without a conntrack entry, routed while the
+ * two table generations disagree about its flow, goes to one backend and carries the other in
+ * this IPv4 option of the outer header (IHL 7). zdd_decap, finding no socket for it, rewrites
+ * the outer destination to addr, sets hops and sends it on; the outer source (the balancer's)
+ * stays, so the other backend's --from check holds. A packet with hops set is never forwarded
+ * again. Type 0x9e: copied, class 0, number 30, the experimental value of RFC 4727.
+ */
+#define ZDD_SC_OPT_TYPE 0x9e
+struct zdd_sc_opt {
+	__u8 type; /* ZDD_SC_OPT_TYPE */
+	__u8 len;  /* sizeof(struct zdd_sc_opt) */
+	__u8 hops; /* 0 from the balancer, 1 once a backend forwarded it */
+	__u8 pad;  /* zero (an option's bytes are covered by the header checksum) */
+	__u8 addr[4];
+};
+ZDD_ABI_SIZE(struct zdd_sc_opt, 8);
+
+/*
+ * IPv6: the same in a destination options header between the outer and the inner IPv6 header
+ * (the outer next header 60): option type 0x1e, RFC 4727's experimental value, whose top bits
+ * (00) tell a node that does not know it to skip it; then PadN to the 8-byte boundary.
+ */
+#define ZDD_SC_OPT6_TYPE 0x1e
+struct zdd_sc_dstopts {
+	__u8 nexthdr; /* IPPROTO_IPV6 */
+	__u8 hdrlen;  /* 8-byte units after the first: 2 */
+	__u8 type;    /* ZDD_SC_OPT6_TYPE */
+	__u8 len;     /* 18: hops, pad, addr */
+	__u8 hops;    /* as in struct zdd_sc_opt */
+	__u8 pad;
+	__u8 addr[16];
+	__u8 padn[2]; /* PadN: 1, 0 */
+};
+ZDD_ABI_SIZE(struct zdd_sc_dstopts, 24);
 
 /*
  * zdd_decap_from: the sources a backend accepts tunnels from (the balancers' addresses), an

@@ -6,6 +6,7 @@
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
 
+#include "second_chance.h"
 #include "select.h"
 #include "stats.h"
 
@@ -14,6 +15,7 @@
 /* The outcome of the conntrack step: where the packet goes and which reason it counts as. */
 struct zdd_ct {
 	struct zdd_choice to;
+	struct zdd_choice second; /* second chance (lib/second_chance.h); be NULL when none */
 	enum zdd_reason reason;
 	__u8 from_flows; /* found in zdd_flows or zdd_adopted, not closing: may be cached */
 };
@@ -284,9 +286,11 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 		zdd_ct_closing(f, pkt->tcp_flags);
 	ct->to.backend = f->backend;
 	ct->reason = ZDD_R_TX_FLOW;
+	zdd_sc_restore(f, svc->index, &ct->second);
 	/* A closing flow stays out of the flow cache: a copy made by the last ACK after the
-	 * client's FIN would send a reused port's handshake ACK to the old backend. */
-	ct->from_flows = !f->closing;
+	 * client's FIN would send a reused port's handshake ACK to the old backend. So does one
+	 * with a second chance: the cache keeps one backend. */
+	ct->from_flows = !f->closing && !ct->second.be;
 	return 1;
 }
 
@@ -386,6 +390,7 @@ static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
 		.progress = zdd_tcp_progress(pkt),
 	};
 
+	zdd_sc_record(&f, &ct->second);
 	bpf_map_update_elem(&zdd_adopted, &pkt->flow, &f, BPF_ANY);
 	if (!ss)
 		ss = zdd_service_stats(svc->index);
@@ -415,6 +420,8 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 		return err;
 	if (err && ss)
 		ss->fallback_prev++;
+	if (tcp && !syn)
+		zdd_sc_pick(pkt, svc, cfg, err, &ct->to, &ct->second);
 	st = zdd_backend_stats(ct->to.backend);
 	if (syn) {
 		struct zdd_embryo_val e = {

@@ -90,6 +90,68 @@ static __always_inline void zdd_outer_ipv4(struct iphdr *h, __u8 tos, __u32 l3_l
 	h->check = zdd_csum_ipv4(h);
 }
 
+/*
+ * The room the second-chance option takes (struct zdd_sc_opt, or zdd_sc_dstopts for IPv6):
+ * none without a second backend, or when the packet would no longer fit the MTU. A packet is
+ * never refused for its second chance: without it, it still reaches the backend the tables
+ * chose first.
+ */
+static __always_inline __u32 zdd_sc_opt_len(const struct zdd_pkt *pkt, const struct zdd_config *cfg,
+					    const struct zdd_backend_val *second)
+{
+	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP);
+	__u32 opt = v4 ? sizeof(struct zdd_sc_opt) : sizeof(struct zdd_sc_dstopts);
+	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+
+	if (!second || (cfg->mtu && pkt->l3_len + outer + opt > cfg->mtu))
+		return 0;
+	return opt;
+}
+
+/*
+ * The outer IPv4 header with the second-chance option. A union: the checksum sums its words,
+ * and summed through a cast pointer, clang read the option before it was written.
+ */
+union zdd_sc_outer {
+	struct {
+		struct iphdr ip;
+		struct zdd_sc_opt opt;
+	};
+	__u32 w[(sizeof(struct iphdr) + sizeof(struct zdd_sc_opt)) / 4];
+};
+
+static __always_inline __u16 zdd_sc_outer_csum(union zdd_sc_outer *o)
+{
+	o->ip.check = 0;
+	return zdd_csum_fold64(zdd_csum_words(0, o->w, sizeof(o->w) / 4));
+}
+
+/* Stores h, grown by the second-chance option naming second, at off: IHL, length, checksum. */
+static __always_inline int zdd_sc_opt_put(struct xdp_md *ctx, __u32 off, const struct iphdr *h,
+					  const struct zdd_backend_val *second)
+{
+	union zdd_sc_outer o = { .ip = *h };
+	union zdd_sc_outer *out;
+
+	o.opt.type = ZDD_SC_OPT_TYPE;
+	o.opt.len = sizeof(o.opt);
+	__builtin_memcpy(o.opt.addr, second->addr + 12, 4);
+	o.ip.ihl = sizeof(o) / 4;
+	o.ip.tot_len = bpf_htons(bpf_ntohs(h->tot_len) + sizeof(o.opt));
+	o.ip.check = zdd_sc_outer_csum(&o);
+	out = zdd_frame_at(ctx, off, sizeof(*out));
+	if (!out)
+		return -ZDD_R_ENCAP;
+	*out = o;
+	return 0;
+}
+
+/* The outer IPv6 header and the second-chance destination option behind it. */
+struct zdd_sc_outer6 {
+	struct ipv6hdr ip;
+	struct zdd_sc_dstopts opt;
+};
+
 /* The outer IPv6 header, written field by field where it lies. */
 static __always_inline void zdd_outer_ipv6(struct ipv6hdr *ip6, __u8 tos, __u32 l3_len,
 					   __u32 flow_label, const struct zdd_backend_val *be,
@@ -108,16 +170,40 @@ static __always_inline void zdd_outer_ipv6(struct ipv6hdr *ip6, __u8 tos, __u32 
 	__builtin_memcpy(&ip6->daddr, be->addr, 16);
 }
 
+/* Writes the outer IPv6 header and the second-chance destination option naming second at off. */
+static __always_inline int zdd_sc_opt6_put(struct xdp_md *ctx, __u32 off, const struct zdd_pkt *pkt,
+					   const struct zdd_backend_val *be,
+					   const struct zdd_config *cfg, __u32 flow_label,
+					   const struct zdd_backend_val *second)
+{
+	struct zdd_sc_outer6 *o = zdd_frame_at(ctx, off, sizeof(*o));
+
+	if (!o)
+		return -ZDD_R_ENCAP;
+	zdd_outer_ipv6(&o->ip, pkt->tos, pkt->l3_len + sizeof(o->opt), flow_label, be, cfg);
+	o->ip.nexthdr = IPPROTO_DSTOPTS;
+	o->opt = (struct zdd_sc_dstopts){
+		.nexthdr = IPPROTO_IPV6,
+		.hdrlen = sizeof(o->opt) / 8 - 1,
+		.type = ZDD_SC_OPT6_TYPE,
+		.len = sizeof(o->opt) - 6,
+		.padn = { 1, 0 },
+	};
+	__builtin_memcpy(o->opt.addr, second->addr, 16);
+	return 0;
+}
+
 /*
  * Prepends the outer header. The frame leaves on the interface it came in on (one-arm), so
  * the new source MAC is the one the client's packet was sent to: our own.
  */
 static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *pkt,
 				     const struct zdd_backend_val *be, const struct zdd_config *cfg,
-				     __u32 flow_label)
+				     __u32 flow_label, const struct zdd_backend_val *second)
 {
 	int v4 = pkt->eth_proto == bpf_htons(ETH_P_IP), err = zdd_encap_check(pkt, cfg);
-	__u32 outer = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	__u32 opt = zdd_sc_opt_len(pkt, cfg, second);
+	__u32 outer = (v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr)) + opt;
 	struct zdd_l2 l2 = { .vlan_tpid = pkt->vlan_tpid, .vlan_tci = pkt->vlan_tci };
 	struct ethhdr *eth = zdd_frame_at(ctx, 0, sizeof(*eth));
 	struct ipv6hdr *ip6;
@@ -138,12 +224,16 @@ static __always_inline int zdd_encap(struct xdp_md *ctx, const struct zdd_pkt *p
 		/* Summed on the stack, then stored once: read back from the packet, the header
 		 * waited for the headroom's cache line, ~6% of zdd's time per packet in the lab. */
 		zdd_outer_ipv4(&h, pkt->tos, pkt->l3_len, be, cfg);
+		if (opt)
+			return zdd_sc_opt_put(ctx, l2_len, &h, second);
 		iph = zdd_frame_at(ctx, l2_len, sizeof(*iph));
 		if (!iph)
 			return -ZDD_R_ENCAP;
 		*iph = h;
 		return 0;
 	}
+	if (opt)
+		return zdd_sc_opt6_put(ctx, l2_len, pkt, be, cfg, flow_label, second);
 	ip6 = zdd_frame_at(ctx, l2_len, sizeof(*ip6));
 	if (!ip6)
 		return -ZDD_R_ENCAP;

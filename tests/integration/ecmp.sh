@@ -289,6 +289,9 @@ ecmp_zdd_up()
 	done
 	for b in "${LAB_BACKENDS[@]}"; do
 		LAB_DECAP_FROM="${from[*]}" lab_decap_attach "$b" >/dev/null || return 1
+		# A backend's decap sends second chances back out with XDP_TX: a veth delivers
+		# those only when its peer runs XDP (or GRO), as rtr's side of the lb link does.
+		lab_xdp_pass rtr "to-$b" || return 1
 	done
 	for role in "${ECMP_LBS[@]}"; do
 		ecmp_agent_start "$role" || return 1

@@ -515,6 +515,16 @@ static void check_echo(struct fuzz *z, const struct pkt *p, __u32 l2, int v4)
 		bad(z, p, "an echo reply's checksum is not as good as its request's");
 }
 
+static int is_backend_of(const struct fsvc *s, const __u8 addr[16])
+{
+	int i;
+
+	for (i = 0; i < s->nbe; i++)
+		if (!memcmp(addr, s->be_addr[i], 16))
+			return 1;
+	return 0;
+}
+
 /* Encapsulated towards a backend of the service the inner frame is addressed to. */
 static void check_tx(struct fuzz *z, const struct pkt *p)
 {
@@ -522,11 +532,14 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 	__u16 et = rd16(in + 12);
 	__u32 l2 = et == ETH_P_8021Q || et == ETH_P_8021AD ? 18 : 14;
 	int v4 = rd16(in + l2 - 2) == ETH_P_IP, i;
-	__u32 hdr = v4 ? 20 : 40, inner_len;
+	/* A second chance (struct zdd_sc_opt, zdd_sc_dstopts) makes IHL 7, or adds 24 bytes. */
+	__u32 hdr = v4 ? (out[l2] & 0x0f) * 4 : out[l2 + 6] == 60 ? 64 : 40, inner_len;
 	const __u8 *outer = out + l2, *inner = out + l2 + hdr;
 	const struct fsvc *s;
-	__u8 src[16], dst[16];
+	__u8 src[16], dst[16], second[16];
 
+	if (hdr != 20 && hdr != 28 && hdr != 40 && hdr != 64)
+		bad(z, p, "outer header of %u bytes", hdr);
 	if (z->f->out_len != p->len + hdr)
 		bad(z, p, "forwarded frame is %u bytes, want %u", z->f->out_len, p->len + hdr);
 	if (memcmp(inner, in + l2, p->len - l2))
@@ -539,9 +552,14 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 		bad(z, p, "forwarded a frame that belongs to no service");
 	if (v4) {
 		inner_len = rd16(inner + 2);
-		if (outer[0] != 0x45 || outer[9] != IPPROTO_IPIP ||
-		    rd16(outer + 2) != inner_len + 20 || csum_fold_sum(outer, 20, 0))
+		if (outer[9] != IPPROTO_IPIP || rd16(outer + 2) != inner_len + hdr ||
+		    csum_fold_sum(outer, hdr, 0))
 			bad(z, p, "bad outer IPv4 header");
+		if (hdr == 28 && (outer[20] != ZDD_SC_OPT_TYPE || outer[21] != 8 || outer[22] ||
+				  outer[23] || !memcmp(outer + 24, outer + 16, 4)))
+			bad(z, p, "bad second-chance option");
+		memcpy(second, v4_mapped, 12);
+		memcpy(second + 12, outer + 24, 4);
 		memcpy(src, outer + 12, 4);
 		memcpy(dst, v4_mapped, 12);
 		memcpy(dst + 12, outer + 16, 4);
@@ -550,8 +568,15 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 			bad(z, p, "outer source is not the LB's");
 	} else {
 		inner_len = 40 + rd16(inner + 4);
-		if (outer[0] >> 4 != 6 || outer[6] != 41 || rd16(outer + 4) != inner_len)
+		if (outer[0] >> 4 != 6 || (hdr == 40 && outer[6] != 41) ||
+		    rd16(outer + 4) != inner_len + hdr - 40)
 			bad(z, p, "bad outer IPv6 header");
+		if (hdr == 64 &&
+		    (memcmp(outer + 40, (const __u8[]){ 41, 2, ZDD_SC_OPT6_TYPE, 18, 0, 0 }, 6) ||
+		     memcmp(outer + 62, (const __u8[]){ 1, 0 }, 2) ||
+		     !memcmp(outer + 46, outer + 24, 16)))
+			bad(z, p, "bad second-chance destination option");
+		memcpy(second, outer + 46, 16);
 		memcpy(dst, outer + 24, 16);
 		inet_pton(AF_INET6, LB_SRC6, src);
 		if (memcmp(src, outer + 8, 16))
@@ -562,6 +587,8 @@ static void check_tx(struct fuzz *z, const struct pkt *p)
 			break;
 	if (i == s->nbe)
 		bad(z, p, "outer destination is not a backend of %s", s->name);
+	if ((hdr == 28 || hdr == 64) && !is_backend_of(s, second))
+		bad(z, p, "the second chance is not a backend of %s", s->name);
 	z->tx_bytes += inner_len;
 	if (memcmp(out, (const __u8[]){ 0x02, 0xbe, 0, 0, 0 }, 5) || out[5] != (__u8)s->be_id[i])
 		bad(z, p, "destination MAC is not backend %u's", s->be_id[i]);

@@ -168,7 +168,7 @@ static int decap_status(struct ctl *ctl)
 			printf("%s%s\n", i ? "              " : "tunnels from: ", one);
 		}
 	for (i = 0; i < ZDD_D_MAX; i++)
-		printf("%-20s %llu\n", zdd_decap_counter_name(i),
+		printf("%-24s %llu\n", zdd_decap_counter_name(i),
 		       (unsigned long long)info.counts[i]);
 	json_object_put(o);
 	return EXIT_OK;
