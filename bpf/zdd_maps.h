@@ -131,4 +131,19 @@ struct {
 	__type(value, struct zdd_icmp_bucket);
 } zdd_icmp_bucket SEC(".maps");
 
+/* One CPU's SYN sampling state (bpf/lib/conntrack.h); only the kernel reads it. Not pinned:
+ * a new program instance starts recording every SYN. */
+struct zdd_syn_gate {
+	__u64 window;	/* coarse clock >> ZDD_SYN_WINDOW_SHIFT */
+	__u32 recorded; /* SYNs recorded in this window at this shift */
+	__u32 shift;	/* 1 SYN in 2^shift is recorded */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct zdd_syn_gate);
+} zdd_syn_gate SEC(".maps");
+
 #endif /* ZDD_MAPS_H */

@@ -124,9 +124,15 @@ struct zdd_config {
 	/* Bumped after userspace deletes flows: every CPU's cached copy of a flow stops serving
 	 * (bpf/lib/flow_cache.h). */
 	__u32 flow_epoch;
-	__u32 pad2;
+	/* SYNs a CPU records per ZDD_SYN_WINDOW_NS before it samples them (bpf/lib/conntrack.h,
+	 * "SYN sampling"); 0: ZDD_DEF_SYN_BUDGET. */
+	__u32 syn_budget;
 };
 ZDD_ABI_SIZE(struct zdd_config, 64);
+#define ZDD_SYN_WINDOW_SHIFT 24	  /* 2^24 ns: windows of 16.8 ms */
+#define ZDD_DEF_SYN_BUDGET   2048 /* 122k recorded SYNs a second per CPU */
+#define ZDD_SYN_MAX_SHIFT    16	  /* a flood records 1 SYN in 2^16 at the least */
+#define ZDD_EMBRYO_UNCOUNTED 0xff /* zdd_embryo_val.weight_shift: pinned, in no cohort */
 
 /*
  * A flow's 5-tuple. It starts with the service key (destination address, port, protocol), so
@@ -194,7 +200,10 @@ struct zdd_embryo_val {
 	__u64 first_seen_ns;
 	__u32 syns; /* SYNs seen, the first included; 0 marks a free way */
 	__u8 pool;
-	__u8 pad[3];
+	/* The flow stands for 2^weight_shift flows in the outcome counts (SYN sampling), or
+	 * ZDD_EMBRYO_UNCOUNTED: recorded only to pin it, counted in no cohort. */
+	__u8 weight_shift;
+	__u8 pad[2];
 };
 ZDD_ABI_SIZE(struct zdd_embryo_val, 24);
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* bpf/lib/conntrack.h - tiered connection tracking. A SYN creates a zdd_embryo_sets entry,
- * the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets, an ACK or
- * UDP flood only zdd_adopted (zdd_abi.h, zdd_flow_val). Pinned flows keep their backend across
- * weight changes, drains and table swaps. */
+/* bpf/lib/conntrack.h - tiered connection tracking. A recorded SYN creates a zdd_embryo_sets
+ * entry, the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets, and
+ * is sampled (see "SYN sampling"); an ACK or UDP flood only zdd_adopted (zdd_abi.h,
+ * zdd_flow_val). Pinned flows keep their backend across weight changes, drains and table
+ * swaps. */
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
 
@@ -25,13 +26,25 @@ static __always_inline __u64 zdd_handshake_ns(const struct zdd_service_val *svc)
 	return (__u64)(svc->handshake_ms ?: ZDD_DEF_HANDSHAKE_MS) * 1000000ULL;
 }
 
-/* A new TCP flow's first SYN, in the cohort of now (zdd_abi.h, zdd_cohorts). */
-static __always_inline void zdd_ct_started(const struct zdd_service_val *svc, __u8 pool, __u64 now)
+/* How many flows a recorded handshake stands for in the counters (SYN sampling). */
+static __always_inline __u32 zdd_embryo_weight(__u8 weight_shift)
 {
-	struct zdd_cohort *c = zdd_cohort_of(svc->index, pool, now);
+	if (weight_shift > ZDD_SYN_MAX_SHIFT)
+		return weight_shift == ZDD_EMBRYO_UNCOUNTED ? 1 : 0;
+	return 1u << weight_shift;
+}
 
+/* A new TCP flow's first recorded SYN, in the cohort of now (zdd_abi.h, zdd_cohorts). */
+static __always_inline void zdd_ct_started(const struct zdd_service_val *svc, __u8 pool, __u64 now,
+					   __u8 weight_shift)
+{
+	struct zdd_cohort *c;
+
+	if (weight_shift == ZDD_EMBRYO_UNCOUNTED)
+		return;
+	c = zdd_cohort_of(svc->index, pool, now);
 	if (c)
-		c->started++;
+		c->started += zdd_embryo_weight(weight_shift);
 }
 
 /*
@@ -42,17 +55,19 @@ static __always_inline void zdd_ct_started(const struct zdd_service_val *svc, __
 static __always_inline void zdd_ct_outcome(const struct zdd_service_val *svc,
 					   const struct zdd_embryo_val *e, __u64 now, int reset)
 {
+	__u32 w = zdd_embryo_weight(e->weight_shift);
 	struct zdd_cohort *c;
 
-	if ((__s64)(now - e->first_seen_ns) > (__s64)zdd_handshake_ns(svc))
+	if (e->weight_shift == ZDD_EMBRYO_UNCOUNTED ||
+	    (__s64)(now - e->first_seen_ns) > (__s64)zdd_handshake_ns(svc))
 		return;
 	c = zdd_cohort_of(svc->index, e->pool, e->first_seen_ns);
 	if (!c)
 		return;
 	if (reset)
-		c->reset++;
+		c->reset += w;
 	else
-		c->completed++;
+		c->completed += w;
 }
 
 /*
@@ -179,7 +194,7 @@ static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd
 		st->flows_new++;
 	/* A flow anew in the new pool's cohort; the first choice's cohort keeps it as failed: its
 	 * backend did not answer within a retransmit timeout. */
-	zdd_ct_started(svc, to.pool, now);
+	zdd_ct_started(svc, to.pool, now, e->weight_shift);
 }
 
 /* Whether a SYN of this flow is in zdd_embryo_sets (pkt->flow_hash set). */
@@ -337,7 +352,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 	st = zdd_backend_stats(e.backend);
 	if (syn) {
 		if (st)
-			st->syn_retransmits++;
+			st->syn_retransmits += zdd_embryo_weight(e.weight_shift);
 		zdd_ct_resteer(pkt, svc, cfg, s, &e, now, ct);
 	} else if (done) {
 		f.backend = e.backend;
@@ -346,7 +361,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 		f.last_seen_ns = now;
 		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
 		if (st)
-			st->flows_established++;
+			st->flows_established += zdd_embryo_weight(e.weight_shift);
 		zdd_ct_outcome(svc, &e, now, 0);
 	} else if (reset) {
 		zdd_ct_outcome(svc, &e, now, 1);
@@ -361,17 +376,26 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
  * for it. Returns 1 when the previous generation chose, 0 when the current one did, or a
  * negative reason.
  */
+static __always_inline int zdd_ct_prev_route(const struct zdd_pkt *pkt,
+					     const struct zdd_service_val *svc,
+					     const struct zdd_config *cfg, __u64 now,
+					     struct zdd_choice *to)
+{
+	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
+
+	/* Signed: the coarse clock may still be a tick behind the swap's time. */
+	return svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns &&
+	       !zdd_select(pkt, svc, prev, cfg->maglev_m, to);
+}
+
 static __always_inline int zdd_ct_route(const struct zdd_pkt *pkt,
 					const struct zdd_service_val *svc,
 					const struct zdd_config *cfg, __u64 now, int miss,
 					struct zdd_choice *to)
 {
 	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
-	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
 
-	/* Signed: the coarse clock may still be a tick behind the swap's time. */
-	if (miss && svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns &&
-	    !zdd_select(pkt, svc, prev, cfg->maglev_m, to))
+	if (miss && zdd_ct_prev_route(pkt, svc, cfg, now, to))
 		return 1;
 	return zdd_select(pkt, svc, cur, cfg->maglev_m, to);
 }
@@ -398,9 +422,122 @@ static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
 		ss->adopted++;
 }
 
-/* No entry: route by the table, record the choice. */
+
+/*
+ * SYN sampling. The embryonic record exists to pin a handshake across a table change and to
+ * count its outcome for the rollback judgement; recording it is most of a SYN's cost
+ * (tools/bench/README.md, "The SYN path's design"), and neither purpose needs every SYN of a
+ * flood. A SYN is recorded
+ * - while the service's tables changed within the handshake timeout: more changes may follow
+ *   during this handshake (a rollout's next step, a rollback), and only a record pins it then;
+ * - when the miss path would send its ACK elsewhere: within the grace window after a change,
+ *   an unrecorded ACK is routed by the previous generation. Recorded to pin it, but counted in
+ *   no cohort (it is no random sample);
+ * - else when this CPU's sampler picks it: every SYN until the CPU recorded the budget
+ *   (zdd_config.syn_budget) in this window, then 1 in 2^shift, the shift rising while the
+ *   budget is exceeded and falling when a window used under half of it. The pick is by the
+ *   top bits of a remix of the flow hash, so it is independent of the flow's backend and
+ *   outcome; a recorded flow counts 2^shift in the cohorts and in flows_established, so the
+ *   counts stay unbiased estimates (their variance grows with the shift).
+ * An unrecorded SYN goes where the current table sends it, so does its retransmit, and so
+ * does its ACK through the miss path (no change within the grace window, or one that did not
+ * move it): the same backend, with no record. Only flows_new counts it.
+ */
+static __always_inline __u32 zdd_syn_budget(const struct zdd_config *cfg)
+{
+	return cfg->syn_budget ?: ZDD_DEF_SYN_BUDGET;
+}
+
+static __always_inline struct zdd_syn_gate *zdd_syn_gate_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&zdd_syn_gate, &zero);
+}
+
+/* The sampler's answer: the SYN's weight shift, or -1 (pkt->flow_hash set). */
+static __always_inline int zdd_syn_sample(const struct zdd_pkt *pkt, const struct zdd_config *cfg,
+					  __u64 now)
+{
+	struct zdd_syn_gate *g = zdd_syn_gate_get();
+	__u64 window = now >> ZDD_SYN_WINDOW_SHIFT;
+	__u32 shift;
+
+	if (!g)
+		return 0;
+	if (g->window != window) {
+		if (g->window + 1 != window)
+			g->shift = 0; /* a window without SYNs: the flood is over */
+		else if (g->recorded < zdd_syn_budget(cfg) / 2 && g->shift)
+			g->shift--;
+		g->window = window;
+		g->recorded = 0;
+	}
+	shift = g->shift;
+	if (shift > ZDD_SYN_MAX_SHIFT)
+		shift = ZDD_SYN_MAX_SHIFT;
+	if (shift && (pkt->flow_hash * 0x9e3779b1u) >> (32 - shift))
+		return -1;
+	return shift;
+}
+
+/* A sampled SYN was recorded as a new flow (retransmits do not count): past the budget, the
+ * CPU samples twice as sparsely. */
+static __always_inline void zdd_syn_recorded(const struct zdd_config *cfg, __u32 shift)
+{
+	struct zdd_syn_gate *g = zdd_syn_gate_get();
+
+	if (g && ++g->recorded >= zdd_syn_budget(cfg) && shift < ZDD_SYN_MAX_SHIFT &&
+	    g->shift == shift) {
+		g->shift = shift + 1;
+		g->recorded = 0;
+	}
+}
+
+/* A SYN's weight shift when it is to be recorded, else -1 (pkt->flow_hash set). */
+static __always_inline int zdd_syn_record(const struct zdd_pkt *pkt,
+					  const struct zdd_service_val *svc,
+					  const struct zdd_config *cfg, __u64 now)
+{
+	if ((__s64)(now - svc->changed_ns) < (__s64)zdd_handshake_ns(svc))
+		return 0;
+	return zdd_syn_sample(pkt, cfg, now);
+}
+
+/* Records a SYN routed to `to` (see SYN sampling); shift as zdd_syn_record gave it. */
+static __always_inline void zdd_ct_syn_new(const struct zdd_pkt *pkt,
+					   const struct zdd_service_val *svc,
+					   const struct zdd_config *cfg, __u64 now, int shift,
+					   const struct zdd_choice *to)
+{
+	struct zdd_embryo_val e = {
+		.backend = to->backend,
+		.generation = svc->generation,
+		.first_seen_ns = now,
+		.syns = 1,
+		.pool = to->pool,
+		.weight_shift = shift,
+	};
+	struct zdd_embryo_set *s;
+	struct zdd_choice alt;
+
+	if (shift < 0) {
+		if (!zdd_ct_prev_route(pkt, svc, cfg, now, &alt) || alt.backend == to->backend)
+			return;
+		e.weight_shift = ZDD_EMBRYO_UNCOUNTED;
+	} else {
+		zdd_syn_recorded(cfg, shift);
+	}
+	s = zdd_embryo_set_of(pkt, cfg);
+	if (s)
+		zdd_embryo_put(s, pkt, &e);
+	zdd_ct_started(svc, to->pool, now, e.weight_shift);
+}
+
+/* No entry: route by the table, record the choice (a SYN: as zdd_syn_record said). */
 static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
-				      const struct zdd_config *cfg, __u64 now, struct zdd_ct *ct)
+				      const struct zdd_config *cfg, __u64 now, int shift,
+				      struct zdd_ct *ct)
 {
 	int syn = zdd_is_syn(pkt);
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
@@ -424,22 +561,10 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 		zdd_sc_pick(pkt, svc, cfg, err, &ct->to, &ct->second);
 	st = zdd_backend_stats(ct->to.backend);
 	if (syn) {
-		struct zdd_embryo_val e = {
-			.backend = ct->to.backend,
-			.generation = svc->generation,
-			.first_seen_ns = now,
-			.syns = 1,
-			.pool = ct->to.pool,
-		};
-
-		struct zdd_embryo_set *s = zdd_embryo_set_of(pkt, cfg);
-
-		if (s)
-			zdd_embryo_put(s, pkt, &e);
+		zdd_ct_syn_new(pkt, svc, cfg, now, shift, &ct->to);
 		ct->reason = ZDD_R_TX_NEW;
 		if (st)
 			st->flows_new++;
-		zdd_ct_started(svc, ct->to.pool, now);
 		return 0;
 	}
 	if (!(pkt->tcp_flags & ZDD_TCP_RST))
@@ -496,13 +621,20 @@ static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_s
 {
 	/* Coarse (a tick): enough for ages and the grace window, and half the price. */
 	__u64 now = bpf_ktime_get_coarse_ns();
+	int syn = zdd_is_syn(pkt), shift = 0;
 
-	if (!zdd_is_syn(pkt) && zdd_ct_flow_hit(pkt, svc, cfg, now, ct))
+	if (!syn && zdd_ct_flow_hit(pkt, svc, cfg, now, ct))
 		return 0;
 	zdd_flow_hash(pkt);
-	if (pkt->flow.svc.proto == IPPROTO_TCP && zdd_ct_embryo_hit(pkt, svc, cfg, now, ct))
+	/* An unrecorded SYN skips the embryo probe too: a cold read of a big table. A retransmit
+	 * of a flow recorded at a lower shift then counts as new, and its record stays for its
+	 * ACK. */
+	if (syn)
+		shift = zdd_syn_record(pkt, svc, cfg, now);
+	if (pkt->flow.svc.proto == IPPROTO_TCP && shift >= 0 &&
+	    zdd_ct_embryo_hit(pkt, svc, cfg, now, ct))
 		return 0;
-	return zdd_ct_new(pkt, svc, cfg, now, ct);
+	return zdd_ct_new(pkt, svc, cfg, now, shift, ct);
 }
 
 #endif /* ZDD_CONNTRACK_H */

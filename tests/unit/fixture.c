@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include "addr.h"
 #include "fixture.h"
@@ -148,6 +149,42 @@ const char *send_tcp4(struct fixture *f, const char *saddr, __u16 sport, __u8 fl
 
 	assert_int_equal(run(f, &p), XDP_TX);
 	return outer_dst(f);
+}
+
+const char *send_flood4(struct fixture *f, __u32 i, __u8 flags)
+{
+	char addr[ZDD_ADDR_STRLEN];
+
+	snprintf(addr, sizeof(addr), "198.18.%u.%u", 16 + (i % 4096) / 256, i % 256);
+	return send_tcp4(f, addr, 20000 + i / 4096, flags);
+}
+
+__u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void set_changed_ns(struct fixture *f, const char *svc, __u64 ns)
+{
+	struct zdd_service_key key = svc_key(svc);
+	struct zdd_service_val val;
+
+	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
+	val.changed_ns = ns;
+	assert_int_equal(
+		bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val, BPF_EXIST), 0);
+}
+
+void set_syn_budget(struct fixture *f, __u32 n)
+{
+	struct zdd_config c;
+
+	assert_int_equal(zdd_config_get(f->z, &c), 0);
+	c.syn_budget = n;
+	assert_int_equal(zdd_config_set(f->z, &c), 0);
 }
 
 const char *outer_dst(struct fixture *f)

@@ -50,6 +50,14 @@ void set_state(struct fixture *f, const char *svc, const char *addr, enum zdd_ba
 
 /* A TCP packet from saddr:sport to VIP4:80 that must be forwarded; returns outer_dst(). */
 const char *send_tcp4(struct fixture *f, const char *saddr, __u16 sport, __u8 flags);
+/* The i-th flow of a flood: 4096 clients in 16 /24s (198.18.16.0 on), then the next port. */
+const char *send_flood4(struct fixture *f, __u32 i, __u8 flags);
+/* CLOCK_MONOTONIC in ns, the data path's clock. */
+__u64 mono_ns(void);
+/* Makes the service's last table swap look as if it happened at ns (prev_valid kept). */
+void set_changed_ns(struct fixture *f, const char *svc, __u64 ns);
+/* zdd_config.syn_budget: SYNs a CPU records per window before it samples them. */
+void set_syn_budget(struct fixture *f, __u32 n);
 /* The backend the last forwarded frame went to (outer destination), as text. */
 const char *outer_dst(struct fixture *f);
 struct zdd_backend_stats backend_stats(struct fixture *f, const char *svc, const char *addr);

@@ -3,6 +3,7 @@
  * program: a flow counts in the cohort of its first SYN, and its ACK (in time) or a client RST
  * before it lands in the same cohort. The rollback judgement reads nothing else. */
 #include <arpa/inet.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,14 +13,6 @@
 #include "fixture.h"
 
 #define CLIENT "198.18.1.7"
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static __u32 service_index(struct fixture *f, const char *svc)
 {
@@ -283,6 +276,83 @@ static void removed_backend_keeps_its_pools_outcomes(void **state)
 	assert_int_equal(c.completed, 1);
 }
 
+#define FLOOD 40000
+
+/* shift[i]: the weight shift of flow i's record in zdd_embryo_sets (send_flood4), -1 none. */
+static void recorded_shifts(struct fixture *f, int *shift)
+{
+	__u32 k, w, i, sets = zdd_get_limits(f->z)->embryos / ZDD_EMBRYO_WAYS;
+	int fd = zdd_map_fd(f->z, ZDD_MAP_EMBRYO);
+	struct zdd_embryo_set s;
+	const struct zdd_flow_key *key;
+
+	for (i = 0; i < FLOOD; i++)
+		shift[i] = -1;
+	for (k = 0; k < sets; k++) {
+		assert_int_equal(bpf_map_lookup_elem(fd, &k, &s), 0);
+		for (w = 0; w < ZDD_EMBRYO_WAYS; w++) {
+			key = &s.way[w].key;
+			/* ::ffff:198.18.c.d */
+			if (!s.way[w].val.syns || key->saddr[14] < 16 || key->saddr[14] > 31)
+				continue;
+			i = (ntohs(key->sport) - 20000) * 4096 + (key->saddr[14] - 16) * 256 +
+			    key->saddr[15];
+			if (i < FLOOD)
+				shift[i] = s.way[w].val.weight_shift;
+		}
+	}
+}
+
+/*
+ * SYN sampling (bpf/lib/conntrack.h): a flood over the budget records few handshakes, each
+ * counting 2^shift; one flow in four completes, a fraction the sampler cannot see. Each pool's
+ * started and completed stay within 5 standard deviations of the truth (Horvitz-Thompson: a
+ * flow counts 2^shift with chance 2^-shift; the variance, sum(w^2 - w) over all flows, is
+ * estimated by sum(w^2) over the recorded ones).
+ */
+static void sampled_flood_counts_stay_unbiased(void **state)
+{
+	struct fixture *f = *state;
+	static int pool[FLOOD], shift[FLOOD];
+	double truth[ZDD_POOLS][2] = {}, var[ZDD_POOLS][2] = {}, w;
+	__u32 i, recorded = 0;
+	struct zdd_cohort c;
+	__u64 t0;
+	int p;
+
+	set_green(f, SVC4, 5000);
+	set_handshake_ms(f, SVC4, ZDD_MAX_HANDSHAKE_MS); /* a slow run still completes in time */
+	set_changed_ns(f, SVC4, 1);			 /* settled tables: sampling on */
+	set_syn_budget(f, 64);
+	t0 = mono_ns();
+	for (i = 0; i < FLOOD; i++)
+		pool[i] = pool_of(send_flood4(f, i, TH_SYN));
+	recorded_shifts(f, shift);
+	for (i = 0; i < FLOOD; i += 4)
+		send_flood4(f, i, TH_ACK);
+	for (i = 0; i < FLOOD; i++) {
+		w = shift[i] < 0 ? 0 : (double)(1u << shift[i]);
+		truth[pool[i]][0]++;
+		var[pool[i]][0] += w * w;
+		if (i % 4 == 0) {
+			truth[pool[i]][1]++;
+			var[pool[i]][1] += w * w;
+		}
+		recorded += shift[i] >= 0;
+	}
+	assert_true(recorded < FLOOD / 4); /* the sampler ran */
+	for (p = 0; p < ZDD_POOLS; p++) {
+		c = outcomes(f, SVC4, p, t0);
+		assert_true(truth[p][1] > 1000);
+		if (fabs(c.started - truth[p][0]) > 5 * sqrt(var[p][0]) + 1 ||
+		    fabs(c.completed - truth[p][1]) > 5 * sqrt(var[p][1]) + 1)
+			fail_msg("pool %d: started %u (truth %.0f), completed %u (truth %.0f), "
+				 "sd %.0f / %.0f, %u recorded",
+				 p, c.started, truth[p][0], c.completed, truth[p][1],
+				 sqrt(var[p][0]), sqrt(var[p][1]), recorded);
+	}
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup_blue_green, fixture_teardown)
@@ -297,6 +367,7 @@ int main(void)
 		T(stale_cohort_entry_starts_afresh),
 		T(new_service_starts_with_no_cohorts),
 		T(removed_backend_keeps_its_pools_outcomes),
+		T(sampled_flood_counts_stay_unbiased),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
