@@ -422,7 +422,6 @@ static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
 		ss->adopted++;
 }
 
-
 /*
  * SYN sampling. The embryonic record exists to pin a handshake across a table change and to
  * count its outcome for the rollback judgement; recording it is most of a SYN's cost
