@@ -794,6 +794,15 @@ lab_load_collect()
 	sort -n -o "$1" "$1"
 }
 
+# lab_load_stop FILE: ends the load now, as its -d would (sessions close as they would have),
+# then lab_load_collect FILE: for a case that has its answer before the load's time is up.
+lab_load_stop()
+{
+	local p
+	for p in "${LAB_LOAD_PIDS[@]}"; do pkill -TERM -P "$p"; done
+	lab_load_collect "$1"
+}
+
 # lab_agent_conf FILE [INTERVAL]: a zdd.yaml for the lab: both services, HTTP health checks,
 # rollouts with INTERVAL (default 2s) per step; sockets and state under this run's LAB_DIR.
 # With LAB_ANNOUNCE=DEV, the agent keeps the service addresses on the dummy interface DEV; with

@@ -94,7 +94,7 @@ broken_green()
 		 tail -n +$((lines + 1)) '$LAB_DIR/agent.log' | grep -m1 'rolled back' |
 		 grep -q 'check $check failed'"
 	tap_is "$what: new clients back on blue" "$(weight)" 0
-	lab_load_collect "$LAB_DIR/load-$check"
+	lab_load_stop "$LAB_DIR/load-$check"
 	heal
 }
 
@@ -105,7 +105,7 @@ sleep 2
 lab_rollout start "$LAB_SVC4" --steps 10,50,100 --interval 3s >/dev/null
 tap_check "green as bad as blue (1% of 500s each): promoted" lab_wait_state "$LAB_SVC4" promoted 40
 tap_is "green as bad as blue: no rollback" "$(metric 'zdd_rollbacks_total{service="'"$LAB_SVC4"'",reason="http_5xx_ratio"}')" 0
-lab_load_collect "$LAB_DIR/load-same"
+lab_load_stop "$LAB_DIR/load-same"
 heal
 back_to_blue
 
@@ -151,7 +151,7 @@ lab_exec lb nft delete table inet zdd_blackhole
 tap_is "Prometheus black-holed: no tick late ($((ticks1 - ticks0)) ticks in 4 s)" \
 	"$((late1 - late0))" 0
 lab_rollout abort "$LAB_SVC4" >/dev/null
-lab_load_collect "$LAB_DIR/load-stop"
+lab_load_stop "$LAB_DIR/load-stop"
 
 # 5. A query Prometheus refuses: inconclusive, in Prometheus' words; the rollout pauses.
 conf_with "analysis: [ { name: bad_query, prometheus: { address: '$LAB_PROM_URL',
@@ -181,5 +181,5 @@ echo '{"verdict": {"score": 0}}' >"$LAB_DIR/web/verdict.json"
 rolled_back_by() { lab_wait_state "$LAB_SVC4" rolled_back 10 && lab_rollout_json "$LAB_SVC4" |
 	jq -e --arg c "check $1 failed" '.reason | contains($c)' >/dev/null; }
 tap_check "web check scoring 0 (min 1): rolled back by judge" rolled_back_by judge
-lab_load_collect "$LAB_DIR/load-web"
+lab_load_stop "$LAB_DIR/load-web"
 tap_done
