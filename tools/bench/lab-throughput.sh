@@ -18,7 +18,7 @@
 # softirq that lb's kthread raises, so it is in that figure (the ceiling row is that hand-off plus
 # a MAC swap); in the wrk phase rtr's side is threaded too, so lb's kthread stops at the hand-off.
 # zdd's lab service sends every new flow to its blue pool (b1, b2); nftables and HAProxy spread
-# over all four backends (HAProxy: roundrobin, weight 1 each). --quick: 1 x 1 s windows, 3 s wrk.
+# over all four backends (HAProxy: roundrobin, weight 1 each). --quick: 1 x 1 s windows, 1 s wrk.
 set -uo pipefail
 
 LAB_PREFIX=${LAB_PREFIX:-zbt}
@@ -44,7 +44,7 @@ UDP_PORT=5353
 WINDOWS=$((QUICK ? 1 : 7))	# per configuration, layout and mode; the median is reported
 SECS=$((QUICK ? 1 : 2))
 MODES=(syn ack udp)
-WRK_SECS=$((QUICK ? 3 : 10))
+WRK_SECS=$((QUICK ? 1 : 10))
 WRK_MODES=(keepalive close)
 GEN_CPU=0			# split layout: the generator's CPU
 LB_CPU=1			# split layout: lb's NAPI kthread's CPU
