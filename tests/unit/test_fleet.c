@@ -191,11 +191,11 @@ static int sum_nodes;
 
 static bool summed(struct fleet_case *f)
 {
-	struct zdd_outcomes o[ZDD_POOLS];
+	struct zdd_fleet_outcomes o;
 	int l = leader_of(f);
 
-	return l >= 0 && zdd_fleet_sum(f->fl[l], "web", o) == sum_nodes &&
-	       o[ZDD_GREEN].started == 100ULL * (__u64)sum_nodes;
+	return l >= 0 && zdd_fleet_sum(f->fl[l], "web", 7, &o) == sum_nodes &&
+	       o.step[ZDD_GREEN].started == 100ULL * (__u64)sum_nodes;
 }
 
 /* One leader; its record applied by all; the live nodes' outcomes summed; its resignation
@@ -207,7 +207,10 @@ static void fleet_of_three(void **state)
 				      .step = 1,
 				      .green_bp = 500,
 				      .step_started_ms = 1764900000000ULL };
-	struct zdd_outcomes o[ZDD_POOLS] = { { 1000, 990, 1 }, { 100, 95, 2 } }, sum[ZDD_POOLS];
+	struct zdd_fleet_outcomes o = { 7, { { 1000, 990, 1 }, { 100, 95, 2 } },
+					{ { 5000, 4990, 1 }, { 100, 95, 2 } } },
+				  other = { 6, { { 1, 1, 0 }, { 1, 1, 0 } }, {} }, sum;
+	struct zdd_fleet_node nodes[NODES];
 	const struct zdd_fleet_delays *d;
 	int l, l2;
 
@@ -224,11 +227,19 @@ static void fleet_of_three(void **state)
 		       (unsigned long long)zdd_fleet_delay_p50(d), (unsigned long long)d->max);
 	}
 	for (int i = 0; i < NODES; i++)
-		zdd_fleet_set_outcomes(f->fl[i], "web", o);
+		zdd_fleet_set_outcomes(f->fl[i], "web", &o);
 	sum_nodes = NODES;
 	assert_true(drive(f, 3000, summed));
-	zdd_fleet_sum(f->fl[l], "web", sum);
-	assert_true(sum[ZDD_BLUE].completed == 3 * 990 && sum[ZDD_GREEN].reset == 3 * 2);
+	zdd_fleet_sum(f->fl[l], "web", 7, &sum);
+	assert_true(sum.step[ZDD_BLUE].completed == 3 * 990 && sum.step[ZDD_GREEN].reset == 3 * 2);
+	assert_true(sum.all[ZDD_BLUE].started == 3 * 5000);
+	/* a node still in the step before is not counted in this one */
+	zdd_fleet_set_outcomes(f->fl[(l + 1) % NODES], "web", &other);
+	sum_nodes = NODES - 1;
+	assert_true(drive(f, 3000, summed));
+	assert_int_equal(zdd_fleet_nodes(f->fl[l], "web", nodes, NODES), NODES);
+	assert_true(nodes[0].generation == 1 && strcmp(nodes[0].node, nodes[1].node) < 0);
+	zdd_fleet_set_outcomes(f->fl[(l + 1) % NODES], "web", &o);
 
 	/* the leader goes: its lease and keys with it */
 	zdd_fleet_free(f->fl[l]);
@@ -292,13 +303,17 @@ static void fail_static(void **state)
 
 static void record_round_trip(void **state)
 {
-	struct zdd_fleet_record r = { ZDD_RO_ROLLED_BACK,
-				      2,
-				      0,
-				      1764900000123ULL,
-				      42,
-				      1764900000456ULL,
-				      "handshakes: \"green\" failed 9%" },
+	struct zdd_fleet_record r = { .state = ZDD_RO_ROLLED_BACK,
+				      .step = 2,
+				      .green_bp = 0,
+				      .step_started_ms = 1764900000123ULL,
+				      .generation = 42,
+				      .committed_ms = 1764900000456ULL,
+				      .reason = "handshakes: \"green\" failed 9%",
+				      .stable = ZDD_BLUE,
+				      .steps_bp = { 100, 2500, 10000 },
+				      .n_steps = 3,
+				      .interval_ms = 30000 },
 				t;
 	char buf[1024], why[256];
 	int n;
@@ -314,8 +329,17 @@ static void record_round_trip(void **state)
 	assert_true(t.generation == r.generation);
 	assert_true(t.committed_ms == r.committed_ms);
 	assert_string_equal(t.reason, r.reason);
+	assert_int_equal(t.stable, r.stable);
+	assert_int_equal(t.n_steps, 3);
+	assert_memory_equal(t.steps_bp, r.steps_bp, sizeof(r.steps_bp));
+	assert_int_equal(t.interval_ms, r.interval_ms);
 	assert_int_equal(zdd_fleet_record_encode(&r, buf, 16), -ENOSPC);
 }
+
+/* A record's fields up to its reason, right: what follows is tested. */
+#define REC_HEAD                                                                           \
+	"{\"state\":\"running\",\"step\":1,\"green_bp\":5,\"step_started_ms\":1,"          \
+	"\"generation\":3,\"committed_ms\":1,\"reason\":\"\""
 
 static void record_refused(void **state)
 {
@@ -332,6 +356,13 @@ static void record_refused(void **state)
 		{ "{\"state\":\"running\",\"step\":1,\"green_bp\":5,\"step_started_ms\":1,"
 		  "\"generation\":3,\"committed_ms\":1}",
 		  "\"reason\"" },
+		{ REC_HEAD ",\"stable\":\"red\",\"steps\":[],\"interval_ms\":1}", "\"stable\"" },
+		{ REC_HEAD ",\"stable\":\"blue\",\"steps\":[50,10],\"interval_ms\":1}",
+		  "must rise" },
+		{ REC_HEAD ",\"stable\":\"blue\",\"steps\":[50,9000],\"interval_ms\":1}",
+		  "the last step must be 100%" },
+		{ REC_HEAD ",\"stable\":\"blue\",\"steps\":[],\"interval_ms\":-1}",
+		  "\"interval_ms\"" },
 	};
 	struct zdd_fleet_record r, before;
 	char why[256];
@@ -352,23 +383,33 @@ static void record_refused(void **state)
 
 static void outcomes_round_trip(void **state)
 {
-	struct zdd_outcomes o[ZDD_POOLS] = { { 1000, 990, 4 }, { 100, 91, 9 } }, t[ZDD_POOLS];
-	const char *more_done = "{\"blue\":{\"started\":5,\"completed\":6,\"reset\":0},"
-				"\"green\":{\"started\":0,\"completed\":0,\"reset\":0}}";
+	struct zdd_fleet_outcomes o = { 1764900000123ULL,
+					{ { 1000, 990, 4 }, { 100, 91, 9 } },
+					{ { 3000, 2990, 4 }, { 300, 291, 9 } } },
+				  t;
+	const char *more_done = "{\"tag\":1,\"step\":{\"blue\":{\"started\":5,\"completed\":6,"
+				"\"reset\":0},\"green\":{\"started\":0,\"completed\":0,"
+				"\"reset\":0}},\"all\":{}}";
+	const char *no_all = "{\"tag\":1,\"step\":{\"blue\":{\"started\":5,\"completed\":5,"
+			     "\"reset\":0},\"green\":{\"started\":0,\"completed\":0,"
+			     "\"reset\":0}}}";
 	char buf[512], why[256];
 	int n;
 
 	(void)state;
-	n = zdd_fleet_outcomes_encode(o, buf, sizeof(buf));
+	n = zdd_fleet_outcomes_encode(&o, buf, sizeof(buf));
 	assert_true(n > 0);
-	assert_int_equal(zdd_fleet_outcomes_decode(t, buf, (size_t)n, why, sizeof(why)), 0);
-	assert_memory_equal(t, o, sizeof(o));
+	assert_int_equal(zdd_fleet_outcomes_decode(&t, buf, (size_t)n, why, sizeof(why)), 0);
+	assert_memory_equal(&t, &o, sizeof(o));
 	/* completed more than started is a corrupt value, not evidence */
 	assert_int_equal(
-		zdd_fleet_outcomes_decode(t, more_done, strlen(more_done), why, sizeof(why)),
+		zdd_fleet_outcomes_decode(&t, more_done, strlen(more_done), why, sizeof(why)),
 		-EINVAL);
 	assert_non_null(strstr(why, "\"completed\""));
-	assert_memory_equal(t, o, sizeof(o));
+	assert_int_equal(zdd_fleet_outcomes_decode(&t, no_all, strlen(no_all), why, sizeof(why)),
+			 -EINVAL);
+	assert_non_null(strstr(why, "\"all\""));
+	assert_memory_equal(&t, &o, sizeof(o));
 }
 
 static void delays(void **state)

@@ -22,13 +22,17 @@ struct fl_service {
 	__s64 mod_revision; /* of the record as last seen: a write compares with it */
 	bool writing;
 	bool applied_dirty;
-	struct zdd_outcomes mine[ZDD_POOLS];
+	struct zdd_fleet_outcomes mine;
 };
 
+/* A node's entry under "outcomes/<service>/<node>" or "applied/<service>/<node>". */
 struct fl_node {
 	char service[NAME_LEN], node[NAME_LEN];
-	struct zdd_outcomes o[ZDD_POOLS];
+	struct zdd_fleet_outcomes o;
+	__u64 generation;
 };
+
+#define FL_ENTRIES (ZDD_FLEET_MAX_NODES * 4)
 
 struct zdd_fleet {
 	struct zdd_etcd *e;
@@ -36,13 +40,15 @@ struct zdd_fleet {
 	__u32 ttl_s;
 	struct zdd_fleet_ops ops;
 	struct zdd_etcd_election *el;
-	struct zdd_etcd_watch *w_rec, *w_out;
+	struct zdd_etcd_watch *w_rec, *w_out, *w_app, *w_req;
+	void (*on_request)(void *ctx, const char *key, const char *value, size_t len);
+	void *request_ctx;
 	bool leader;
 	__u64 last_ok, last_publish, now;
 	struct fl_service svc[ZDD_FLEET_MAX_SERVICES];
 	int n_svc;
-	struct fl_node nodes[ZDD_FLEET_MAX_NODES * 4];
-	int n_nodes;
+	struct fl_node nodes[FL_ENTRIES], applied[FL_ENTRIES];
+	int n_nodes, n_applied;
 	struct zdd_fleet_delays delays;
 };
 
@@ -110,30 +116,40 @@ static void on_records(void *ctx, const struct zdd_etcd_watch_batch *b)
 			record_kv(fl, &b->ev[i].kv);
 }
 
-/* "outcomes/<service>/<node>": the node's entry, added when add. */
-static struct fl_node *node_entry(struct zdd_fleet *fl, const char *key, bool add)
+/* "<kind>/<service>/<node>": the node's entry in t (n of them), added when add. */
+static struct fl_node *node_entry(struct fl_node *t, int *n, const char *key, bool add)
 {
-	const char *svc = key + strlen("outcomes/"), *slash = strchr(svc, '/');
+	const char *svc = strchr(key, '/'), *slash;
 	size_t sl;
 
-	if (!slash || (sl = (size_t)(slash - svc)) >= NAME_LEN || strlen(slash + 1) >= NAME_LEN)
+	if (!svc || !(slash = strchr(++svc, '/')) || (sl = (size_t)(slash - svc)) >= NAME_LEN ||
+	    strlen(slash + 1) >= NAME_LEN)
 		return NULL;
-	for (int i = 0; i < fl->n_nodes; i++)
-		if (!strncmp(fl->nodes[i].service, svc, sl) && !fl->nodes[i].service[sl] &&
-		    !strcmp(fl->nodes[i].node, slash + 1))
-			return &fl->nodes[i];
-	if (!add || fl->n_nodes == (int)(sizeof(fl->nodes) / sizeof(fl->nodes[0])))
+	for (int i = 0; i < *n; i++)
+		if (!strncmp(t[i].service, svc, sl) && !t[i].service[sl] &&
+		    !strcmp(t[i].node, slash + 1))
+			return &t[i];
+	if (!add || *n == FL_ENTRIES)
 		return NULL;
-	memset(&fl->nodes[fl->n_nodes], 0, sizeof(fl->nodes[0]));
-	memcpy(fl->nodes[fl->n_nodes].service, svc, sl);
-	strcpy(fl->nodes[fl->n_nodes].node, slash + 1);
-	return &fl->nodes[fl->n_nodes++];
+	memset(&t[*n], 0, sizeof(t[0]));
+	memcpy(t[*n].service, svc, sl);
+	strcpy(t[*n].node, slash + 1);
+	return &t[(*n)++];
+}
+
+/* A deleted key: its lease is gone, the node is not live. */
+static void node_gone(struct fl_node *t, int *n, const char *key)
+{
+	struct fl_node *e = node_entry(t, n, key, false);
+
+	if (e)
+		*e = t[--*n];
 }
 
 static void on_outcomes(void *ctx, const struct zdd_etcd_watch_batch *b)
 {
 	struct zdd_fleet *fl = ctx;
-	struct zdd_outcomes o[ZDD_POOLS];
+	struct zdd_fleet_outcomes o;
 	struct fl_node *n;
 	char why[256];
 
@@ -141,20 +157,61 @@ static void on_outcomes(void *ctx, const struct zdd_etcd_watch_batch *b)
 	for (size_t i = 0; i < b->n; i++) {
 		const struct zdd_etcd_kv *kv = &b->ev[i].kv;
 
-		if (b->ev[i].type ==
-		    ZDD_ETCD_DELETE) { /* its lease is gone: the node is not live */
-			n = node_entry(fl, kv->key, false);
-			if (n)
-				*n = fl->nodes[--fl->n_nodes];
+		if (b->ev[i].type == ZDD_ETCD_DELETE) {
+			node_gone(fl->nodes, &fl->n_nodes, kv->key);
 			continue;
 		}
-		if (zdd_fleet_outcomes_decode(o, kv->value, kv->value_len, why, sizeof(why))) {
+		if (zdd_fleet_outcomes_decode(&o, kv->value, kv->value_len, why, sizeof(why))) {
 			zdd_log(ZDD_LOG_WARN, "cluster: outcomes %s refused: %s", kv->key, why);
 			continue;
 		}
-		n = node_entry(fl, kv->key, true);
+		n = node_entry(fl->nodes, &fl->n_nodes, kv->key, true);
 		if (n)
-			memcpy(n->o, o, sizeof(o));
+			n->o = o;
+	}
+}
+
+static void on_applied(void *ctx, const struct zdd_etcd_watch_batch *b)
+{
+	struct zdd_fleet *fl = ctx;
+	unsigned long long g;
+	struct fl_node *n;
+
+	fl->last_ok = fl->now;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct zdd_etcd_kv *kv = &b->ev[i].kv;
+
+		if (b->ev[i].type == ZDD_ETCD_DELETE) {
+			node_gone(fl->applied, &fl->n_applied, kv->key);
+			continue;
+		}
+		if (sscanf(kv->value, "{\"generation\":%llu}", &g) != 1)
+			continue;
+		n = node_entry(fl->applied, &fl->n_applied, kv->key, true);
+		if (n)
+			n->generation = g;
+	}
+}
+
+static void on_deleted(void *ctx, const struct zdd_etcd_result *r)
+{
+	(void)ctx;
+	(void)r;
+}
+
+static void on_requests(void *ctx, const struct zdd_etcd_watch_batch *b)
+{
+	struct zdd_fleet *fl = ctx;
+
+	fl->last_ok = fl->now;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct zdd_etcd_kv *kv = &b->ev[i].kv;
+
+		/* Only the leader acts, and deletes what it acted on: a request waits for one. */
+		if (b->ev[i].type != ZDD_ETCD_PUT || !zdd_fleet_is_leader(fl) || !fl->on_request)
+			continue;
+		fl->on_request(fl->request_ctx, kv->key, kv->value, kv->value_len);
+		zdd_etcd_delete(fl->e, kv->key, on_deleted, fl);
 	}
 }
 
@@ -193,6 +250,11 @@ int zdd_fleet_new(struct zdd_fleet **out, struct zdd_etcd *e, const char *node, 
 	if (!err)
 		err = zdd_etcd_watch(e, &fl->w_out, "outcomes/", true, 1, on_outcomes, fl);
 	if (!err)
+		err = zdd_etcd_watch(e, &fl->w_app, "applied/", true, 1, on_applied, fl);
+	/* From now on: a request left by a node before this one started is the leader's then. */
+	if (!err)
+		err = zdd_etcd_watch(e, &fl->w_req, "requests/", true, 0, on_requests, fl);
+	if (!err)
 		err = zdd_etcd_campaign(e, &fl->el, "driver", node, ttl_s, on_election, fl);
 	if (err) {
 		zdd_fleet_free(fl);
@@ -208,6 +270,8 @@ void zdd_fleet_free(struct zdd_fleet *fl)
 		return;
 	zdd_etcd_watch_cancel(fl->w_rec);
 	zdd_etcd_watch_cancel(fl->w_out);
+	zdd_etcd_watch_cancel(fl->w_app);
+	zdd_etcd_watch_cancel(fl->w_req);
 	if (fl->el)
 		zdd_etcd_resign(fl->el);
 	free(fl);
@@ -221,7 +285,7 @@ static void on_put(void *ctx, const struct zdd_etcd_result *r)
 void zdd_fleet_tick(struct zdd_fleet *fl, __u64 now, __u64 wall)
 {
 	__s64 lease = fl->el ? zdd_etcd_election_lease(fl->el) : 0;
-	char key[160], buf[512];
+	char key[160], buf[1024];
 	int n;
 
 	(void)wall;
@@ -234,7 +298,7 @@ void zdd_fleet_tick(struct zdd_fleet *fl, __u64 now, __u64 wall)
 	for (int i = 0; i < fl->n_svc; i++) {
 		struct fl_service *s = &fl->svc[i];
 
-		n = zdd_fleet_outcomes_encode(s->mine, buf, sizeof(buf));
+		n = zdd_fleet_outcomes_encode(&s->mine, buf, sizeof(buf));
 		snprintf(key, sizeof(key), "outcomes/%s/%s", s->name, fl->node);
 		if (n > 0)
 			zdd_etcd_put(fl->e, key, buf, (size_t)n, lease, on_put, fl);
@@ -310,28 +374,113 @@ int zdd_fleet_write(struct zdd_fleet *fl, const char *service_name, struct zdd_f
 }
 
 void zdd_fleet_set_outcomes(struct zdd_fleet *fl, const char *service_name,
-			    const struct zdd_outcomes o[ZDD_POOLS])
+			    const struct zdd_fleet_outcomes *o)
 {
 	struct fl_service *s = service(fl, service_name, true);
 
 	if (s)
-		memcpy(s->mine, o, sizeof(s->mine));
+		s->mine = *o;
 }
 
-int zdd_fleet_sum(const struct zdd_fleet *fl, const char *service_name,
-		  struct zdd_outcomes o[ZDD_POOLS])
+int zdd_fleet_sum(const struct zdd_fleet *fl, const char *service_name, __u64 tag,
+		  struct zdd_fleet_outcomes *sum)
 {
+	const struct zdd_fleet_outcomes *o;
 	int n = 0;
 
-	memset(o, 0, sizeof(o[0]) * ZDD_POOLS);
-	for (int i = 0; i < fl->n_nodes; i++) {
-		if (strcmp(fl->nodes[i].service, service_name))
+	memset(sum, 0, sizeof(*sum));
+	sum->tag = tag;
+	for (int i = -1; i < fl->n_nodes; i++) {
+		if (i < 0) { /* this node's own, as it is now */
+			const struct fl_service *s = NULL;
+
+			for (int j = 0; j < fl->n_svc && !s; j++)
+				if (!strcmp(fl->svc[j].name, service_name))
+					s = &fl->svc[j];
+			if (!s)
+				continue;
+			o = &s->mine;
+		} else {
+			if (strcmp(fl->nodes[i].service, service_name) ||
+			    !strcmp(fl->nodes[i].node, fl->node))
+				continue;
+			o = &fl->nodes[i].o;
+		}
+		if (o->tag != tag)
 			continue;
-		for (int p = 0; p < ZDD_POOLS; p++)
-			zdd_outcomes_add(&o[p], &fl->nodes[i].o[p]);
+		for (int p = 0; p < ZDD_POOLS; p++) {
+			zdd_outcomes_add(&sum->step[p], &o->step[p]);
+			zdd_outcomes_add(&sum->all[p], &o->all[p]);
+		}
 		n++;
 	}
 	return n;
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+	return strcmp(((const struct zdd_fleet_node *)a)->node,
+		      ((const struct zdd_fleet_node *)b)->node);
+}
+
+int zdd_fleet_nodes(const struct zdd_fleet *fl, const char *service, struct zdd_fleet_node *n,
+		    int max)
+{
+	int k = 0;
+
+	for (int i = 0; i < fl->n_applied && k < max; i++) {
+		if (strcmp(fl->applied[i].service, service))
+			continue;
+		snprintf(n[k].node, sizeof(n[k].node), "%s", fl->applied[i].node);
+		n[k++].generation = fl->applied[i].generation;
+	}
+	qsort(n, (size_t)k, sizeof(*n), cmp_node);
+	return k;
+}
+
+const char *zdd_fleet_leader(const struct zdd_fleet *fl)
+{
+	return fl->el ? zdd_etcd_leader(fl->el) : NULL;
+}
+
+struct fl_put {
+	void (*cb)(void *ctx, int err);
+	void *ctx;
+};
+
+static void on_req_put(void *ctx, const struct zdd_etcd_result *r)
+{
+	struct fl_put *p = ctx;
+
+	p->cb(p->ctx, r->err);
+	free(p);
+}
+
+int zdd_fleet_put(struct zdd_fleet *fl, const char *key, const char *value,
+		  void (*cb)(void *ctx, int err), void *ctx)
+{
+	__s64 lease = fl->el ? zdd_etcd_election_lease(fl->el) : 0;
+	struct fl_put *p;
+	int err;
+
+	if (!lease || !zdd_fleet_connected(fl))
+		return -ENOTCONN;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = (struct fl_put){ cb, ctx };
+	err = zdd_etcd_put(fl->e, key, value, strlen(value), lease, on_req_put, p);
+	if (err)
+		free(p);
+	return err;
+}
+
+void zdd_fleet_on_request(struct zdd_fleet *fl,
+			  void (*fn)(void *ctx, const char *key, const char *value, size_t len),
+			  void *ctx)
+{
+	fl->on_request = fn;
+	fl->request_ctx = ctx;
 }
 
 const struct zdd_fleet_delays *zdd_fleet_delays(const struct zdd_fleet *fl)

@@ -22,6 +22,12 @@ struct zdd_fleet_record {
 	__u64 generation;      /* +1 per write: what nodes report as applied */
 	__u64 committed_ms;    /* wall clock when the leader wrote it: for commit->applied */
 	char reason[384];      /* why the last rollback happened, "" when none */
+	/* What a new leader needs to go on with the same rollout: the pool it started from, and
+	 * the steps and dwell it was started with (a start may override the file's). */
+	__u8 stable; /* enum zdd_pool */
+	__u16 steps_bp[ZDD_CONF_MAX_STEPS];
+	int n_steps; /* 0..ZDD_CONF_MAX_STEPS: 0 while idle */
+	__u32 interval_ms;
 };
 
 /* The record as JSON into buf: its length, or -ENOSPC. */
@@ -31,10 +37,17 @@ int zdd_fleet_record_encode(const struct zdd_fleet_record *r, char *buf, size_t 
 int zdd_fleet_record_decode(struct zdd_fleet_record *r, const char *json, size_t len, char *why,
 			    size_t why_len);
 
-/* One node's handshake outcomes since it started, per pool: cumulative, so a lost update loses
- * nothing and the leader judges differences. */
-int zdd_fleet_outcomes_encode(const struct zdd_outcomes o[ZDD_POOLS], char *buf, size_t len);
-int zdd_fleet_outcomes_decode(struct zdd_outcomes o[ZDD_POOLS], const char *json, size_t len,
+/* One node's handshake outcomes per pool in the fleet's current step (tag: the record's
+ * step_started_ms, which names the step), counted by the node as its own rollout controller
+ * counts them (a flow belongs to the step its node had applied when it started), and since the
+ * rollout began. Cumulative within the step: a lost update loses nothing, and the leader sums
+ * the nodes that report the step it judges. */
+struct zdd_fleet_outcomes {
+	__u64 tag;
+	struct zdd_outcomes step[ZDD_POOLS], all[ZDD_POOLS];
+};
+int zdd_fleet_outcomes_encode(const struct zdd_fleet_outcomes *o, char *buf, size_t len);
+int zdd_fleet_outcomes_decode(struct zdd_fleet_outcomes *o, const char *json, size_t len,
 			      char *why, size_t why_len);
 
 /* Commit->applied delays in ms, the last ZDD_FLEET_DELAYS of them. */
@@ -92,10 +105,30 @@ int zdd_fleet_write(struct zdd_fleet *fl, const char *service, struct zdd_fleet_
 		    __u64 wall);
 /* This node's outcomes of service, published with the next tick. */
 void zdd_fleet_set_outcomes(struct zdd_fleet *fl, const char *service,
-			    const struct zdd_outcomes o[ZDD_POOLS]);
-/* The sum of the live nodes' last published outcomes of service; their number. */
-int zdd_fleet_sum(const struct zdd_fleet *fl, const char *service,
-		  struct zdd_outcomes o[ZDD_POOLS]);
+			    const struct zdd_fleet_outcomes *o);
+/* The sum of the live nodes' last published outcomes of service in the step tagged tag (this
+ * node's as last set, the others' as last seen); the number of nodes summed. */
+int zdd_fleet_sum(const struct zdd_fleet *fl, const char *service, __u64 tag,
+		  struct zdd_fleet_outcomes *sum);
+/* The live nodes (their lease holds) and the generation each applied of service, this node
+ * included: n at most max, sorted by name; the number of nodes. */
+struct zdd_fleet_node {
+	char node[64];
+	__u64 generation;
+};
+int zdd_fleet_nodes(const struct zdd_fleet *fl, const char *service, struct zdd_fleet_node *n,
+		    int max);
+/* The leader's name as last seen, NULL when none is known. */
+const char *zdd_fleet_leader(const struct zdd_fleet *fl);
+/* Puts value under key (below the prefix) bound to this node's lease, and calls cb with the
+ * answer: for the rollout verbs a follower hands to the leader. -ENOTCONN without a lease. */
+int zdd_fleet_put(struct zdd_fleet *fl, const char *key, const char *value,
+		  void (*cb)(void *ctx, int err), void *ctx);
+/* Each request put under "requests/" (by any node), once, to the leader: fn parses and runs
+ * it; the key is deleted then. */
+void zdd_fleet_on_request(struct zdd_fleet *fl,
+			  void (*fn)(void *ctx, const char *key, const char *value, size_t len),
+			  void *ctx);
 const struct zdd_fleet_delays *zdd_fleet_delays(const struct zdd_fleet *fl);
 
 #endif /* ZDD_FLEET_H */

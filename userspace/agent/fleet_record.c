@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "control.h"
 #include "fleet.h"
 
 static const char *const pool_names[ZDD_POOLS] = { "blue", "green" };
@@ -67,7 +68,7 @@ static int finish(json_object *o, char *buf, size_t len)
 
 int zdd_fleet_record_encode(const struct zdd_fleet_record *r, char *buf, size_t len)
 {
-	json_object *o = json_object_new_object();
+	json_object *o = json_object_new_object(), *steps;
 
 	if (!o)
 		return -ENOMEM;
@@ -79,6 +80,12 @@ int zdd_fleet_record_encode(const struct zdd_fleet_record *r, char *buf, size_t 
 	json_object_object_add(o, "generation", json_object_new_int64((__s64)r->generation));
 	json_object_object_add(o, "committed_ms", json_object_new_int64((__s64)r->committed_ms));
 	json_object_object_add(o, "reason", json_object_new_string(r->reason));
+	json_object_object_add(o, "stable", json_object_new_string(pool_names[r->stable & 1]));
+	steps = json_object_new_array();
+	for (int i = 0; steps && i < r->n_steps; i++)
+		json_object_array_add(steps, json_object_new_int(r->steps_bp[i]));
+	json_object_object_add(o, "steps", steps);
+	json_object_object_add(o, "interval_ms", json_object_new_int64(r->interval_ms));
 	return finish(o, buf, len);
 }
 
@@ -87,7 +94,7 @@ int zdd_fleet_record_decode(struct zdd_fleet_record *r, const char *json, size_t
 {
 	json_object *o = parse(json, len, why, why_len), *f;
 	struct zdd_fleet_record t = {};
-	__s64 step, bp, started, gen, committed;
+	__s64 step, bp, started, gen, committed, interval;
 	const char *s;
 	int ret = -EINVAL;
 
@@ -120,6 +127,23 @@ int zdd_fleet_record_decode(struct zdd_fleet_record *r, const char *json, size_t
 		goto out;
 	}
 	memcpy(t.reason, json_object_get_string(f), (size_t)json_object_get_string_len(f));
+	s = json_object_object_get_ex(o, "stable", &f) ? zdd_json_string(f) : NULL;
+	if (!s || (strcmp(s, pool_names[ZDD_BLUE]) && strcmp(s, pool_names[ZDD_GREEN]))) {
+		snprintf(why, why_len, "\"stable\": missing, or neither \"blue\" nor \"green\"");
+		goto out;
+	}
+	t.stable = strcmp(s, pool_names[ZDD_BLUE]) ? ZDD_GREEN : ZDD_BLUE;
+	if (!json_object_object_get_ex(o, "steps", &f)) {
+		snprintf(why, why_len, "\"steps\": missing");
+		goto out;
+	}
+	/* An idle fleet has no steps yet: the empty array is the one exception to the rule. */
+	if ((!json_object_is_type(f, json_type_array) || json_object_array_length(f)) &&
+	    zdd_json_steps(f, "\"steps\"", t.steps_bp, &t.n_steps, why, why_len))
+		goto out;
+	if (get_int(o, "interval_ms", 0, ZDD_CTL_MAX_INTERVAL_MS, &interval, why, why_len))
+		goto out;
+	t.interval_ms = (__u32)interval;
 	t.step = (int)step;
 	t.green_bp = (__u16)bp;
 	t.step_started_ms = (__u64)started;
@@ -132,13 +156,11 @@ out:
 	return ret;
 }
 
-int zdd_fleet_outcomes_encode(const struct zdd_outcomes o[ZDD_POOLS], char *buf, size_t len)
+static json_object *pools_json(const struct zdd_outcomes o[ZDD_POOLS])
 {
 	json_object *root = json_object_new_object();
 
-	if (!root)
-		return -ENOMEM;
-	for (int p = 0; p < ZDD_POOLS; p++) {
+	for (int p = 0; root && p < ZDD_POOLS; p++) {
 		json_object *po = json_object_new_object();
 
 		json_object_object_add(po, "started", json_object_new_int64((__s64)o[p].started));
@@ -147,34 +169,65 @@ int zdd_fleet_outcomes_encode(const struct zdd_outcomes o[ZDD_POOLS], char *buf,
 		json_object_object_add(po, "reset", json_object_new_int64((__s64)o[p].reset));
 		json_object_object_add(root, pool_names[p], po);
 	}
+	return root;
+}
+
+int zdd_fleet_outcomes_encode(const struct zdd_fleet_outcomes *o, char *buf, size_t len)
+{
+	json_object *root = json_object_new_object();
+
+	if (!root)
+		return -ENOMEM;
+	json_object_object_add(root, "tag", json_object_new_int64((__s64)o->tag));
+	json_object_object_add(root, "step", pools_json(o->step));
+	json_object_object_add(root, "all", pools_json(o->all));
 	return finish(root, buf, len);
 }
 
-int zdd_fleet_outcomes_decode(struct zdd_outcomes o[ZDD_POOLS], const char *json, size_t len,
-			      char *why, size_t why_len)
+/* root's field name: per pool, started >= completed + reset. */
+static int get_pools(json_object *root, const char *name, struct zdd_outcomes t[ZDD_POOLS],
+		     char *why, size_t why_len)
 {
-	json_object *root = parse(json, len, why, why_len), *po;
-	struct zdd_outcomes t[ZDD_POOLS] = {};
+	json_object *f, *po;
 	__s64 v[3];
-	int ret = -EINVAL;
 
-	if (!root)
+	if (!json_object_object_get_ex(root, name, &f) || !json_object_is_type(f, json_type_object)) {
+		snprintf(why, why_len, "\"%s\": missing or not an object", name);
 		return -EINVAL;
+	}
 	for (int p = 0; p < ZDD_POOLS; p++) {
-		if (!json_object_object_get_ex(root, pool_names[p], &po) ||
+		if (!json_object_object_get_ex(f, pool_names[p], &po) ||
 		    !json_object_is_type(po, json_type_object)) {
-			snprintf(why, why_len, "\"%s\": missing or not an object", pool_names[p]);
-			goto out;
+			snprintf(why, why_len, "\"%s\": \"%s\": missing or not an object", name,
+				 pool_names[p]);
+			return -EINVAL;
 		}
 		if (get_int(po, "started", 0, INT64_MAX, &v[0], why, why_len) ||
 		    get_int(po, "completed", 0, v[0], &v[1], why, why_len) ||
 		    get_int(po, "reset", 0, v[0] - v[1], &v[2], why, why_len))
-			goto out;
+			return -EINVAL;
 		t[p] = (struct zdd_outcomes){ (__u64)v[0], (__u64)v[1], (__u64)v[2] };
 	}
-	memcpy(o, t, sizeof(t));
-	ret = 0;
-out:
+	return 0;
+}
+
+int zdd_fleet_outcomes_decode(struct zdd_fleet_outcomes *o, const char *json, size_t len,
+			      char *why, size_t why_len)
+{
+	json_object *root = parse(json, len, why, why_len);
+	struct zdd_fleet_outcomes t = {};
+	__s64 tag;
+	int ret = -EINVAL;
+
+	if (!root)
+		return -EINVAL;
+	if (!get_int(root, "tag", 0, INT64_MAX, &tag, why, why_len) &&
+	    !get_pools(root, "step", t.step, why, why_len) &&
+	    !get_pools(root, "all", t.all, why, why_len)) {
+		t.tag = (__u64)tag;
+		*o = t;
+		ret = 0;
+	}
 	json_object_put(root);
 	return ret;
 }
