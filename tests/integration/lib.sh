@@ -581,6 +581,9 @@ lab_down()
 	done
 
 	[[ -d $LAB_PIN_DIR ]] && rm -rf "$LAB_PIN_DIR"
+	# LAB_KEEP_LOGS=DIR: the run's logs (agents, etcd, nginx) saved there, for a post-mortem.
+	[[ -n ${LAB_KEEP_LOGS:-} && -n $LAB_DIR ]] && mkdir -p "$LAB_KEEP_LOGS" &&
+		cp "$LAB_DIR"/*.log "$LAB_KEEP_LOGS/" 2>/dev/null
 	[[ -n $LAB_DIR && -d $LAB_DIR ]] && rm -rf "$LAB_DIR"
 	LAB_DIR=""
 	# Run dirs of crashed runs of this prefix (nothing runs from them any more).

@@ -43,11 +43,12 @@ wait_for()
 }
 
 healthy_is() { [[ $(fleet_healthy) == "$1" ]]; }
+has_driver() { [[ -n $(leader_node) ]]; }
 has_leader() { [[ -n $(fleet_leader) ]]; }
 put() { fleet_etcdctl put /zdd-lab-probe "$1"; }
 not() { ! "$@"; }
 
-tap_plan 14
+tap_plan 40
 lab_up || tap_bail "lab setup"
 ecmp_up || tap_bail "edge nodes lb2, lb3"
 fleet_clients_add "$CLIENTS" || tap_bail "client addresses"
@@ -171,7 +172,167 @@ else
 fi
 
 # The fleet itself: (a)-(e) of issue #17.
-[[ -z $refusal ]] || tap_skip_all "zdd-agent does not join a fleet yet: $refusal"
-# zdd-agent joins a fleet: (a)-(e) are to be written against its interface (a skip is never
-# counted as a pass).
-tap_skip_all "zdd-agent accepts agent.cluster, and the fleet's checks (a)-(e) are not written yet"
+[[ -z $refusal ]] || tap_skip_all "zdd-agent does not join a fleet: $refusal"
+NODES=(lb lb2 lb3)
+# njson ROLE: ROLE's agent's view of the service's rollout (fleet included), one line of JSON.
+njson() { ecmp_ctl "$1" rollout --socket "$(ecmp_agent_sock "$1")" -j status 2>/dev/null |
+	jq -c --arg s "$LAB_SVC4" '.rollouts[] | select(.service == $s)'; }
+# nrollout ROLE VERB ARGS...: a rollout verb through ROLE's agent.
+nrollout() { local r=$1; shift; ecmp_ctl "$r" rollout --socket "$(ecmp_agent_sock "$r")" "$@"; }
+nmetric() { lab_exec "$1" curl -s --max-time 2 "http://127.0.0.1:$2/metrics" |
+	awk -v m="$3" '$1 == m {print $2}'; }
+mport() { [[ $1 == lb ]] && echo 9334 || echo $((9333 + ${1#lb})); }
+# fleet_at STATE STEP [ROLES...]: every node (or ROLES) shows STATE at STEP (0-based; "any":
+# whichever), and its tables run the fleet's last generation.
+fleet_at()
+{
+	local want=$1 step=$2 r j
+	shift 2
+	[[ $step == any ]] && step=-2
+	for r in "${@:-${NODES[@]}}"; do
+		j=$(njson "$r") || return 1
+		jq -e --arg st "$want" --argjson sp "$step" '.state == $st and
+			($sp == -2 or .step == $sp) and .fleet.generation > 0 and
+			.fleet.applied_generation == .fleet.generation' <<<"$j" >/dev/null || return 1
+	done
+}
+# leader_node: the node whose agent drives the fleet (as lb's agent sees it).
+leader_node() { njson lb | jq -r '.fleet.leader // empty'; }
+view() { local r; for r in "${@:-${NODES[@]}}"; do echo "$r: $(njson "$r" | jq -c '{state, step,
+	green_weight_pct, event, fleet: {generation: .fleet.generation, applied: .fleet.applied_generation,
+	leader: .fleet.leader, connected: .fleet.connected}}')"; done; }
+# step_split NAME: a load of SECS seconds now, then fleet_split's "SOURCES MIXED FAILED".
+step_split() { split "$1"; }
+
+# (a) A rollout across the fleet, started on a node that does not lead: every node at the same
+# step; in each step every client's connections land in one pool.
+connected() { local r; for r in "${NODES[@]}"; do
+	njson "$r" | jq -e '.fleet.connected and .fleet.leader != null' >/dev/null || return 1; done; }
+# The lab's own checks above took etcd down and up: every agent hears it again first.
+wait_for 15 connected >/dev/null || tap_diag "not every node is connected: $(view)"
+leader=$(leader_node)
+follower=lb2; [[ $leader == lb2 ]] && follower=lb3
+tap_diag "the fleet's leader: ${leader:-none}; the rollout is started on $follower"
+nrollout "$follower" start "$LAB_SVC4" --steps 10,50,100 --interval 6s >/dev/null
+for step in 0 1; do
+	if ! t=$(wait_for 15 fleet_at running "$step"); then
+		tap_fail "(a) every node at step $((step + 1))" "$(view)"
+		continue
+	fi
+	read -r n mixed failed < <(step_split "a$step")
+	conns=$(grep -c . "$LAB_DIR/a$step")
+	if ((mixed == 0 && failed == 0 && n >= CLIENTS * 8 / 10)); then
+		tap_ok "(a) step $((step + 1)) on the 3 nodes ($t ms): $conns connections from $n clients, each client in one pool"
+	else
+		tap_fail "(a) step $((step + 1)): each client in one pool" "$conns connections, $n clients, $mixed mixed, $failed failed" "$(view)"
+	fi
+done
+# The last step is judged on its own flows too: the load goes on until the promotion.
+lab_load_realistic 20 "$LAB_DIR/a3" "$RATE" -n 1 -x 0
+tap_check "(a) promoted on every node" wait_for 20 fleet_at promoted any
+lab_load_stop "$LAB_DIR/a3"
+for r in "${NODES[@]}"; do
+	p=$(mport "$r")
+	tap_diag "(a) $r: commit->applied p50 $(nmetric "$r" "$p" 'zdd_cluster_apply_delay_ms{stat="p50"}') ms, max $(nmetric "$r" "$p" 'zdd_cluster_apply_delay_ms{stat="max"}') ms"
+done
+within_200() { local r p; for r in "${NODES[@]}"; do p=$(mport "$r")
+	(($(nmetric "$r" "$p" 'zdd_cluster_apply_delay_ms{stat="p50"}') <= 200)) || return 1; done; }
+tap_check "(a) every node applies a record within 200 ms of its commit (p50)" within_200
+tap_is "(a) a local weight on a node of the fleet is refused, naming the etcd way" \
+	"$(ecmp_ctl lb2 weight "$LAB_SVC4" green=50 2>&1 | grep -c 'rollout start|promote|abort')" 1
+
+# (b) kill -9 of the leader mid-rollout: another leads within a TTL, at the same step; no
+# request fails (the killed agent's data path goes on forwarding).
+nrollout lb start "$LAB_SVC4" --steps 10,50,100 --interval 30s >/dev/null
+wait_for 15 fleet_at running 0 >/dev/null || tap_diag "$(view)"
+leader=$(leader_node)
+others=(); for r in "${NODES[@]}"; do [[ $r == "$leader" ]] || others+=("$r"); done
+lab_load_realistic 6 "$LAB_DIR/b" "$RATE" -n 1 -x 0
+sleep 1
+t0=$(ms)
+kill -9 "${ECMP_AGENT_PID[$leader]}"
+new_leader() { local l; l=$(njson "${others[0]}" | jq -r '.fleet.leader // empty')
+	[[ -n $l && $l != "$leader" ]]; }
+if wait_for 5 new_leader >/dev/null; then
+	took=$(($(ms) - t0))
+	nl=$(njson "${others[0]}" | jq -r .fleet.leader)
+	tap_check "(b) leader $leader killed: $nl leads after $took ms (TTL ${FLEET_TTL}s + etcd's expiry)" \
+		test "$took" -le $(((FLEET_TTL + 2) * 1000))
+else
+	tap_fail "(b) leader $leader killed: another leads" "$(view "${others[@]}")"
+fi
+tap_check "(b) the new leader goes on at the same step" fleet_at running 0 "${others[@]}"
+lab_load_collect "$LAB_DIR/b"
+read -r n mixed failed < <(fleet_split "$LAB_DIR/b")
+tap_is "(b) no request failed across the failover ($(grep -c . "$LAB_DIR/b") requests)" "$failed" 0
+ecmp_agent_start "$leader" || tap_bail "agent on $leader again"
+tap_check "(b) $leader's agent back: it applies the fleet's record" wait_for 10 fleet_at running 0
+
+# (c) lb3 cut off from etcd: it keeps its weight and serves; the others go on; back, it
+# converges.
+w3=$(njson lb3 | jq .green_weight_pct)
+fleet_cut lb3 || tap_bail "cut lb3"
+cut_off() { [[ $(nmetric lb3 "$(mport lb3)" zdd_cluster_connected) == 0 ]]; }
+tap_check "(c) lb3 cut off: zdd_cluster_connected 0 within $((FLEET_TTL + 2)) s" wait_for $((FLEET_TTL + 2)) cut_off
+lab_exec lb curl -s --max-time 2 "http://127.0.0.1:9334/metrics" >/dev/null
+nrollout lb promote "$LAB_SVC4" >/dev/null
+tap_check "(c) the others go on: promoted on lb and lb2" wait_for 10 fleet_at promoted any lb lb2
+tap_is "(c) lb3 holds its weight, cut off" "$(njson lb3 | jq .green_weight_pct)" "$w3"
+stale() { [[ $(nrollout lb3 status 2>/dev/null) == *STALE* ]]; }
+tap_check "(c) lb3's status says it is stale" stale
+read -r n mixed failed < <(split c)
+tap_is "(c) requests through all 3 nodes meanwhile: none failed" "$failed" 0
+fleet_uncut lb3
+tap_check "(c) lb3 back: it converges on the fleet's record" wait_for 10 fleet_at promoted any
+
+# (d) A bad green (refusing connections), seen through every node: rolled back everywhere, the
+# candidate at 0% on every node within 1 s of the decision, never promoted.
+lab_load_realistic 25 "$LAB_DIR/d" "$RATE" -n 1 -x 0
+sleep 1
+nrollout lb start "$LAB_SVC4" --steps 20,50,100 --interval 4s >/dev/null
+wait_for 10 fleet_at running 0 >/dev/null || tap_diag "$(view)"
+cand=$(njson lb | jq -r 'if .stable == 1 then "blue" else "green" end')
+for b in "${LAB_BACKENDS[@]}"; do [[ $(lab_pool "$b") == "$cand" ]] && lab_backend_stop "$b"; done
+tap_check "(d) $cand refusing: rolled back on every node" wait_for 20 fleet_at rolled_back any
+lab_load_stop "$LAB_DIR/d"
+decided=$(grep -h 'rolled back' "$LAB_DIR"/agent*.log | grep -m1 "the fleet's" | cut -c1-12)
+tap_diag "(d) decision: $decided; $(view | tr '\n' ' ')"
+stable_pct=$(njson lb | jq -r 'if .stable == 1 then 100 else 0 end')
+all_stable() { local r; for r in "${NODES[@]}"; do
+	[[ $(njson "$r" | jq .green_weight_pct) == "$stable_pct" ]] || return 1; done; }
+tap_check "(d) new flows on the stable pool on every node" all_stable
+applied_within() # the last node's apply of the rollback, after the decision
+{
+	local d a
+	d=$(date -d "$decided" +%s%3N)
+	a=$(grep -h "rolled_back, step" "$LAB_DIR"/agent*.log | tail -n 3 | sort | tail -n 1 | cut -c1-12)
+	a=$(date -d "$a" +%s%3N)
+	tap_diag "(d) every node applied the rollback $((a - d)) ms after the decision"
+	((a - d <= 1000))
+}
+tap_check "(d) every node applied it within 1 s of the decision" applied_within
+for b in "${LAB_BACKENDS[@]}"; do [[ $(lab_pool "$b") == "$cand" ]] && lab_backend_start "$b"; done
+all_up() { local r; for r in "${NODES[@]}"; do ecmp_ctl "$r" -j status "$LAB_SVC4" |
+	jq -e 'all(.services[0].backends[]; .state == "up")' >/dev/null || return 1; done; }
+wait_for 10 all_up >/dev/null || tap_diag "(d) $cand's backends not all up again"
+
+# (e) One etcd member killed: the rollout goes on. Quorum lost: every node holds, no step,
+# none promoted. Back: it resumes.
+nrollout lb start "$LAB_SVC4" --steps 10,50,100 --interval 3s >/dev/null
+lab_load_realistic 30 "$LAB_DIR/e" "$RATE" -n 1 -x 0
+wait_for 10 fleet_at running 0 >/dev/null || tap_diag "$(view)"
+fleet_etcd_kill e1
+tap_check "(e) one member killed: the rollout goes on to step 2" wait_for 15 fleet_at running 1
+fleet_etcd_start e1
+wait_for 10 healthy_is 3 >/dev/null
+fleet_quorum down
+held=$(njson lb | jq -c '[.state, .step]')
+sleep 8
+same() { local r; for r in "${NODES[@]}"; do [[ $(njson "$r" | jq -c '[.state, .step]') == "$held" ]] || return 1; done; }
+tap_check "(e) quorum lost: every node holds at $held for 8 s, none promoted" same
+fleet_quorum up
+tap_check "(e) quorum back: the rollout resumes and is promoted" wait_for 30 fleet_at promoted any
+lab_load_stop "$LAB_DIR/e"
+read -r n mixed failed < <(fleet_split "$LAB_DIR/e")
+tap_is "(e) no request failed through it all" "$failed" 0
+tap_done

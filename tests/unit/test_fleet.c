@@ -207,7 +207,8 @@ static void fleet_of_three(void **state)
 				      .step = 1,
 				      .green_bp = 500,
 				      .step_started_ms = 1764900000000ULL };
-	struct zdd_fleet_outcomes o = { 7, { { 1000, 990, 1 }, { 100, 95, 2 } },
+	struct zdd_fleet_outcomes o = { 7,
+					{ { 1000, 990, 1 }, { 100, 95, 2 } },
 					{ { 5000, 4990, 1 }, { 100, 95, 2 } } },
 				  other = { 6, { { 1, 1, 0 }, { 1, 1, 0 } }, {} }, sum;
 	struct zdd_fleet_node nodes[NODES];
@@ -337,8 +338,8 @@ static void record_round_trip(void **state)
 }
 
 /* A record's fields up to its reason, right: what follows is tested. */
-#define REC_HEAD                                                                           \
-	"{\"state\":\"running\",\"step\":1,\"green_bp\":5,\"step_started_ms\":1,"          \
+#define REC_HEAD                                                                  \
+	"{\"state\":\"running\",\"step\":1,\"green_bp\":5,\"step_started_ms\":1," \
 	"\"generation\":3,\"committed_ms\":1,\"reason\":\"\""
 
 static void record_refused(void **state)

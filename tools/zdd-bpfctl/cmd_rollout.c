@@ -16,6 +16,35 @@ static const char *str(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "";
 }
 
+/* In a fleet: who leads, and how far each node's tables are behind the fleet's record. */
+static void print_fleet(struct json_object *o)
+{
+	struct json_object *fl, *nodes, *n, *v;
+	__s64 gen;
+	size_t i;
+
+	if (!json_object_object_get_ex(o, "fleet", &fl))
+		return;
+	json_object_object_get_ex(fl, "generation", &v);
+	gen = json_object_get_int64(v);
+	printf("\n  fleet: generation %lld, leader %s%s", (long long)gen,
+	       *str(fl, "leader") ? str(fl, "leader") : "none",
+	       json_object_object_get_ex(fl, "stale", &v) && json_object_get_boolean(v)
+		       ? "; STALE: this node is cut off from etcd, its view is its last"
+		       : "");
+	if (!json_object_object_get_ex(fl, "nodes", &nodes))
+		return;
+	for (i = 0; i < json_object_array_length(nodes); i++) {
+		n = json_object_array_get_idx(nodes, i);
+		json_object_object_get_ex(n, "generation", &v);
+		printf("\n    node %s: applied %lld", str(n, "node"),
+		       (long long)json_object_get_int64(v));
+		json_object_object_get_ex(n, "lag", &v);
+		if (json_object_get_int64(v))
+			printf(" (%lld behind)", (long long)json_object_get_int64(v));
+	}
+}
+
 /* "  check http_5xx_ratio: pass, green 0.0012 blue 0.0010 (0.0012 <= max 0.05)" */
 static void print_checks(struct json_object *o)
 {
@@ -86,6 +115,7 @@ static void print_rollouts(struct json_object *arr, const char *only)
 			printf("\n  weight from: %s", str(o, "weight_source"));
 		if (*str(o, "event"))
 			printf("\n  last: %s", str(o, "event"));
+		print_fleet(o);
 		printf("\n");
 	}
 	if (!shown)

@@ -4,8 +4,27 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "conffile.h"
 #include "ctl.h"
+
+/* A node of a fleet runs the weights etcd holds (its agent keeps the marker): a local change
+ * would split shoppers between nodes until the next record undid it. */
+static bool in_fleet(const struct ctl *ctl, const char *verb)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/" ZDD_CLUSTER_MARKER, ctl->pin_dir);
+	if (access(path, F_OK))
+		return false;
+	fprintf(stderr,
+		"zdd-bpfctl %s: refused: this node's agent is in a fleet (agent.cluster; %s): its "
+		"weights are the fleet's, kept in etcd. Change them on any node of the fleet with "
+		"`zdd-bpfctl rollout start|promote|abort SVC`, which go through etcd to the "
+		"leader\n",
+		verb, path);
+	return true;
+}
 
 static int set_weight(struct ctl *ctl, const char *svc, const struct zdd_service_key *key, __u16 bp)
 {
@@ -38,6 +57,8 @@ int cmd_weight(struct ctl *ctl, int argc, char **argv)
 				       "bad weight '%s': want green=PCT, PCT 0..100 with at "
 				       "most two decimals",
 				       argv[2]);
+	if (in_fleet(ctl, "weight"))
+		return EXIT_FAIL;
 	return set_weight(ctl, argv[1], &key, bp);
 }
 
@@ -64,5 +85,7 @@ int cmd_flip(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage_error(cmd, "want SVC --to blue|green");
 	if (ctl_parse_service(cmd, argv[optind], &key))
 		return EXIT_USAGE;
+	if (in_fleet(ctl, "flip"))
+		return EXIT_FAIL;
 	return set_weight(ctl, argv[optind], &key, pool == ZDD_GREEN ? ZDD_MAX_WEIGHT_BP : 0);
 }

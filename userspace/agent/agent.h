@@ -6,7 +6,9 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include "addr.h"
 #include "conffile.h"
+#include "fleet.h"
 #include "health.h"
 #include "rollout.h"
 #include "zdd.h"
@@ -16,9 +18,20 @@ struct agent_backend_ref {
 	__u8 addr[16];
 };
 
+/* cluster.c's, per service. */
+struct agent_fleet_service {
+	char name[ZDD_SVC_STRLEN];     /* the service as the fleet's keys name it */
+	__u64 generation;	       /* of the record applied here */
+	__u64 tag, step_mono;	       /* the step as records name it; ro.step_started_ms then */
+	struct zdd_fleet_outcomes own; /* this node's outcomes in the step */
+	struct zdd_fleet_outcomes sum; /* the fleet's, as the leader last judged them */
+	bool was_active;
+};
+
 struct agent_service {
 	struct zdd_service_key key;
 	struct zdd_rollout ro;
+	struct agent_fleet_service fleet;
 	__u32 cohort_next; /* the next handshake cohort to feed the rollout; 0: none yet */
 	int file_green_bp; /* green_weight as the file has it (-1: unset), before any overlay */
 };
@@ -43,7 +56,15 @@ struct agent {
 	int reload_fd;			       /* eventfd: the reload thread is done (reload.c) */
 	pthread_t reload_thread;
 	bool reloading, reload_again;
+	struct zdd_etcd *etcd; /* agent.cluster: the fleet's (cluster.c); NULL alone */
+	struct zdd_fleet *fleet;
+	bool fleet_synced;    /* leading, with the records read: it may drive */
+	bool fleet_reading;   /* the read is in flight */
+	bool fleet_connected; /* as last logged */
 };
+
+/* A log line with the time, as every event of the agent's. */
+void agent_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Monotonic milliseconds: the clock of every timer in the agent. */
 __u64 agent_now_ms(void);
@@ -77,7 +98,32 @@ int agent_announce(struct agent *a, bool on);
 int agent_state_save(struct agent *a);
 int agent_state_load(struct agent *a);
 
+/* cluster.c: one edge node of a fleet (agent.cluster); each is a no-op without one. */
+int agent_cluster_open(struct agent *a);
+void agent_cluster_close(struct agent *a);
+int agent_cluster_fd(const struct agent *a);
+int agent_cluster_timeout_ms(const struct agent *a);
+/* From the loop, under the lock: etcd's answers, watches and publishing. */
+void agent_cluster_run(struct agent *a);
+/* Every tick, for each service: outcomes counted and published; the leader drives. */
+void agent_cluster_tick(struct agent *a, struct agent_service *s,
+			const struct zdd_pool_health h[ZDD_POOLS], __u64 now);
+/* This agent's controllers drive: alone, or leading the fleet with its records read. */
+bool agent_cluster_drives(const struct agent *a);
+const struct zdd_rollout_ops *agent_cluster_ro_ops(struct agent *a);
+/* The leader writes every service whose controller moved on from its record. */
+void agent_cluster_flush(struct agent *a);
+struct zdd_ctl_req;
+struct json_object;
+/* A rollout verb on a node that does not drive: handed to the leader through etcd. */
+struct json_object *agent_cluster_forward(struct agent *a, const struct zdd_ctl_req *req,
+					  const char *text);
+void agent_cluster_json(struct agent *a, struct agent_service *s, struct json_object *o);
+struct zdd_metrics_cluster;
+void agent_cluster_metrics(struct agent *a, struct zdd_metrics_cluster *m);
+
 /* control.c: the root-only Unix socket of the rollout verbs. */
+struct json_object *agent_control_handle(struct agent *a, const struct zdd_ctl_req *req);
 int agent_control_open(struct agent *a, const char *path);
 void agent_control_accept(struct agent *a);
 void agent_control_close(struct agent *a, const char *path);

@@ -104,14 +104,14 @@ static struct json_object *node_drain(struct agent *a, bool drain)
 }
 
 /* req is checked (control_req.c): what is left to refuse is what the agent's state forbids. */
-static struct json_object *handle(struct agent *a, const struct zdd_ctl_req *req)
+struct json_object *agent_control_handle(struct agent *a, const struct zdd_ctl_req *req)
 {
 	const struct zdd_rollout_ops *ops = agent_ro_ops(a);
 	struct zdd_rollout_policy saved;
 	struct zdd_service_val val;
 	int saved_conf_bp;
 	struct agent_service *s;
-	struct json_object *out;
+	struct json_object *out, *arr;
 	__u64 now = agent_now_ms();
 	int rc;
 
@@ -121,7 +121,10 @@ static struct json_object *handle(struct agent *a, const struct zdd_ctl_req *req
 		return node_drain(a, req->verb == ZDD_CTL_DRAIN_NODE);
 	case ZDD_CTL_STATUS:
 		out = answer(true, NULL);
-		json_object_object_add(out, "rollouts", agent_rollouts_json(a));
+		arr = agent_rollouts_json(a);
+		for (size_t i = 0; i < a->n_svcs; i++) /* in a fleet, each node's generation */
+			agent_cluster_json(a, &a->svcs[i], json_object_array_get_idx(arr, i));
+		json_object_object_add(out, "rollouts", arr);
 		return out;
 	default:
 		break;
@@ -191,7 +194,14 @@ void agent_control_accept(struct agent *a)
 			out = answer(false, err);
 		} else {
 			pthread_mutex_lock(&a->lock);
-			out = handle(a, &req);
+			/* In a fleet, a rollout verb is the leader's to run. */
+			if (req.verb >= ZDD_CTL_START && req.verb <= ZDD_CTL_ABORT &&
+			    !agent_cluster_drives(a)) {
+				buf[got] = '\0';
+				out = agent_cluster_forward(a, &req, buf);
+			} else {
+				out = agent_control_handle(a, &req);
+			}
 			pthread_mutex_unlock(&a->lock);
 		}
 		text = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);

@@ -41,8 +41,11 @@ struct zdd_fleet {
 	struct zdd_fleet_ops ops;
 	struct zdd_etcd_election *el;
 	struct zdd_etcd_watch *w_rec, *w_out, *w_app, *w_req;
-	void (*on_request)(void *ctx, const char *key, const char *value, size_t len);
+	bool (*on_request)(void *ctx, const char *key, const char *value, size_t len);
 	void *request_ctx;
+	bool requests_due, scanning;
+	__u64 last_scan;
+	__s64 requests_done; /* the last request's mod_revision handled */
 	bool leader;
 	__u64 last_ok, last_publish, now;
 	struct fl_service svc[ZDD_FLEET_MAX_SERVICES];
@@ -88,7 +91,7 @@ static void record_kv(struct zdd_fleet *fl, const struct zdd_etcd_kv *kv)
 	__u64 w;
 
 	if (zdd_fleet_record_decode(&r, kv->value, kv->value_len, why, sizeof(why))) {
-		zdd_log(ZDD_LOG_WARN, "cluster: record of %s refused: %s", name, why);
+		zdd_log(ZDD_LOG_WARN, "cluster: record of %s refused: %s\n", name, why);
 		return;
 	}
 	s = service(fl, name, true);
@@ -119,10 +122,11 @@ static void on_records(void *ctx, const struct zdd_etcd_watch_batch *b)
 /* "<kind>/<service>/<node>": the node's entry in t (n of them), added when add. */
 static struct fl_node *node_entry(struct fl_node *t, int *n, const char *key, bool add)
 {
-	const char *svc = strchr(key, '/'), *slash;
+	/* A service's name has a slash ("198.19.0.10:80/tcp"), a node's none. */
+	const char *svc = strchr(key, '/'), *slash = strrchr(key, '/');
 	size_t sl;
 
-	if (!svc || !(slash = strchr(++svc, '/')) || (sl = (size_t)(slash - svc)) >= NAME_LEN ||
+	if (!svc || slash <= ++svc || (sl = (size_t)(slash - svc)) >= NAME_LEN ||
 	    strlen(slash + 1) >= NAME_LEN)
 		return NULL;
 	for (int i = 0; i < *n; i++)
@@ -162,7 +166,7 @@ static void on_outcomes(void *ctx, const struct zdd_etcd_watch_batch *b)
 			continue;
 		}
 		if (zdd_fleet_outcomes_decode(&o, kv->value, kv->value_len, why, sizeof(why))) {
-			zdd_log(ZDD_LOG_WARN, "cluster: outcomes %s refused: %s", kv->key, why);
+			zdd_log(ZDD_LOG_WARN, "cluster: outcomes %s refused: %s\n", kv->key, why);
 			continue;
 		}
 		n = node_entry(fl->nodes, &fl->n_nodes, kv->key, true);
@@ -199,20 +203,53 @@ static void on_deleted(void *ctx, const struct zdd_etcd_result *r)
 	(void)r;
 }
 
+/* A request's arrival only says that the leader should look: it reads them all (a watch that
+ * broke and came back "from now" may have missed one, and a new leader finds those its
+ * predecessor left). */
 static void on_requests(void *ctx, const struct zdd_etcd_watch_batch *b)
 {
 	struct zdd_fleet *fl = ctx;
 
 	fl->last_ok = fl->now;
-	for (size_t i = 0; i < b->n; i++) {
-		const struct zdd_etcd_kv *kv = &b->ev[i].kv;
+	if (b->n)
+		fl->requests_due = true;
+}
 
-		/* Only the leader acts, and deletes what it acted on: a request waits for one. */
-		if (b->ev[i].type != ZDD_ETCD_PUT || !zdd_fleet_is_leader(fl) || !fl->on_request)
+static void on_pending(void *ctx, const struct zdd_etcd_result *r)
+{
+	struct zdd_fleet *fl = ctx;
+	__s64 done = fl->requests_done;
+
+	fl->scanning = false;
+	answered(fl, r->err);
+	if (r->err)
+		return;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const struct zdd_etcd_kv *kv = &r->kvs[i];
+
+		/* Each once: until its delete is applied, a later read still returns it. */
+		if (kv->mod_revision <= fl->requests_done || !zdd_fleet_is_leader(fl) ||
+		    !fl->on_request ||
+		    !fl->on_request(fl->request_ctx, kv->key, kv->value, kv->value_len))
 			continue;
-		fl->on_request(fl->request_ctx, kv->key, kv->value, kv->value_len);
+		if (kv->mod_revision > done)
+			done = kv->mod_revision;
 		zdd_etcd_delete(fl->e, kv->key, on_deleted, fl);
 	}
+	fl->requests_done = done;
+}
+
+/* The leader reads the requests when one came, and every second besides. */
+static void scan_requests(struct zdd_fleet *fl)
+{
+	if (!zdd_fleet_is_leader(fl) || fl->scanning || !fl->on_request ||
+	    (!fl->requests_due && fl->now - fl->last_scan < 1000))
+		return;
+	if (zdd_etcd_range(fl->e, "requests/", on_pending, fl))
+		return;
+	fl->scanning = true;
+	fl->requests_due = false;
+	fl->last_scan = fl->now;
 }
 
 static void on_election(void *ctx, bool leader, const char *value)
@@ -222,7 +259,7 @@ static void on_election(void *ctx, bool leader, const char *value)
 	if (leader == fl->leader)
 		return;
 	fl->leader = leader;
-	zdd_log(ZDD_LOG_INFO, "cluster: %s leads the fleet%s", value ? value : "nobody",
+	zdd_log(ZDD_LOG_INFO, "cluster: %s leads the fleet%s\n", value ? value : "nobody",
 		leader ? " (this node)" : "");
 	if (fl->ops.leading)
 		fl->ops.leading(fl->ops.ctx, leader);
@@ -292,6 +329,7 @@ void zdd_fleet_tick(struct zdd_fleet *fl, __u64 now, __u64 wall)
 	fl->now = now;
 	if (!fl->last_ok)
 		fl->last_ok = now;
+	scan_requests(fl);
 	if (!lease || now - fl->last_publish < ZDD_FLEET_PUBLISH_MS)
 		return;
 	fl->last_publish = now;
@@ -319,7 +357,10 @@ bool zdd_fleet_is_leader(const struct zdd_fleet *fl)
 
 bool zdd_fleet_connected(const struct zdd_fleet *fl)
 {
-	return fl->now - fl->last_ok < (__u64)fl->ttl_s * 1000;
+	/* A lease is kept only while etcd answers its keepalives within the TTL: with nothing
+	 * else to say, that is what hears from etcd. */
+	return (fl->el && zdd_etcd_election_lease(fl->el)) ||
+	       fl->now - fl->last_ok < (__u64)fl->ttl_s * 1000;
 }
 
 const struct zdd_fleet_record *zdd_fleet_record(const struct zdd_fleet *fl, const char *service)
@@ -340,7 +381,7 @@ static void on_write(void *ctx, const struct zdd_etcd_result *r)
 	if (!r->err && !r->succeeded && r->n_kvs)
 		s->mod_revision = r->kvs[0].mod_revision;
 	if (r->err || !r->succeeded)
-		zdd_log(ZDD_LOG_WARN, "cluster: record of %s not written: %s", s->name,
+		zdd_log(ZDD_LOG_WARN, "cluster: record of %s not written: %s\n", s->name,
 			r->err ? r->error : "it changed meanwhile");
 }
 
@@ -476,7 +517,7 @@ int zdd_fleet_put(struct zdd_fleet *fl, const char *key, const char *value,
 }
 
 void zdd_fleet_on_request(struct zdd_fleet *fl,
-			  void (*fn)(void *ctx, const char *key, const char *value, size_t len),
+			  bool (*fn)(void *ctx, const char *key, const char *value, size_t len),
 			  void *ctx)
 {
 	fl->on_request = fn;

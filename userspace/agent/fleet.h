@@ -47,8 +47,8 @@ struct zdd_fleet_outcomes {
 	struct zdd_outcomes step[ZDD_POOLS], all[ZDD_POOLS];
 };
 int zdd_fleet_outcomes_encode(const struct zdd_fleet_outcomes *o, char *buf, size_t len);
-int zdd_fleet_outcomes_decode(struct zdd_fleet_outcomes *o, const char *json, size_t len,
-			      char *why, size_t why_len);
+int zdd_fleet_outcomes_decode(struct zdd_fleet_outcomes *o, const char *json, size_t len, char *why,
+			      size_t why_len);
 
 /* Commit->applied delays in ms, the last ZDD_FLEET_DELAYS of them. */
 #define ZDD_FLEET_DELAYS 256
@@ -125,9 +125,10 @@ const char *zdd_fleet_leader(const struct zdd_fleet *fl);
 int zdd_fleet_put(struct zdd_fleet *fl, const char *key, const char *value,
 		  void (*cb)(void *ctx, int err), void *ctx);
 /* Each request put under "requests/" (by any node), once, to the leader: fn parses and runs
- * it; the key is deleted then. */
+ * it, and returns true when it did, and the key is deleted; false leaves it for later (the
+ * leader is not ready), or for the next leader. */
 void zdd_fleet_on_request(struct zdd_fleet *fl,
-			  void (*fn)(void *ctx, const char *key, const char *value, size_t len),
+			  bool (*fn)(void *ctx, const char *key, const char *value, size_t len),
 			  void *ctx);
 const struct zdd_fleet_delays *zdd_fleet_delays(const struct zdd_fleet *fl);
 

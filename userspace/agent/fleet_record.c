@@ -191,7 +191,8 @@ static int get_pools(json_object *root, const char *name, struct zdd_outcomes t[
 	json_object *f, *po;
 	__s64 v[3];
 
-	if (!json_object_object_get_ex(root, name, &f) || !json_object_is_type(f, json_type_object)) {
+	if (!json_object_object_get_ex(root, name, &f) ||
+	    !json_object_is_type(f, json_type_object)) {
 		snprintf(why, why_len, "\"%s\": missing or not an object", name);
 		return -EINVAL;
 	}
@@ -211,8 +212,8 @@ static int get_pools(json_object *root, const char *name, struct zdd_outcomes t[
 	return 0;
 }
 
-int zdd_fleet_outcomes_decode(struct zdd_fleet_outcomes *o, const char *json, size_t len,
-			      char *why, size_t why_len)
+int zdd_fleet_outcomes_decode(struct zdd_fleet_outcomes *o, const char *json, size_t len, char *why,
+			      size_t why_len)
 {
 	json_object *root = parse(json, len, why, why_len);
 	struct zdd_fleet_outcomes t = {};

@@ -36,8 +36,7 @@ __u64 agent_now_ms(void)
 	return (__u64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
+void agent_logf(const char *fmt, ...)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -73,7 +72,7 @@ static void ro_changed(void *ctx, struct zdd_rollout *ro)
 	char name[ZDD_SVC_STRLEN];
 
 	zdd_service_format(&ro->svc, name, sizeof(name));
-	logf_("%s: %s", name, ro->event);
+	agent_logf("%s: %s", name, ro->event);
 	agent_state_save(a);
 }
 
@@ -81,6 +80,8 @@ const struct zdd_rollout_ops *agent_ro_ops(struct agent *a)
 {
 	static struct zdd_rollout_ops ops = { ro_set_weight, ro_changed, NULL };
 
+	if (a->fleet)
+		return agent_cluster_ro_ops(a);
 	ops.ctx = a;
 	return &ops;
 }
@@ -143,7 +144,7 @@ static void on_health(void *ctx, const struct zdd_health_target *t, enum zdd_hea
 
 	zdd_service_format(&t->svc, name, sizeof(name));
 	zdd_addr_format(t->addr, host, sizeof(host));
-	logf_("%s: backend %s is %s", name, host, up ? "healthy" : "failing");
+	agent_logf("%s: backend %s is %s", name, host, up ? "healthy" : "failing");
 	if (!cb || cb->state != ZDD_BE_UP || zdd_lock(a->z))
 		return;
 	if (!zdd_backend_find(a->z, &t->svc, t->addr, &b) &&
@@ -214,8 +215,9 @@ static void weight_of_rollout(struct agent_service *s, struct zdd_conf_service *
 			 "the %s rollout, written again: the maps had lost it",
 			 zdd_rollout_states[ro->state]);
 	}
-	logf_("%s: green %u.%02u%%, from %s", name, (cs->green_bp < 0 ? bp : cs->green_bp) / 100,
-	      (cs->green_bp < 0 ? bp : cs->green_bp) % 100, ro->weight_source);
+	agent_logf("%s: green %u.%02u%%, from %s", name,
+		   (cs->green_bp < 0 ? bp : cs->green_bp) / 100,
+		   (cs->green_bp < 0 ? bp : cs->green_bp) % 100, ro->weight_source);
 }
 
 /*
@@ -262,6 +264,7 @@ static int adopt_services(struct agent *a, const struct zdd_conf *c)
 		if (old) {
 			/* moved, not copied: the old entry gives up its hooks and strings */
 			svcs[i].ro = old->ro;
+			svcs[i].fleet = old->fleet;
 			memset(&old->ro.pol.hooks, 0, sizeof(old->ro.pol.hooks));
 			old->ro.pol.checks = NULL;
 			old->ro.pre.status = old->ro.post.status = ZDD_HOOK_IDLE;
@@ -269,6 +272,8 @@ static int adopt_services(struct agent *a, const struct zdd_conf *c)
 		} else {
 			svcs[i].ro.svc = svcs[i].key;
 			svcs[i].ro.step = -1;
+			zdd_service_format(&svcs[i].key, svcs[i].fleet.name,
+					   sizeof(svcs[i].fleet.name));
 		}
 		/* The policy follows the file; a running rollout keeps its steps and dwell. */
 		{
@@ -308,7 +313,7 @@ int agent_config_load(struct agent *a, bool first)
 
 	err = zdd_conf_load(a->conf_path, &c, msg, sizeof(msg));
 	if (err) {
-		logf_("config rejected, nothing changed: %s", msg);
+		agent_logf("config rejected, nothing changed: %s", msg);
 		return err;
 	}
 	pthread_mutex_lock(&a->lock);
@@ -326,7 +331,7 @@ int agent_config_load(struct agent *a, bool first)
 	zdd_plan_free(plan);
 	if (err) {
 		pthread_mutex_unlock(&a->lock);
-		logf_("config %s not applied: %s", a->conf_path, strerror(-err));
+		agent_logf("config %s not applied: %s", a->conf_path, strerror(-err));
 		zdd_conf_free(c);
 		return err;
 	}
@@ -339,7 +344,7 @@ int agent_config_load(struct agent *a, bool first)
 	if (!err && !first)
 		err = agent_announce(a, true);
 	pthread_mutex_unlock(&a->lock);
-	logf_("config %s applied (%zu change%s)", a->conf_path, n, n == 1 ? "" : "s");
+	agent_logf("config %s applied (%zu change%s)", a->conf_path, n, n == 1 ? "" : "s");
 	return err;
 }
 
@@ -381,14 +386,17 @@ static void tick(struct agent *a)
 	for (i = 0; i < a->n_svcs; i++) {
 		struct agent_service *s = &a->svcs[i];
 
-		if (zdd_rollout_ticking(&s->ro)) {
+		if (a->fleet) {
+			pool_health(a, s, h);
+			agent_cluster_tick(a, s, h, now);
+		} else if (zdd_rollout_ticking(&s->ro)) {
 			agent_feed_outcomes(a, s, now);
 			pool_health(a, s, h);
 			zdd_rollout_tick(&s->ro, agent_ro_ops(a), h, now);
 		}
 		/* The checks judge the candidate while it has traffic, paused included (a blind
-		 * pause ends when they answer again). */
-		if (zdd_rollout_active(&s->ro) && s->ro.step >= 0) {
+		 * pause ends when they answer again); in a fleet, only where it is driven. */
+		if (zdd_rollout_active(&s->ro) && s->ro.step >= 0 && agent_cluster_drives(a)) {
 			zdd_analysis_schedule(a->analysis, &s->key, s->ro.pol.checks,
 					      s->ro.pol.n_checks, !s->ro.stable, now);
 		} else {
@@ -409,12 +417,17 @@ static void on_analysis(void *ctx, const struct zdd_service_key *svc, const stru
 		zdd_rollout_analysis(&s->ro, agent_ro_ops(a), e, agent_now_ms());
 }
 
-/* The loop wakes for the next health probe or check transfer, whichever comes first. */
+static int min_timeout(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* The loop wakes for the next health probe, check transfer or etcd timer, whichever first. */
 static int loop_timeout_ms(const struct agent *a)
 {
-	int h = zdd_health_timeout_ms(a->health), c = zdd_analysis_timeout_ms(a->analysis);
-
-	return h < 0 ? c : c < 0 ? h : h < c ? h : c;
+	return min_timeout(
+		min_timeout(zdd_health_timeout_ms(a->health), zdd_analysis_timeout_ms(a->analysis)),
+		agent_cluster_timeout_ms(a));
 }
 
 /* --- metrics --------------------------------------------------------------------------------- */
@@ -452,6 +465,7 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 				       sizeof(mc->evaluations));
 			}
 			ro[i].n_checks = r->pol.n_checks;
+			ro[i].fleet_generation = a->svcs[i].fleet.generation;
 		}
 		for (i = 0; i < a->conf->n_services; i++) {
 			const struct zdd_conf_service *cs = &a->conf->services[i];
@@ -472,6 +486,7 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 		v.ticks = a->ticks;
 		v.ticks_late = a->ticks_late;
 		v.agent = true;
+		agent_cluster_metrics(a, &v.cluster);
 	}
 	pthread_mutex_unlock(&a->lock);
 	/* The maps are read without the agent's lock: a scrape never delays a tick. */
@@ -505,8 +520,8 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	err = zdd_open_load(&a->z, &lo);
 	if (err)
 		return err;
-	logf_("%s the data path's maps in %s", zdd_adopted(a->z) ? "adopted" : "created",
-	      a->pin_dir);
+	agent_logf("%s the data path's maps in %s", zdd_adopted(a->z) ? "adopted" : "created",
+		   a->pin_dir);
 	if (a->conf->agent.interface[0]) {
 		err = zdd_lock(a->z)
 			      ?: zdd_attach(a->z, a->pin_dir, a->conf->agent.interface, &ao,
@@ -514,10 +529,11 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 		zdd_unlock(a->z);
 		if (err)
 			return err;
-		logf_("%s %s", updated ? "program replaced in place on" : "attached to",
-		      a->conf->agent.interface);
+		agent_logf("%s %s", updated ? "program replaced in place on" : "attached to",
+			   a->conf->agent.interface);
 	}
-	err = adopt_services(a, a->conf) ?: agent_state_load(a) ?: agent_config_load(a, true);
+	err = adopt_services(a, a->conf) ?: agent_state_load(a) ?: agent_config_load(a, true) ?:
+	      agent_cluster_open(a);
 	if (err)
 		return err;
 	err = zdd_analysis_new(&a->analysis, on_analysis, a);
@@ -529,7 +545,7 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	/* Before privileges are dropped: it attaches zdd_hcheck. On failure it says why and the
 	 * direct checks go on alone. */
 	if (!zdd_health_tunnel(a->health, a->z))
-		logf_("health checks go directly and through the tunnel");
+		agent_logf("health checks go directly and through the tunnel");
 	err = agent_announce(a, true);
 	if (err)
 		return err;
@@ -539,8 +555,8 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	err = zdd_metrics_serve(srv, metrics ?: a->conf->agent.metrics, render_metrics, a);
 	if (err)
 		return log_err(err, "serve /metrics on %s", metrics ?: a->conf->agent.metrics);
-	logf_("serving /metrics on %s, control socket %s", metrics ?: a->conf->agent.metrics,
-	      a->conf->agent.control_socket);
+	agent_logf("serving /metrics on %s, control socket %s", metrics ?: a->conf->agent.metrics,
+		   a->conf->agent.control_socket);
 	return 0;
 }
 
@@ -581,7 +597,8 @@ static int run(struct agent *a)
 	err = agent_reload_open(a) ?: epoll_add(ep, tfd) ?: epoll_add(ep, sfd) ?:
 	      epoll_add(ep, a->ctl_fd) ?: epoll_add(ep, a->reload_fd) ?:
 	      epoll_add(ep, zdd_health_fd(a->health)) ?:
-	      epoll_add(ep, zdd_analysis_fd(a->analysis));
+	      epoll_add(ep, zdd_analysis_fd(a->analysis)) ?:
+	      (a->etcd ? epoll_add(ep, agent_cluster_fd(a)) : 0);
 	while (!err) {
 		n = epoll_wait(ep, ev, 8, loop_timeout_ms(a));
 		if (n < 0 && errno != EINTR)
@@ -594,12 +611,12 @@ static int run(struct agent *a)
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGHUP) {
-					logf_("SIGHUP: reloading %s", a->conf_path);
+					agent_logf("SIGHUP: reloading %s", a->conf_path);
 					agent_reload_request(a);
 					continue;
 				}
-				logf_("signal %u: exiting; the data path keeps running",
-				      si.ssi_signo);
+				agent_logf("signal %u: exiting; the data path keeps running",
+					   si.ssi_signo);
 				agent_announce(a, false);
 				goto out;
 			} else if (ev[i].data.fd == a->ctl_fd) {
@@ -611,6 +628,7 @@ static int run(struct agent *a)
 		pthread_mutex_lock(&a->lock);
 		zdd_health_run(a->health);
 		zdd_analysis_run(a->analysis, agent_now_ms());
+		agent_cluster_run(a);
 		pthread_mutex_unlock(&a->lock);
 	}
 out:
@@ -670,22 +688,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zdd-agent: %s\n", msg);
 		return 1;
 	}
-	/* Per-node rollouts where a fleet was asked for would split shoppers between versions:
-	 * refuse rather than run half of what the file says. */
-	if (a->conf->agent.cluster.present) {
-		fprintf(stderr,
-			"zdd-agent: %s: agent.cluster: this zdd-agent cannot coordinate a "
-			"fleet through etcd yet; remove the section to run this node alone\n",
-			a->conf_path);
-		zdd_conf_free(a->conf);
-		return 1;
-	}
 	a->pin_dir = pin_dir ?: a->conf->agent.pin_dir;
 	err = setup(a, metrics, &srv)
 		      ?: agent_drop_privileges(a->conf->agent.announce_interface[0] != '\0');
 	if (!err)
 		err = run(a);
 	zdd_metrics_stop(srv);
+	agent_cluster_close(a);
 	agent_reload_close(a);
 	agent_control_close(a, a->conf->agent.control_socket);
 	for (i = 0; i < a->n_svcs; i++) {

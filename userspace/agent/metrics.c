@@ -386,6 +386,38 @@ static void render_ticks(FILE *f, const struct zdd_metrics_view *v)
 	sample_u64(f, "zdd_agent_ticks_late_total", NULL, 0, v->ticks_late);
 }
 
+/* A node in a fleet says whether it hears etcd, whether it drives, and how far behind it is. */
+static void render_cluster(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
+{
+	const struct zdd_metrics_rollout *r;
+	struct label l[2] = { { "service", NULL }, { "stat", NULL } };
+	size_t i;
+
+	if (!v->cluster.on)
+		return;
+	family(f, "zdd_cluster_connected", "gauge",
+	       "1 while etcd answers this node within its lease's TTL; 0: cut off, holding the "
+	       "last applied weights (fail-static).");
+	sample_u64(f, "zdd_cluster_connected", NULL, 0, v->cluster.connected);
+	family(f, "zdd_cluster_is_leader", "gauge",
+	       "1 on the one node that drives the fleet's rollouts.");
+	sample_u64(f, "zdd_cluster_is_leader", NULL, 0, v->cluster.leader);
+	family(f, "zdd_cluster_applied_generation", "gauge",
+	       "Generation of the fleet's rollout record this node applied, per service.");
+	for (i = 0; i < sn->n_svc; i++) {
+		r = find_rollout(v, &sn->svc[i].s.key);
+		l[0].value = sn->svc[i].name;
+		sample_u64(f, "zdd_cluster_applied_generation", l, 1, r ? r->fleet_generation : 0);
+	}
+	family(f, "zdd_cluster_apply_delay_ms", "gauge",
+	       "Milliseconds from the leader's commit of a record to this node's table swap: the "
+	       "median of the last 256 (stat=\"p50\") and the largest since the start (\"max\").");
+	l[1].value = "p50";
+	sample_u64(f, "zdd_cluster_apply_delay_ms", &l[1], 1, v->cluster.delay_p50_ms);
+	l[1].value = "max";
+	sample_u64(f, "zdd_cluster_apply_delay_ms", &l[1], 1, v->cluster.delay_max_ms);
+}
+
 static void render_global(FILE *f, const struct zdd_snap *sn)
 {
 	struct label l;
@@ -436,8 +468,10 @@ int zdd_metrics_render(struct zdd *z, const struct zdd_metrics_view *v, char **b
 	render_backends(f, &sn, v);
 	render_services(f, &sn, v);
 	render_global(f, &sn);
-	if (v && v->agent)
+	if (v && v->agent) {
 		render_ticks(f, v);
+		render_cluster(f, &sn, v);
+	}
 	/* memstream writes fail only for lack of memory; the error sticks until fclose */
 	if (ferror(f))
 		err = -ENOMEM;

@@ -28,6 +28,14 @@ struct zdd_metrics_rollout {
 	struct zdd_ro_reason_count rollbacks[ZDD_RO_REASONS];
 	struct zdd_metrics_check checks[ZDD_CONF_MAX_CHECKS];
 	int n_checks;
+	__u64 fleet_generation; /* of the fleet's record applied here; 0: none (or no fleet) */
+};
+
+/* The agent's place in a fleet (agent.cluster). */
+struct zdd_metrics_cluster {
+	bool on; /* the agent is in a fleet: the zdd_cluster_* families are shown */
+	bool connected, leader;
+	__u64 delay_p50_ms, delay_max_ms; /* commit -> applied here */
 };
 
 struct zdd_metrics_health {
@@ -43,6 +51,7 @@ struct zdd_metrics_view {
 	size_t n_health;
 	bool agent; /* rendered by the agent: its loop's ticks below are shown */
 	__u64 ticks, ticks_late;
+	struct zdd_metrics_cluster cluster;
 };
 
 /* The state names are the rollout controller's: zdd_rollout_states[] in rollout.h. */

@@ -108,7 +108,10 @@ struct zdd_conf_service {
 
 #define ZDD_CONF_MAX_ENDPOINTS 8
 
-/* agent.cluster: the edge nodes of a fleet run one rollout, coordinated through etcd. */
+/* agent.cluster: the edge nodes of a fleet run one rollout, coordinated through etcd. The
+ * agent of such a node keeps this file in its pin directory: zdd-bpfctl then refuses local
+ * weight changes, which the fleet's next record would undo. */
+#define ZDD_CLUSTER_MARKER "cluster"
 struct zdd_conf_cluster {
 	bool present;
 	char endpoints[ZDD_CONF_MAX_ENDPOINTS][128]; /* http://HOST:PORT of etcd members */
