@@ -48,7 +48,7 @@ has_leader() { [[ -n $(fleet_leader) ]]; }
 put() { fleet_etcdctl put /zdd-lab-probe "$1"; }
 not() { ! "$@"; }
 
-tap_plan 40
+tap_plan 35
 lab_up || tap_bail "lab setup"
 ecmp_up || tap_bail "edge nodes lb2, lb3"
 fleet_clients_add "$CLIENTS" || tap_bail "client addresses"

@@ -43,9 +43,14 @@ static const char *const families[] = {
 	"zdd_analysis_evaluations_total",
 	"zdd_agent_ticks_total",
 	"zdd_agent_ticks_late_total",
+	/* only from an agent in a fleet */
+	"zdd_cluster_connected",
+	"zdd_cluster_is_leader",
+	"zdd_cluster_applied_generation",
+	"zdd_cluster_apply_delay_ms",
 };
 #define N_FAMILIES	  (sizeof(families) / sizeof(families[0]))
-#define N_FAMILIES_ALWAYS (N_FAMILIES - 4)
+#define N_FAMILIES_ALWAYS (N_FAMILIES - 8)
 
 #define B4(svc, pool, be) "{service=\"" svc "\",pool=\"" pool "\",backend=\"" be "\"}"
 #define BLUE4		  B4(SVC4, "blue", "198.18.3.11")
@@ -252,6 +257,33 @@ static void view_gives_rollout_and_health(void **state)
 	assert_line(t, "zdd_backend_up" GREEN4 " 1");
 	assert_line(t, "zdd_backend_up" BLUE6 " 1");
 	assert_line(t, "zdd_backend_up" GREEN6 " 0");
+	assert_null(strstr(t, "zdd_cluster_")); /* alone: no fleet families */
+	free(t);
+}
+
+/* An agent in a fleet says whether it hears etcd, whether it leads, what it applied. */
+static void fleet_node_says_where_it_stands(void **state)
+{
+	struct fixture *f = *state;
+	struct zdd_metrics_rollout r = {
+		.svc = svc_key(SVC4), .step = 1, .state = "running", .fleet_generation = 12
+	};
+	struct zdd_metrics_view v = { .rollouts = &r,
+				      .n_rollouts = 1,
+				      .agent = true,
+				      .cluster = { .on = true,
+						   .connected = false,
+						   .leader = false,
+						   .delay_p50_ms = 23,
+						   .delay_max_ms = 180 } };
+	char *t = render(f, &v);
+
+	assert_line(t, "zdd_cluster_connected 0");
+	assert_line(t, "zdd_cluster_is_leader 0");
+	assert_line(t, "zdd_cluster_applied_generation{service=\"" SVC4 "\"} 12");
+	assert_line(t, "zdd_cluster_applied_generation{service=\"" SVC6 "\"} 0");
+	assert_line(t, "zdd_cluster_apply_delay_ms{stat=\"p50\"} 23");
+	assert_line(t, "zdd_cluster_apply_delay_ms{stat=\"max\"} 180");
 	free(t);
 }
 
@@ -587,6 +619,7 @@ int main(void)
 		T(weights_are_percent_of_new_clients),
 		T(view_gives_rollout_and_health),
 		T(unknown_rollout_state_is_rejected),
+		T(fleet_node_says_where_it_stands),
 		T(families_are_whole_and_only_the_designed_ones),
 		T(promtool_accepts_the_text),
 		T0(server_answers_get_metrics),
