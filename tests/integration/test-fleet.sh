@@ -301,16 +301,11 @@ stable_pct=$(njson lb | jq -r 'if .stable == 1 then 100 else 0 end')
 all_stable() { local r; for r in "${NODES[@]}"; do
 	[[ $(njson "$r" | jq .green_weight_pct) == "$stable_pct" ]] || return 1; done; }
 tap_check "(d) new flows on the stable pool on every node" all_stable
-applied_within() # the last node's apply of the rollback, after the decision
-{
-	local d a
-	d=$(date -d "$decided" +%s%3N)
-	a=$(grep -h "rolled_back, step" "$LAB_DIR"/agent*.log | tail -n 3 | sort | tail -n 1 | cut -c1-12)
-	a=$(date -d "$a" +%s%3N)
-	tap_diag "(d) every node applied the rollback $((a - d)) ms after the decision"
-	((a - d <= 1000))
-}
-tap_check "(d) every node applied it within 1 s of the decision" applied_within
+# The last node's apply of the rollback, after the leader's decision (the logs' clocks are one).
+last=$(grep -h "rolled_back, step" "$LAB_DIR"/agent*.log | cut -c1-12 | sort | tail -n 1)
+took=$(($(date -d "$last" +%s%3N) - $(date -d "${decided:-00:00:00}" +%s%3N)))
+tap_check "(d) every node applied it within 1 s of the decision ($took ms)" \
+	test -n "$decided" -a "$took" -ge 0 -a "$took" -le 1000
 for b in "${LAB_BACKENDS[@]}"; do [[ $(lab_pool "$b") == "$cand" ]] && lab_backend_start "$b"; done
 all_up() { local r; for r in "${NODES[@]}"; do ecmp_ctl "$r" -j status "$LAB_SVC4" |
 	jq -e 'all(.services[0].backends[]; .state == "up")' >/dev/null || return 1; done; }

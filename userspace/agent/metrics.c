@@ -136,6 +136,33 @@ static void sample_u64(FILE *f, const char *name, const struct label *l, size_t 
 	sample(f, name, l, n, num);
 }
 
+static __u64 step_of(const struct zdd_metrics_rollout *r)
+{
+	return r->step;
+}
+
+static __u64 generation_of(const struct zdd_metrics_rollout *r)
+{
+	return r->fleet_generation;
+}
+
+/* A gauge per service from its rollout (0 without one). */
+static void rollout_gauge(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v,
+			  const char *name, const char *help,
+			  __u64 (*get)(const struct zdd_metrics_rollout *r))
+{
+	const struct zdd_metrics_rollout *r;
+	struct label l = { "service", NULL };
+	size_t i;
+
+	family(f, name, "gauge", help);
+	for (i = 0; i < sn->n_svc; i++) {
+		r = find_rollout(v, &sn->svc[i].s.key);
+		l.value = sn->svc[i].name;
+		sample_u64(f, name, &l, 1, r ? get(r) : 0);
+	}
+}
+
 /* Basis points as a percentage without a float's rounding: 1250 -> "12.5". */
 static void percent(char *buf, size_t len, unsigned int bp)
 {
@@ -345,13 +372,8 @@ static void render_services(FILE *f, const struct zdd_snap *sn, const struct zdd
 	service_counter(f, sn, "zdd_service_promoted_flows_total",
 			"Adopted TCP flows proven live and moved to the established table.",
 			offsetof(struct zdd_service_stats, promoted));
-	family(f, "zdd_rollout_step", "gauge",
-	       "1-based index of the rollout's current step; 0 without a rollout.");
-	for (i = 0; i < sn->n_svc; i++) {
-		r = find_rollout(v, &sn->svc[i].s.key);
-		l[0].value = sn->svc[i].name;
-		sample_u64(f, "zdd_rollout_step", l, 1, r ? r->step : 0);
-	}
+	rollout_gauge(f, sn, v, "zdd_rollout_step",
+		      "1-based index of the rollout's current step; 0 without a rollout.", step_of);
 	family(f, "zdd_rollout_state", "gauge",
 	       "1 for the rollout's current state, 0 for the others.");
 	for (i = 0; i < sn->n_svc; i++) {
@@ -389,9 +411,7 @@ static void render_ticks(FILE *f, const struct zdd_metrics_view *v)
 /* A node in a fleet says whether it hears etcd, whether it drives, and how far behind it is. */
 static void render_cluster(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
 {
-	const struct zdd_metrics_rollout *r;
-	struct label l[2] = { { "service", NULL }, { "stat", NULL } };
-	size_t i;
+	struct label l = { "stat", NULL };
 
 	if (!v->cluster.on)
 		return;
@@ -402,20 +422,16 @@ static void render_cluster(FILE *f, const struct zdd_snap *sn, const struct zdd_
 	family(f, "zdd_cluster_is_leader", "gauge",
 	       "1 on the one node that drives the fleet's rollouts.");
 	sample_u64(f, "zdd_cluster_is_leader", NULL, 0, v->cluster.leader);
-	family(f, "zdd_cluster_applied_generation", "gauge",
-	       "Generation of the fleet's rollout record this node applied, per service.");
-	for (i = 0; i < sn->n_svc; i++) {
-		r = find_rollout(v, &sn->svc[i].s.key);
-		l[0].value = sn->svc[i].name;
-		sample_u64(f, "zdd_cluster_applied_generation", l, 1, r ? r->fleet_generation : 0);
-	}
+	rollout_gauge(f, sn, v, "zdd_cluster_applied_generation",
+		      "Generation of the fleet's rollout record this node applied, per service.",
+		      generation_of);
 	family(f, "zdd_cluster_apply_delay_ms", "gauge",
 	       "Milliseconds from the leader's commit of a record to this node's table swap: the "
 	       "median of the last 256 (stat=\"p50\") and the largest since the start (\"max\").");
-	l[1].value = "p50";
-	sample_u64(f, "zdd_cluster_apply_delay_ms", &l[1], 1, v->cluster.delay_p50_ms);
-	l[1].value = "max";
-	sample_u64(f, "zdd_cluster_apply_delay_ms", &l[1], 1, v->cluster.delay_max_ms);
+	l.value = "p50";
+	sample_u64(f, "zdd_cluster_apply_delay_ms", &l, 1, v->cluster.delay_p50_ms);
+	l.value = "max";
+	sample_u64(f, "zdd_cluster_apply_delay_ms", &l, 1, v->cluster.delay_max_ms);
 }
 
 static void render_global(FILE *f, const struct zdd_snap *sn)
