@@ -18,7 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 lab_require
 lab_require_cmd python3 jq
-tap_plan 17
+tap_plan 19
 
 SPOOFS=5		# crafted tunnels per family and check
 SPOOF_INNER4=198.18.1.77	# the client address the attacker pretends to be
@@ -206,6 +206,39 @@ tunnel_named()
 	done
 }
 
+# checks_metric ADDR...: zdd_backend_check_up of each: tunnel 0, direct 1.
+checks_metric()
+{
+	local m addr
+	m=$(lab_exec lb curl -s --max-time 2 "http://127.0.0.1:9334/metrics")
+	for addr in "$@"; do
+		if ! grep -q "^zdd_backend_check_up{.*backend=\"$addr\",check=\"tunnel\"} 0$" <<<"$m" ||
+			! grep -q "^zdd_backend_check_up{.*backend=\"$addr\",check=\"direct\"} 1$" <<<"$m"; then
+			grep "zdd_backend_check_up" <<<"$m"
+			return 1
+		fi
+	done
+}
+
+# status_names_tunnel ADDR...: zdd-bpfctl status (the agent's socket) says, under each, that
+# the tunnel check fails and why, and the direct one passes; --json has the same.
+status_names_tunnel()
+{
+	local out json addr
+	out=$(lab_ctl status --socket "$LAB_DIR/agent.sock")
+	json=$(lab_ctl -j status --socket "$LAB_DIR/agent.sock")
+	for addr in "$@"; do
+		if ! grep -A1 " $addr " <<<"$out" |
+			grep -q 'health: direct check passes; tunnel check fails (.\+)' ||
+			! jq -e --arg a "$addr" '[.services[].backends[] | select(.address == $a)] |
+				all(.checks.tunnel.state == "down" and .checks.direct.state == "up")' \
+				<<<"$json" >/dev/null; then
+			echo "$out"
+			return 1
+		fi
+	done
+}
+
 # g1 down in the maps for both services, the other backends up; clients still served.
 only_g1_down()
 {
@@ -256,6 +289,10 @@ tunnel_check "g1 without zdd_decap: taken down within $MAX_DOWN_MS ms (IPv4 and 
 tunnel_check "the log names the tunnel check; the direct check passes" \
 	tunnel_named "$G1_4" "$G1_6"
 tunnel_check "only g1 down in the maps; clients still served" only_g1_down
+tunnel_check "/metrics: g1's tunnel check 0, its direct check 1 (IPv4 and IPv6)" \
+	checks_metric "$G1_4" "$G1_6"
+tunnel_check "status names g1's failing check: the tunnel's, why, and that the direct passes" \
+	status_names_tunnel "$G1_4" "$G1_6"
 if [[ -z $TUNNEL ]]; then
 	changed healthy "$G1_4" "$G1_6" lab_decap_attach g1
 	tap_diag "zdd_decap back on g1: up again after ${UP4:-never} ms (IPv4), ${UP6:-never} ms (IPv6)"

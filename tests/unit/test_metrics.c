@@ -43,6 +43,9 @@ static const char *const families[] = {
 	"zdd_analysis_evaluations_total",
 	"zdd_agent_ticks_total",
 	"zdd_agent_ticks_late_total",
+	"zdd_next_hop_changes_total",
+	/* only where the agent runs health checks */
+	"zdd_backend_check_up",
 	/* only from an agent in a fleet */
 	"zdd_cluster_connected",
 	"zdd_cluster_is_leader",
@@ -50,7 +53,7 @@ static const char *const families[] = {
 	"zdd_cluster_apply_delay_ms",
 };
 #define N_FAMILIES	  (sizeof(families) / sizeof(families[0]))
-#define N_FAMILIES_ALWAYS (N_FAMILIES - 8)
+#define N_FAMILIES_ALWAYS (N_FAMILIES - 10)
 
 #define B4(svc, pool, be) "{service=\"" svc "\",pool=\"" pool "\",backend=\"" be "\"}"
 #define BLUE4		  B4(SVC4, "blue", "198.18.3.11")
@@ -210,8 +213,8 @@ static void view_gives_rollout_and_health(void **state)
 		.n_checks = 1,
 	};
 	struct zdd_metrics_health h[2] = {
-		{ .svc = svc_key(SVC4), .up = 0 },
-		{ .svc = svc_key(SVC4), .up = 1 },
+		{ .svc = svc_key(SVC4), .up = 0, .check = { ZDD_HEALTH_UP, ZDD_HEALTH_DOWN } },
+		{ .svc = svc_key(SVC4), .up = 1, .check = { ZDD_HEALTH_UP } },
 	};
 	struct zdd_metrics_view v = { .rollouts = &r,
 				      .n_rollouts = 1,
@@ -219,7 +222,8 @@ static void view_gives_rollout_and_health(void **state)
 				      .n_health = 2,
 				      .agent = true,
 				      .ticks = 42,
-				      .ticks_late = 1 };
+				      .ticks_late = 1,
+				      .next_hop_changes = 3 };
 	size_t i;
 	char *t;
 
@@ -240,6 +244,7 @@ static void view_gives_rollout_and_health(void **state)
 	assert_int_equal(i, 6);
 	assert_line(t, "zdd_agent_ticks_total 42");
 	assert_line(t, "zdd_agent_ticks_late_total 1");
+	assert_line(t, "zdd_next_hop_changes_total 3");
 	assert_line(t, "zdd_rollbacks_total{service=\"" SVC4 "\",reason=\"handshakes\"} 2");
 	assert_line(t, "zdd_rollbacks_total{service=\"" SVC4 "\",reason=\"health_check\"} 0");
 	assert_line(t, "zdd_rollbacks_total{service=\"" SVC4 "\",reason=\"http_5xx_ratio\"} 1");
@@ -258,6 +263,14 @@ static void view_gives_rollout_and_health(void **state)
 	assert_line(t, "zdd_backend_up" BLUE6 " 1");
 	assert_line(t, "zdd_backend_up" GREEN6 " 0");
 	assert_null(strstr(t, "zdd_cluster_")); /* alone: no fleet families */
+	/* which check took a backend down; none for a check not run */
+	assert_line(t, "zdd_backend_check_up{service=\"" SVC4
+		       "\",pool=\"blue\",backend=\"198.18.3.11\",check=\"direct\"} 1");
+	assert_line(t, "zdd_backend_check_up{service=\"" SVC4
+		       "\",pool=\"blue\",backend=\"198.18.3.11\",check=\"tunnel\"} 0");
+	assert_line(t, "zdd_backend_check_up{service=\"" SVC4
+		       "\",pool=\"green\",backend=\"198.18.3.21\",check=\"direct\"} 1");
+	assert_null(strstr(t, "backend=\"198.18.3.21\",check=\"tunnel\""));
 	free(t);
 }
 

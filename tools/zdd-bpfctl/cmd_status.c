@@ -7,14 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "addr.h"
+#include "conffile.h"
 #include "ctl.h"
 #include "snapshot.h"
 
-static struct json_object *backend_json(const struct zdd_backend_val *b,
-					const struct zdd_backend_stats *st)
+/* The agent's health verdict of backend addr of svc ({"state", "checks"}), NULL when the agent
+ * did not answer or does not check it. */
+static struct json_object *agent_health(struct json_object *health, const char *svc,
+					const char *addr)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *e, *v;
+	size_t i;
+
+	for (i = 0; health && i < json_object_array_length(health); i++) {
+		e = json_object_array_get_idx(health, i);
+		if (json_object_object_get_ex(e, "service", &v) &&
+		    !strcmp(json_object_get_string(v), svc) &&
+		    json_object_object_get_ex(e, "backend", &v) &&
+		    !strcmp(json_object_get_string(v), addr))
+			return e;
+	}
+	return NULL;
+}
+
+static struct json_object *backend_json(const struct zdd_backend_val *b,
+					const struct zdd_backend_stats *st, struct json_object *hl)
+{
+	struct json_object *o = json_object_new_object(), *c;
 	char host[ZDD_ADDR_STRLEN];
 
 	zdd_addr_format(b->addr, host, sizeof(host));
@@ -29,10 +50,13 @@ static struct json_object *backend_json(const struct zdd_backend_val *b,
 			       json_object_new_uint64(st->flows_established));
 	json_object_object_add(o, "syn_retransmits", json_object_new_uint64(st->syn_retransmits));
 	json_object_object_add(o, "client_resets", json_object_new_uint64(st->client_resets));
+	if (hl && json_object_object_get_ex(hl, "checks", &c))
+		json_object_object_add(o, "checks", json_object_get(c));
 	return o;
 }
 
-static struct json_object *snap_json(const struct zdd_snap *s, bool with_reasons)
+static struct json_object *snap_json(const struct zdd_snap *s, bool with_reasons,
+				     struct json_object *health)
 {
 	struct json_object *root = json_object_new_object(), *svcs = json_object_new_array();
 	char name[ZDD_SVC_STRLEN];
@@ -56,8 +80,13 @@ static struct json_object *snap_json(const struct zdd_snap *s, bool with_reasons
 				       json_object_new_uint64(ss->st.conntrack_misses));
 		json_object_object_add(o, "adopted", json_object_new_uint64(ss->st.adopted));
 		json_object_object_add(o, "promoted", json_object_new_uint64(ss->st.promoted));
-		for (j = 0; j < ss->n_be; j++)
-			json_object_array_add(bes, backend_json(&ss->be[j].val, &ss->bst[j]));
+		for (j = 0; j < ss->n_be; j++) {
+			char host[ZDD_ADDR_STRLEN];
+
+			zdd_addr_format(ss->be[j].val.addr, host, sizeof(host));
+			json_object_array_add(bes, backend_json(&ss->be[j].val, &ss->bst[j],
+								agent_health(health, name, host)));
+		}
 		json_object_object_add(o, "backends", bes);
 		json_object_array_add(svcs, o);
 	}
@@ -85,7 +114,42 @@ static double unestablished_pct(const struct zdd_backend_stats *st)
 	return 100.0 * (st->flows_new - st->flows_established) / st->flows_new;
 }
 
-static void print_status(const struct zdd_snap *s)
+/* Under a backend the agent's checks fail for: which one, and why ("tunnel check fails
+ * (Connection refused); direct check passes"). */
+static void print_checks(struct json_object *hl)
+{
+	static const char *const names[] = { "direct", "tunnel" };
+	struct json_object *checks, *c, *v;
+	const char *sep = "";
+	bool failing = false;
+	size_t i;
+
+	if (!hl || !json_object_object_get_ex(hl, "checks", &checks))
+		return;
+	for (i = 0; i < 2; i++)
+		failing |= json_object_object_get_ex(checks, names[i], &c) &&
+			   json_object_object_get_ex(c, "state", &v) &&
+			   !strcmp(json_object_get_string(v), "down");
+	if (!failing)
+		return;
+	printf("        health: ");
+	for (i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(checks, names[i], &c) ||
+		    !json_object_object_get_ex(c, "state", &v))
+			continue;
+		if (!strcmp(json_object_get_string(v), "down")) {
+			json_object_object_get_ex(c, "why", &v);
+			printf("%s%s check fails (%s)", sep, names[i], json_object_get_string(v));
+		} else {
+			printf("%s%s check %s", sep, names[i],
+			       !strcmp(json_object_get_string(v), "up") ? "passes" : "undecided");
+		}
+		sep = "; ";
+	}
+	printf("\n");
+}
+
+static void print_status(const struct zdd_snap *s, struct json_object *health)
 {
 	char name[ZDD_SVC_STRLEN], host[ZDD_ADDR_STRLEN], pk[16], by[16], nw[16], es[16];
 	size_t i, j;
@@ -123,6 +187,7 @@ static void print_status(const struct zdd_snap *s)
 			       ctl_pool_name(b->pool), host, ctl_state_name(b->state), b->weight,
 			       pk, by, nw, es, (unsigned long long)st->syn_retransmits,
 			       (unsigned long long)st->client_resets, unestablished_pct(st));
+			print_checks(agent_health(health, name, host));
 		}
 	}
 }
@@ -141,19 +206,44 @@ static int parse_filter(const struct cmd *cmd, int argc, char **argv, struct zdd
 	return 0;
 }
 
+/* The agent's health verdicts, when one runs here (its socket exists): the maps say a backend
+ * is down, the agent says which check took it down. */
+static struct json_object *ask_health(const char *sock)
+{
+	struct json_object *req, *ans, *h = NULL;
+
+	if (access(sock, F_OK))
+		return NULL;
+	req = json_object_new_object();
+	json_object_object_add(req, "verb", json_object_new_string("status"));
+	ans = ctl_agent_ask(sock, req);
+	json_object_put(req);
+	if (ans && json_object_object_get_ex(ans, "health", &h))
+		json_object_get(h);
+	json_object_put(ans);
+	return h;
+}
+
 int cmd_status(struct ctl *ctl, int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const struct cmd *cmd = ctl_find_cmd("status");
+	const char *sock = ZDD_CONF_DEF_CONTROL_SOCKET;
 	const struct zdd_service_key *filter;
+	struct json_object *health;
 	struct zdd_service_key key;
 	struct zdd_snap s;
 	struct zdd *z;
-	int err;
+	int c, err;
 
-	static const struct option none[] = { { NULL, 0, NULL, 0 } };
-
-	if (getopt_long(argc, argv, "", none, NULL) != -1)
-		return ctl_usage_error(cmd, "unknown option");
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'S')
+			return ctl_usage_error(cmd, "unknown option");
+		sock = optarg;
+	}
 	if (parse_filter(cmd, argc, argv, &key, &filter))
 		return EXIT_USAGE;
 	if (ctl_open(ctl, &z))
@@ -167,10 +257,12 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		zdd_snap_free(&s);
 		return EXIT_FAIL;
 	}
+	health = ask_health(sock);
 	if (ctl->json)
-		ctl_json_print(snap_json(&s, false));
+		ctl_json_print(snap_json(&s, false, health));
 	else
-		print_status(&s);
+		print_status(&s, health);
+	json_object_put(health);
 	zdd_snap_free(&s);
 	return EXIT_OK;
 }
@@ -259,7 +351,7 @@ int cmd_stats(struct ctl *ctl, int argc, char **argv)
 			break;
 		}
 		if (ctl->json) {
-			ctl_json_print(snap_json(&s, true));
+			ctl_json_print(snap_json(&s, true, NULL));
 		} else if (!watch || i) {
 			print_stats(&s, i ? &prev : NULL, (double)watch);
 			fflush(stdout);

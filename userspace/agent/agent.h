@@ -10,6 +10,7 @@
 #include "conffile.h"
 #include "fleet.h"
 #include "health.h"
+#include "netlink.h"
 #include "rollout.h"
 #include "zdd.h"
 
@@ -58,9 +59,13 @@ struct agent {
 	bool reloading, reload_again;
 	struct zdd_etcd *etcd; /* agent.cluster: the fleet's (cluster.c); NULL alone */
 	struct zdd_fleet *fleet;
-	bool fleet_synced;    /* leading, with the records read: it may drive */
-	bool fleet_reading;   /* the read is in flight */
-	bool fleet_connected; /* as last logged */
+	bool fleet_synced;	       /* leading, with the records read: it may drive */
+	bool fleet_reading;	       /* the read is in flight */
+	bool fleet_connected;	       /* as last logged */
+	struct zdd_nl_watch *nl_watch; /* neighbour and route changes (nexthop.c); NULL: none */
+	bool nexthop_due;
+	__u64 nexthop_last_ms;
+	__u64 next_hop_changes; /* backend MACs rewritten: zdd_next_hop_changes_total */
 };
 
 /* A log line with the time, as every event of the agent's. */
@@ -97,6 +102,13 @@ int agent_announce(struct agent *a, bool on);
 /* state.c: rollouts survive a restart of the agent. */
 int agent_state_save(struct agent *a);
 int agent_state_load(struct agent *a);
+
+/* nexthop.c: each backend's next-hop MAC follows the neighbour and route tables. */
+int agent_nexthop_open(struct agent *a);
+void agent_nexthop_close(struct agent *a);
+int agent_nexthop_fd(const struct agent *a);
+void agent_nexthop_event(struct agent *a); /* its fd is readable */
+void agent_nexthop_tick(struct agent *a, __u64 now);
 
 /* cluster.c: one edge node of a fleet (agent.cluster); each is a no-op without one. */
 int agent_cluster_open(struct agent *a);

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "addr.h"
 #include "agent.h"
 #include "control.h"
 #include "log.h"
@@ -103,6 +104,56 @@ static struct json_object *node_drain(struct agent *a, bool drain)
 	return out;
 }
 
+static const char *health_name(enum zdd_health_state st)
+{
+	return st == ZDD_HEALTH_UP ? "up" : st == ZDD_HEALTH_DOWN ? "down" : "unknown";
+}
+
+/* Every backend with a health check: its verdict, and each check's with why it fails, so the
+ * operator learns which one took it down (zdd-bpfctl status shows them). */
+static struct json_object *health_json(struct agent *a)
+{
+	struct json_object *arr = json_object_new_array(), *o, *checks, *c;
+	char svc[ZDD_SVC_STRLEN], addr[ZDD_ADDR_STRLEN];
+	enum zdd_health_state st;
+	size_t i, j;
+	int k;
+
+	for (i = 0; i < a->conf->n_services; i++) {
+		const struct zdd_conf_service *cs = &a->conf->services[i];
+
+		zdd_service_format(&cs->key, svc, sizeof(svc));
+		for (j = 0; j < cs->n_backends; j++) {
+			const __u8 *ba = cs->backends[j].addr;
+
+			st = zdd_health_get(a->health, &cs->key, ba);
+			if (st == ZDD_HEALTH_UNKNOWN)
+				continue;
+			zdd_addr_format(ba, addr, sizeof(addr));
+			o = json_object_new_object();
+			json_object_object_add(o, "service", json_object_new_string(svc));
+			json_object_object_add(o, "backend", json_object_new_string(addr));
+			json_object_object_add(o, "state", json_object_new_string(health_name(st)));
+			checks = json_object_new_object();
+			for (k = 0; k < ZDD_HEALTH_CHECKS; k++) {
+				st = zdd_health_get_check(a->health, &cs->key, ba, k);
+				if (st == ZDD_HEALTH_UNKNOWN)
+					continue;
+				c = json_object_new_object();
+				json_object_object_add(c, "state",
+						       json_object_new_string(health_name(st)));
+				json_object_object_add(c, "why",
+						       json_object_new_string(zdd_health_check_why(
+							       a->health, &cs->key, ba, k)));
+				json_object_object_add(checks, zdd_health_check_name(k), c);
+			}
+			json_object_object_add(o, "checks", checks);
+			json_object_array_add(arr, o);
+		}
+	}
+	return arr;
+}
+
 /* req is checked (control_req.c): what is left to refuse is what the agent's state forbids. */
 struct json_object *agent_control_handle(struct agent *a, const struct zdd_ctl_req *req)
 {
@@ -125,6 +176,7 @@ struct json_object *agent_control_handle(struct agent *a, const struct zdd_ctl_r
 		for (size_t i = 0; i < a->n_svcs; i++) /* in a fleet, each node's generation */
 			agent_cluster_json(a, &a->svcs[i], json_object_array_get_idx(arr, i));
 		json_object_object_add(out, "rollouts", arr);
+		json_object_object_add(out, "health", health_json(a));
 		return out;
 	default:
 		break;

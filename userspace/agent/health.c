@@ -57,6 +57,7 @@ struct probe {
 	int code;     /* ...the status that did not match */
 	size_t off;   /* bytes of req sent, or of status received */
 	char status[STATUS_LEN];
+	char why[64]; /* of the last failure, kept for status while the check fails */
 };
 
 struct target {
@@ -371,6 +372,7 @@ static void record(struct zdd_health *h, struct probe *pr, bool ok)
 			pr->state = ZDD_HEALTH_UP;
 	} else {
 		log_failure(pr);
+		probe_why(pr, pr->why, sizeof(pr->why));
 		pr->ok_run = 0;
 		if (pr->fail_run < UINT32_MAX)
 			pr->fail_run++;
@@ -877,6 +879,16 @@ enum zdd_health_state zdd_health_get_check(const struct zdd_health *h,
 	    (which == ZDD_HEALTH_TUNNEL && (!h->tunnel || tg->p[which].na)))
 		return ZDD_HEALTH_UNKNOWN;
 	return tg->p[which].state;
+}
+
+const char *zdd_health_check_why(const struct zdd_health *h, const struct zdd_service_key *svc,
+				 const __u8 addr[16], enum zdd_health_check which)
+{
+	const struct target *tg = lookup(h, svc, addr);
+
+	if (zdd_health_get_check(h, svc, addr, which) != ZDD_HEALTH_DOWN)
+		return "";
+	return tg->p[which].why;
 }
 
 int zdd_health_set_tunnel(struct zdd_health *h, const struct zdd_health_tunnel_ops *ops)

@@ -71,6 +71,10 @@ enum zdd_health_state zdd_health_get(const struct zdd_health *h, const struct zd
 enum zdd_health_state zdd_health_get_check(const struct zdd_health *h,
 					   const struct zdd_service_key *svc, const __u8 addr[16],
 					   enum zdd_health_check which);
+/* Why the check fails ("Connection refused", "status 503, expected 200"): the last failure's,
+ * "" while it does not fail. */
+const char *zdd_health_check_why(const struct zdd_health *h, const struct zdd_service_key *svc,
+				 const __u8 addr[16], enum zdd_health_check which);
 /* The name of a check, "direct" or "tunnel", for logs and metrics labels. */
 const char *zdd_health_check_name(enum zdd_health_check which);
 

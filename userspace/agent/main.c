@@ -378,6 +378,7 @@ static void tick(struct agent *a)
 	size_t i;
 
 	pthread_mutex_lock(&a->lock);
+	agent_nexthop_tick(a, now);
 	/* A rollback waits for a tick: every late one is counted (and shown on /metrics). */
 	if (a->last_tick_ms && now - a->last_tick_ms > TICK_LATE_MS)
 		a->ticks_late++;
@@ -439,6 +440,7 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 	struct zdd_metrics_health *hl;
 	struct zdd_metrics_view v = {};
 	size_t i, j, nb = 0;
+	int c;
 	int err = -ENOMEM;
 
 	pthread_mutex_lock(&a->lock);
@@ -477,6 +479,9 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 					continue;
 				hl[v.n_health].svc = cs->key;
 				memcpy(hl[v.n_health].addr, cs->backends[j].addr, 16);
+				for (c = 0; c < ZDD_HEALTH_CHECKS; c++)
+					hl[v.n_health].check[c] = zdd_health_get_check(
+						a->health, &cs->key, cs->backends[j].addr, c);
 				hl[v.n_health++].up = hs == ZDD_HEALTH_UP;
 			}
 		}
@@ -485,6 +490,7 @@ static int render_metrics(void *ctx, char **buf, size_t *len)
 		v.health = hl;
 		v.ticks = a->ticks;
 		v.ticks_late = a->ticks_late;
+		v.next_hop_changes = a->next_hop_changes;
 		v.agent = true;
 		agent_cluster_metrics(a, &v.cluster);
 	}
@@ -546,7 +552,7 @@ static int setup(struct agent *a, const char *metrics, struct zdd_metrics_server
 	 * direct checks go on alone. */
 	if (!zdd_health_tunnel(a->health, a->z))
 		agent_logf("health checks go directly and through the tunnel");
-	err = agent_announce(a, true);
+	err = agent_announce(a, true) ?: agent_nexthop_open(a);
 	if (err)
 		return err;
 	err = agent_control_open(a, a->conf->agent.control_socket);
@@ -598,7 +604,8 @@ static int run(struct agent *a)
 	      epoll_add(ep, a->ctl_fd) ?: epoll_add(ep, a->reload_fd) ?:
 	      epoll_add(ep, zdd_health_fd(a->health)) ?:
 	      epoll_add(ep, zdd_analysis_fd(a->analysis)) ?:
-	      (a->etcd ? epoll_add(ep, agent_cluster_fd(a)) : 0);
+	      (a->etcd ? epoll_add(ep, agent_cluster_fd(a)) : 0) ?:
+	      (a->nl_watch ? epoll_add(ep, agent_nexthop_fd(a)) : 0);
 	while (!err) {
 		n = epoll_wait(ep, ev, 8, loop_timeout_ms(a));
 		if (n < 0 && errno != EINTR)
@@ -623,6 +630,8 @@ static int run(struct agent *a)
 				agent_control_accept(a);
 			} else if (ev[i].data.fd == a->reload_fd) {
 				agent_reload_ready(a);
+			} else if (a->nl_watch && ev[i].data.fd == agent_nexthop_fd(a)) {
+				agent_nexthop_event(a);
 			}
 		}
 		pthread_mutex_lock(&a->lock);
@@ -695,6 +704,7 @@ int main(int argc, char **argv)
 		err = run(a);
 	zdd_metrics_stop(srv);
 	agent_cluster_close(a);
+	agent_nexthop_close(a);
 	agent_reload_close(a);
 	agent_control_close(a, a->conf->agent.control_socket);
 	for (i = 0; i < a->n_svcs; i++) {

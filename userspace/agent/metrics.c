@@ -181,6 +181,50 @@ static const char *pool_name(__u8 pool)
 	return pool == ZDD_GREEN ? "green" : "blue";
 }
 
+/* zdd_backend_check_up{...,check}: which of a backend's checks fails, where the agent runs
+ * more than the one (a backend that answers at its own address and not through the tunnel
+ * black-holes clients for a reason of its own). No family without a sample. */
+static void render_checks_up(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
+{
+	char addr[ZDD_ADDR_STRLEN];
+	struct label l[4] = {
+		{ "service", NULL }, { "pool", NULL }, { "backend", addr }, { "check", NULL }
+	};
+	const struct zdd_metrics_health *h;
+	const struct zdd_snap_service *ss;
+	bool any = false, head = false;
+	size_t i, j;
+	int c;
+
+	for (i = 0; v && i < v->n_health; i++)
+		for (c = 0; c < ZDD_HEALTH_CHECKS; c++)
+			any |= v->health[i].check[c] != ZDD_HEALTH_UNKNOWN;
+	for (i = 0; any && i < sn->n_svc; i++) {
+		ss = &sn->svc[i];
+		l[0].value = ss->name;
+		for (j = 0; j < ss->n_be; j++) {
+			h = find_health(v, &ss->s.key, ss->be[j].val.addr);
+			for (c = 0; h && c < ZDD_HEALTH_CHECKS; c++) {
+				if (h->check[c] == ZDD_HEALTH_UNKNOWN)
+					continue;
+				if (!head)
+					family(f, "zdd_backend_check_up", "gauge",
+					       "1 while one health check of the backend passes, 0 "
+					       "while "
+					       "it fails: the direct one (to its own address) and "
+					       "the one "
+					       "through the tunnel (as clients' packets go).");
+				head = true;
+				zdd_addr_format(ss->be[j].val.addr, addr, sizeof(addr));
+				l[1].value = pool_name(ss->be[j].val.pool);
+				l[3].value = zdd_health_check_name(c);
+				sample_u64(f, "zdd_backend_check_up", l, 4,
+					   h->check[c] == ZDD_HEALTH_UP);
+			}
+		}
+	}
+}
+
 static void render_backends(FILE *f, const struct zdd_snap *sn, const struct zdd_metrics_view *v)
 {
 	char addr[ZDD_ADDR_STRLEN];
@@ -221,6 +265,7 @@ static void render_backends(FILE *f, const struct zdd_snap *sn, const struct zdd
 			sample_u64(f, "zdd_backend_up", l, 3, val);
 		}
 	}
+	render_checks_up(f, sn, v);
 }
 
 static __u64 rollbacks_for(const struct zdd_metrics_rollout *r, const char *reason)
@@ -406,6 +451,9 @@ static void render_ticks(FILE *f, const struct zdd_metrics_view *v)
 	family(f, "zdd_agent_ticks_late_total", "counter",
 	       "Rounds of the agent's loop that came more than 150 ms after the one before.");
 	sample_u64(f, "zdd_agent_ticks_late_total", NULL, 0, v->ticks_late);
+	family(f, "zdd_next_hop_changes_total", "counter",
+	       "Backends' next-hop MACs the agent rewrote after a neighbour or route change.");
+	sample_u64(f, "zdd_next_hop_changes_total", NULL, 0, v->next_hop_changes);
 }
 
 /* A node in a fleet says whether it hears etcd, whether it drives, and how far behind it is. */

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include "health.h"
 #include "rollout.h"
 #include "zdd.h"
 
@@ -42,6 +43,9 @@ struct zdd_metrics_health {
 	struct zdd_service_key svc;
 	__u8 addr[16];
 	int up; /* 1 up, 0 down (health check verdict) */
+	/* Each check's own verdict, by enum zdd_health_check: UNKNOWN (no sample) while not run
+	 * or not decided, as the tunnel's where it cannot be tried. */
+	enum zdd_health_state check[ZDD_HEALTH_CHECKS];
 };
 
 struct zdd_metrics_view {
@@ -51,6 +55,7 @@ struct zdd_metrics_view {
 	size_t n_health;
 	bool agent; /* rendered by the agent: its loop's ticks below are shown */
 	__u64 ticks, ticks_late;
+	__u64 next_hop_changes; /* backend MACs rewritten after a neighbour or route change */
 	struct zdd_metrics_cluster cluster;
 };
 

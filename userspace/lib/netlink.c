@@ -261,13 +261,13 @@ static void neigh_probe(const __u8 addr[16])
 	close(fd);
 }
 
-int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6])
+/* The next hop toward addr through ifindex (*hop: the gateway, or addr when on-link), and its
+ * MAC when the neighbour table has it. */
+static int next_hop(int ifindex, const __u8 addr[16], __u8 hop[16], __u8 mac[6])
 {
 	struct nl_sock *sk = nl_open();
 	struct route_result r = {};
-	const struct timespec tick = { 0, 50 * 1000 * 1000 };
-	const __u8 *hop;
-	int err, i;
+	int err;
 
 	if (!sk)
 		return -ENOMEM;
@@ -275,9 +275,27 @@ int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6])
 	nl_socket_free(sk);
 	if (!err && r.ifindex != ifindex)
 		err = -EXDEV; /* the tunnel would leave through another interface */
-	hop = r.has_gw ? r.gw : addr;
-	if (!err)
-		err = neigh_lookup(ifindex, hop, mac);
+	memcpy(hop, r.has_gw ? r.gw : addr, 16);
+	return err ?: neigh_lookup(ifindex, hop, mac);
+}
+
+int zdd_nl_next_hop_lookup(int ifindex, const __u8 addr[16], __u8 mac[6])
+{
+	__u8 hop[16];
+	int err = next_hop(ifindex, addr, hop, mac);
+
+	if (err == -EHOSTUNREACH)
+		neigh_probe(hop); /* its answer comes as a neighbour event */
+	return err;
+}
+
+int zdd_nl_next_hop_mac(int ifindex, const __u8 addr[16], __u8 mac[6])
+{
+	const struct timespec tick = { 0, 50 * 1000 * 1000 };
+	__u8 hop[16];
+	int err, i;
+
+	err = next_hop(ifindex, addr, hop, mac);
 	/* Not resolved yet: ask the kernel to, and give it a second. */
 	for (i = 0; err == -EHOSTUNREACH && i < 20; i++) {
 		if (i == 0)
