@@ -418,10 +418,20 @@ static const struct bad_case bad_cases[] = {
 	/* agent.cluster: etcd endpoints, prefix, node name, lease */
 	{ "agent:\n  cluster: {}\nservices: []\n", 2, "missing required key 'endpoints'" },
 	{ "agent:\n  cluster: { endpoints: [] }\nservices: []\n", 2, "1 to 8 etcd members" },
-	{ "agent:\n  cluster: { endpoints: [https://e:2379] }\nservices: []\n", 2,
-	  "'https://e:2379' is not http://HOST:PORT" },
+	{ "agent:\n  cluster: { endpoints: [ftp://e:2379] }\nservices: []\n", 2,
+	  "'ftp://e:2379' is not http(s)://HOST:PORT" },
+	{ "agent:\n  cluster: { endpoints: [https://e:2379, http://f:2379] }\nservices: []\n", 2,
+	  "all http:// or all https://" },
+	{ "agent:\n  cluster: { endpoints: [http://e:2379], ca: /etc/passwd }\nservices: []\n", 2,
+	  "'ca', 'cert' and 'key' are for https:// endpoints" },
+	{ "agent:\n  cluster: { endpoints: [https://e:2379], cert: /etc/passwd }\nservices: []\n",
+	  2, "'cert' and 'key' both, or neither" },
+	{ "agent:\n  cluster: { endpoints: [https://e:2379], ca: /no/such/ca.crt }\nservices: []\n",
+	  2, "ca: '/no/such/ca.crt': No such file or directory" },
+	{ "agent:\n  cluster: { endpoints: [https://e:2379], key: etc/k }\nservices: []\n", 2,
+	  "key: 'etc/k' is not an absolute path" },
 	{ "agent:\n  cluster: { endpoints: ['http://e:2379/x'] }\nservices: []\n", 2,
-	  "is not http://HOST:PORT" },
+	  "is not http(s)://HOST:PORT" },
 	{ "agent:\n  cluster: { endpoints: ['http://e:2379'], prefix: zdd }\nservices: []\n", 2,
 	  "prefix: 'zdd' must start and end with '/'" },
 	{ "agent:\n  cluster: { endpoints: ['http://e:2379'], node: 'a b' }\nservices: []\n", 2,
@@ -666,6 +676,14 @@ static void cluster_keys_are_read(void **state)
 		"    lease_ttl: 5s\n"
 		"services: []\n";
 	static const char none[] = "services: []\n";
+	/* the files' contents are etcd's client's to check: any readable file parses */
+	static const char tls[] = "agent:\n"
+				  "  cluster:\n"
+				  "    endpoints: ['https://198.18.5.1:2379']\n"
+				  "    ca: /etc/passwd\n"
+				  "    cert: /etc/hostname\n"
+				  "    key: /etc/passwd\n"
+				  "services: []\n";
 	struct zdd_conf *c;
 	char err[256];
 
@@ -677,6 +695,13 @@ static void cluster_keys_are_read(void **state)
 	assert_string_equal(c->agent.cluster.prefix, "/shop/zdd/");
 	assert_string_equal(c->agent.cluster.node, "edge-1");
 	assert_int_equal(c->agent.cluster.lease_ttl_ms, 5000);
+	assert_string_equal(c->agent.cluster.ca, ""); /* http: no TLS */
+	zdd_conf_free(c);
+	assert_int_equal(zdd_conf_parse("t.yaml", tls, strlen(tls), &c, err, sizeof(err)), 0);
+	assert_string_equal(c->agent.cluster.endpoints[0], "https://198.18.5.1:2379");
+	assert_string_equal(c->agent.cluster.ca, "/etc/passwd");
+	assert_string_equal(c->agent.cluster.cert, "/etc/hostname");
+	assert_string_equal(c->agent.cluster.key, "/etc/passwd");
 	zdd_conf_free(c);
 	assert_int_equal(zdd_conf_parse("n.yaml", none, strlen(none), &c, err, sizeof(err)), 0);
 	assert_false(c->agent.cluster.present); /* without it, the agent runs alone */

@@ -471,6 +471,9 @@ int agent_cluster_open(struct agent *a)
 		.n_endpoints = (size_t)k->n_endpoints,
 		.prefix = k->prefix,
 		.timeout_ms = ETCD_TIMEOUT_MS,
+		.ca_file = k->ca[0] ? k->ca : NULL,
+		.cert_file = k->cert[0] ? k->cert : NULL,
+		.key_file = k->key[0] ? k->key : NULL,
 	};
 	struct zdd_fleet_ops ops = { on_apply, on_leading, a };
 	int err;

@@ -480,13 +480,29 @@ static const char *const agent_keys[A_MAX] = {
 
 static const char *http_authority(const char *s);
 
-enum { C_ENDPOINTS, C_PREFIX, C_NODE, C_LEASE_TTL, C_MAX };
+enum { C_ENDPOINTS, C_PREFIX, C_NODE, C_LEASE_TTL, C_CA, C_CERT, C_KEY, C_MAX };
 static const char *const cluster_keys[C_MAX] = {
 	[C_ENDPOINTS] = "endpoints",
 	[C_PREFIX] = "prefix",
 	[C_NODE] = "node",
 	[C_LEASE_TTL] = "lease_ttl",
+	[C_CA] = "ca",
+	[C_CERT] = "cert",
+	[C_KEY] = "key",
 };
+
+/* The TLS files of agent.cluster: absolute paths the agent can read now (it starts as root;
+ * a file it cannot read is refused here, not at the first reconnection). */
+static int get_tls_file(struct ctx *c, const struct field *f, char *buf, size_t size)
+{
+	if (!f->val)
+		return 0;
+	if (get_path(c, f, buf, size))
+		return -EINVAL;
+	if (access(buf, R_OK))
+		return fail(c, f->val, "%s: '%s': %s", f->name, shown(c, buf), strerror(errno));
+	return 0;
+}
 
 /* A name of letters, digits, '.', '_' and '-': it goes into etcd keys and metric labels. */
 static bool is_node_name(const char *s)
@@ -500,7 +516,9 @@ static int parse_cluster(struct ctx *c, const struct field *sec, struct zdd_conf
 {
 	struct field f[C_MAX];
 	const yaml_node_t *item;
+	char http[sizeof(k->endpoints[0]) + 8];
 	const char *s, *rest;
+	bool https = false;
 	size_t i, n;
 
 	if (expect(c, sec->name, sec->key, sec->val, YAML_MAPPING_NODE) ||
@@ -520,13 +538,29 @@ static int parse_cluster(struct ctx *c, const struct field *sec, struct zdd_conf
 		item = seq_item(c, f[C_ENDPOINTS].val, i);
 		if (scalar(c, "endpoints", item, item, &s))
 			return -EINVAL;
-		rest = http_authority(s);
+		/* https: the same authority as http's */
+		https = !strncmp(s, "https://", 8);
+		snprintf(http, sizeof(http), "http://%s", https ? s + 8 : "");
+		rest = http_authority(https ? http : s);
 		if (!rest || *rest || strlen(s) >= sizeof(k->endpoints[0]))
-			return fail(c, item, "endpoints: '%s' is not http://HOST:PORT",
+			return fail(c, item, "endpoints: '%s' is not http(s)://HOST:PORT",
 				    shown(c, s));
+		if (i && https != !strncmp(k->endpoints[0], "https://", 8))
+			return fail(c, item, "endpoints: all http:// or all https://");
 		snprintf(k->endpoints[i], sizeof(k->endpoints[i]), "%s", s);
 	}
 	k->n_endpoints = (int)n;
+	if (get_tls_file(c, &f[C_CA], k->ca, sizeof(k->ca)) ||
+	    get_tls_file(c, &f[C_CERT], k->cert, sizeof(k->cert)) ||
+	    get_tls_file(c, &f[C_KEY], k->key, sizeof(k->key)))
+		return -EINVAL;
+	if (!k->cert[0] != !k->key[0])
+		return fail(c, f[C_CERT].val ?: f[C_KEY].val,
+			    "cluster: a client certificate goes with its key: 'cert' and 'key' "
+			    "both, or neither");
+	if (!https && (k->ca[0] || k->cert[0]))
+		return fail(c, f[C_CA].val ?: f[C_CERT].val,
+			    "cluster: 'ca', 'cert' and 'key' are for https:// endpoints");
 	if (f[C_PREFIX].val) {
 		if (get_str(c, &f[C_PREFIX], k->prefix, sizeof(k->prefix)))
 			return -EINVAL;

@@ -119,6 +119,9 @@ struct zdd_conf_cluster {
 	char prefix[128];   /* of every key zdd writes; default /zdd/ */
 	char node[64];	    /* this node's name in the fleet; default the host name */
 	__u32 lease_ttl_ms; /* of this node's lease (leadership, liveness); default 3 s */
+	/* https endpoints: the CA to trust ("": the system's), a client certificate and its key
+	 * ("": none). */
+	char ca[256], cert[256], key[256];
 };
 
 /* Filled with defaults even when the file has no agent section; interface "" = unset. */
