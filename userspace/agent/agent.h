@@ -39,7 +39,7 @@ struct agent_service {
 
 struct agent {
 	const char *conf_path;
-	const char *pin_dir;
+	char pin_dir[256];
 	struct zdd_conf *conf;
 	struct zdd *z;
 	struct zdd_health *health;

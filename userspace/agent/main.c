@@ -697,7 +697,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "zdd-agent: %s\n", msg);
 		return 1;
 	}
-	a->pin_dir = pin_dir ?: a->conf->agent.pin_dir;
+	/* A copy: the config it comes from is replaced at every load. */
+	if (pin_dir && strlen(pin_dir) >= sizeof(a->pin_dir)) {
+		fprintf(stderr, "zdd-agent: --pin-dir: longer than %zu bytes\n",
+			sizeof(a->pin_dir) - 1);
+		zdd_conf_free(a->conf);
+		return 2;
+	}
+	snprintf(a->pin_dir, sizeof(a->pin_dir), "%s", pin_dir ?: a->conf->agent.pin_dir);
 	err = setup(a, metrics, &srv)
 		      ?: agent_drop_privileges(a->conf->agent.announce_interface[0] != '\0');
 	if (!err)
