@@ -307,9 +307,9 @@ if wait_for 3 not put "no-quorum" >/dev/null && ! put "no-quorum" >/dev/null 2>&
 else
 	tap_fail "(e) quorum lost: a write is refused" "healthy: $(fleet_healthy)"
 fi
-sleep $((8 - ($(ms) - t0) / 1000))
+sleep $((5 - ($(ms) - t0) / 1000))
 same() { local r; for r in "${NODES[@]}"; do [[ $(njson "$r" | jq -c '[.state, .step]') == "$held" ]] || return 1; done; }
-tap_check "(e) quorum lost: every node holds at $held for 8 s, none promoted" same
+tap_check "(e) quorum lost: every node holds at $held for 5 s (dwell 3 s), none promoted" same
 t0=$(ms)
 fleet_quorum up
 if wait_for 10 put "quorum-back" >/dev/null; then
