@@ -62,6 +62,7 @@ struct agent {
 	bool fleet_synced;	       /* leading, with the records read: it may drive */
 	bool fleet_reading;	       /* the read is in flight */
 	bool fleet_connected;	       /* as last logged */
+	bool fleet_drove;	       /* agent_cluster_drives() at the last run */
 	struct zdd_nl_watch *nl_watch; /* neighbour and route changes (nexthop.c); NULL: none */
 	bool nexthop_due;
 	__u64 nexthop_last_ms;

@@ -318,6 +318,24 @@ bool agent_cluster_drives(const struct agent *a)
 	return !a->fleet || (a->fleet_synced && zdd_fleet_is_leader(a->fleet));
 }
 
+/* A leader that stops driving (cut off, or another leads) may have moved its controllers past
+ * what etcd committed (a step whose write never got through): they go back to the records, so
+ * that its status says what it applies, and what another leader goes on from. */
+static void drop_uncommitted(struct agent *a)
+{
+	const struct zdd_fleet_record *r;
+	bool drives = agent_cluster_drives(a);
+	size_t i;
+
+	if (a->fleet_drove && !drives)
+		for (i = 0; i < a->n_svcs; i++) {
+			r = zdd_fleet_record(a->fleet, a->svcs[i].fleet.name);
+			if (r)
+				mirror(&a->svcs[i], r, agent_now_ms(), wall_ms());
+		}
+	a->fleet_drove = drives;
+}
+
 void agent_cluster_run(struct agent *a)
 {
 	__u64 now = agent_now_ms();
@@ -339,6 +357,7 @@ void agent_cluster_run(struct agent *a)
 	if (zdd_fleet_is_leader(a->fleet) && !a->fleet_synced && !a->fleet_reading &&
 	    !zdd_etcd_range(a->etcd, "rollout/", on_records, a))
 		a->fleet_reading = true;
+	drop_uncommitted(a);
 	/* Level-triggered: a change made while a write was in flight goes out after it. */
 	agent_cluster_flush(a);
 }
