@@ -129,8 +129,7 @@ void agent_cluster_flush(struct agent *a);
 struct zdd_ctl_req;
 struct json_object;
 /* A rollout verb on a node that does not drive: handed to the leader through etcd. */
-struct json_object *agent_cluster_forward(struct agent *a, const struct zdd_ctl_req *req,
-					  const char *text);
+struct json_object *agent_cluster_forward(struct agent *a, const char *text);
 void agent_cluster_json(struct agent *a, struct agent_service *s, struct json_object *o);
 struct zdd_metrics_cluster;
 void agent_cluster_metrics(struct agent *a, struct zdd_metrics_cluster *m);

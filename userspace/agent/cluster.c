@@ -382,15 +382,13 @@ static void on_forwarded(void *ctx, int err)
 			   strerror(-err));
 }
 
-struct json_object *agent_cluster_forward(struct agent *a, const struct zdd_ctl_req *req,
-					  const char *text)
+struct json_object *agent_cluster_forward(struct agent *a, const char *text)
 {
 	const char *leader = zdd_fleet_leader(a->fleet);
 	struct json_object *out = json_object_new_object();
 	char key[128], msg[256];
 	int err;
 
-	(void)req;
 	snprintf(key, sizeof(key), "requests/%s", a->conf->agent.cluster.node);
 	err = zdd_fleet_put(a->fleet, key, text, on_forwarded, a);
 	if (err)

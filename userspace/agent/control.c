@@ -250,7 +250,7 @@ void agent_control_accept(struct agent *a)
 			if (req.verb >= ZDD_CTL_START && req.verb <= ZDD_CTL_ABORT &&
 			    !agent_cluster_drives(a)) {
 				buf[got] = '\0';
-				out = agent_cluster_forward(a, &req, buf);
+				out = agent_cluster_forward(a, buf);
 			} else {
 				out = agent_control_handle(a, &req);
 			}

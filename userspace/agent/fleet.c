@@ -197,12 +197,6 @@ static void on_applied(void *ctx, const struct zdd_etcd_watch_batch *b)
 	}
 }
 
-static void on_deleted(void *ctx, const struct zdd_etcd_result *r)
-{
-	(void)ctx;
-	(void)r;
-}
-
 /* A request's arrival only says that the leader should look: it reads them all (a watch that
  * broke and came back "from now" may have missed one, and a new leader finds those its
  * predecessor left). */
@@ -234,7 +228,7 @@ static void on_pending(void *ctx, const struct zdd_etcd_result *r)
 			continue;
 		if (kv->mod_revision > done)
 			done = kv->mod_revision;
-		zdd_etcd_delete(fl->e, kv->key, on_deleted, fl);
+		zdd_etcd_delete(fl->e, kv->key, NULL, NULL);
 	}
 	fl->requests_done = done;
 }

@@ -1027,8 +1027,9 @@ static bool is_alnum(char ch)
 
 /*
  * "http://HOST:PORT" at the start of s, HOST an IPv4 address, [IPv6] or a DNS name, the port
- * written out. Returns what follows, or NULL. Plain http only: the agent's queries stay on
- * the operators' network, and no certificate store has to be configured.
+ * written out. Returns what follows, or NULL. Plain http for the application checks: they stay
+ * on the operators' network, and no certificate store has to be configured (agent.cluster's
+ * https endpoints are checked as the same authority after "https://").
  */
 static const char *http_authority(const char *s)
 {
