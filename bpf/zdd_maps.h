@@ -131,6 +131,19 @@ struct {
 	__type(value, struct zdd_icmp_bucket);
 } zdd_icmp_bucket SEC(".maps");
 
+/* One CPU's copy of the coarse clock (bpf/lib/clock.h); only the kernel reads it. */
+struct zdd_cpu_clock {
+	__u64 jiffies; /* bpf_jiffies64() when ns was read */
+	__u64 ns;      /* bpf_ktime_get_coarse_ns() then */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct zdd_cpu_clock);
+} zdd_cpu_clock SEC(".maps");
+
 /* One CPU's SYN sampling state (bpf/lib/conntrack.h); only the kernel reads it. Not pinned:
  * a new program instance starts recording every SYN. */
 struct zdd_syn_gate {

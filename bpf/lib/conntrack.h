@@ -7,6 +7,7 @@
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
 
+#include "clock.h"
 #include "second_chance.h"
 #include "select.h"
 #include "stats.h"
@@ -114,7 +115,7 @@ static __always_inline struct zdd_embryo_set *zdd_embryo_set_of(const struct zdd
 
 	if (!cfg->embryo_sets)
 		return NULL;
-	idx = pkt->flow_hash % cfg->embryo_sets;
+	idx = zdd_scale(pkt->flow_hash, cfg->embryo_sets);
 	return bpf_map_lookup_elem(&zdd_embryo_sets, &idx);
 }
 
@@ -610,7 +611,7 @@ static __always_inline int zdd_ct_peek(struct zdd_pkt *pkt, const struct zdd_ser
 		to->backend = backend;
 		return 0;
 	}
-	err = zdd_ct_route(pkt, svc, cfg, bpf_ktime_get_coarse_ns(), tcp, to);
+	err = zdd_ct_route(pkt, svc, cfg, zdd_now_ns(), tcp, to);
 	return err < 0 ? err : 0;
 }
 
@@ -618,8 +619,7 @@ static __always_inline int zdd_ct_peek(struct zdd_pkt *pkt, const struct zdd_ser
 static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					 const struct zdd_config *cfg, struct zdd_ct *ct)
 {
-	/* Coarse (a tick): enough for ages and the grace window, and half the price. */
-	__u64 now = bpf_ktime_get_coarse_ns();
+	__u64 now = zdd_now_ns();
 	int syn = zdd_is_syn(pkt), shift = 0;
 
 	if (!syn && zdd_ct_flow_hit(pkt, svc, cfg, now, ct))

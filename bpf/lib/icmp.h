@@ -10,6 +10,7 @@
 #define ZDD_ICMP_H
 
 #include <linux/icmpv6.h>
+#include "clock.h"
 #include "encap.h"
 
 #define ZDD_ICMP_TTL	     64
@@ -35,7 +36,7 @@ static __always_inline int zdd_icmp_allow(void)
 	b = bpf_map_lookup_elem(&zdd_icmp_bucket, &zero);
 	if (!b)
 		return 0;
-	now = bpf_ktime_get_coarse_ns();
+	now = zdd_now_ns();
 	credit = b->credit_ns;
 	if ((__s64)(now - b->stamp_ns) > 0)
 		credit += now - b->stamp_ns;

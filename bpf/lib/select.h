@@ -30,27 +30,36 @@ static __always_inline __be32 zdd_prefix_mask(int bits)
 	return bpf_htonl(0xffffffffu << (32 - bits));
 }
 
+#define ZDD_SPLIT_SEED 0x73706c6974ULL /* "split" */
+#define ZDD_FLOW_SEED  0x666c6f77ULL   /* "flow" */
+
 /*
- * hash(client address masked to the prefix, seed from the service key) % 10000 < weight.
- * The hash does not depend on the weight, so raising the weight only moves clients from blue
- * to green: a shopper stays on one version for the whole canary.
+ * hash(service key, client address masked to the prefix) % 10000 < weight. The hash does not
+ * depend on the weight, so raising the weight only moves clients from blue to green: a
+ * shopper stays on one version for the whole canary. Its seed is not the flow hash's: a
+ * client's pool says nothing of its backend.
  */
 static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 					    const struct zdd_service_val *svc)
 {
-	__u32 seed = zdd_hash_words(&pkt->flow.svc, sizeof(pkt->flow.svc) / 4, 0);
-	__u32 client[4];
+	/* The flow key's words: the service key (0-4), the client (5-8), its port (9). */
+	__u32 w[10] __attribute__((aligned(8)));
 	int plen, i;
 
-	if (svc->affinity == ZDD_AFF_FLOW)
-		return zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, seed);
-	plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4
-						     : svc->client_prefix6;
-	__builtin_memcpy(client, pkt->flow.saddr, 16);
+	_Static_assert(sizeof(pkt->flow) == sizeof(w) &&
+			       __builtin_offsetof(struct zdd_flow_key, saddr) == 5 * 4 &&
+			       __builtin_offsetof(struct zdd_flow_key, sport) == 9 * 4,
+		       "zdd_split_hash reads the flow key as these words");
+	__builtin_memcpy(w, &pkt->flow, sizeof(w));
+	if (svc->affinity != ZDD_AFF_FLOW) {
+		plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4
+							     : svc->client_prefix6;
 #pragma unroll
-	for (i = 0; i < 4; i++)
-		client[i] &= zdd_prefix_mask(plen - 32 * i);
-	return zdd_hash_words(client, 4, seed);
+		for (i = 0; i < 4; i++)
+			w[5 + i] &= zdd_prefix_mask(plen - 32 * i);
+		w[9] = 0;
+	}
+	return zdd_hash_u64s((const __u64 *)w, sizeof(w) / 8, ZDD_SPLIT_SEED);
 }
 
 /*
@@ -60,7 +69,8 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 static __always_inline __u32 zdd_flow_hash(struct zdd_pkt *pkt)
 {
 	if (!pkt->flow_hash)
-		pkt->flow_hash = zdd_hash_words(&pkt->flow, sizeof(pkt->flow) / 4, 0x5eed);
+		pkt->flow_hash = zdd_hash_u64s((const __u64 *)&pkt->flow, sizeof(pkt->flow) / 8,
+					       ZDD_FLOW_SEED);
 	return pkt->flow_hash;
 }
 
@@ -85,7 +95,7 @@ static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_
 	*id = ZDD_NO_BACKEND;
 	if (!m)
 		return NULL;
-	g = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + flow_hash % m;
+	g = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + zdd_scale(flow_hash, m);
 	entry = g / 2;
 	pair = bpf_map_lookup_elem(&zdd_maglev, &entry);
 	if (!pair)

@@ -115,6 +115,59 @@ static void flow_affinity_spreads_one_client(void **state)
 	assert_in_range(green, 400, 600);
 }
 
+/*
+ * Eight backends, four a pool, green at half: structured flows (clients counting up, ports
+ * counting up) land evenly on every backend. The pool's hash and the backend's are seeded
+ * apart: were they related, a pool's flows would crowd some of its backends.
+ */
+static void pool_and_backend_spread_evenly(void **state, int v6)
+{
+	struct fixture *f = *state;
+	const char *svc = v6 ? "[" VIP6 "]:8080/tcp" : VIP4 ":8080/tcp";
+	const int clients = 1000, ports = 8, n = clients * ports, want = n / 8;
+	char addr[8][64], saddr[64];
+	int count[8] = { 0 }, i, j, b;
+
+	add_service(f, svc);
+	for (b = 0; b < 8; b++) {
+		snprintf(addr[b], sizeof(addr[b]), v6 ? "fd00:3::%d" : "198.18.3.%d", 40 + b);
+		add_backend(f, svc, addr[b], b < 4 ? ZDD_BLUE : ZDD_GREEN);
+	}
+	set_green(f, svc, 5000);
+	for (i = 0; i < clients; i++) {
+		client_addr(v6, i, saddr, sizeof(saddr));
+		for (j = 0; j < ports; j++) {
+			struct pkt p = pkt_tcp(saddr, (__u16)(40000 + j), v6 ? VIP6 : VIP4, 8080,
+					       TH_SYN);
+
+			assert_int_equal(run(f, &p), XDP_TX);
+			for (b = 0; b < 8; b++)
+				count[b] += !strcmp(outer_dst(f), addr[b]);
+		}
+	}
+	for (b = 0, i = 0; b < 8; b++)
+		i += count[b];
+	assert_int_equal(i, n); /* every flow went to one of them */
+	for (b = 0; b < 8; b++) {
+		print_message("# %s backend %s: %d of %d flows\n", v6 ? "v6" : "v4", addr[b],
+			      count[b], n);
+		/* Binomial, sd 30 here: 5 sd. */
+		if (abs(count[b] - want) > 150)
+			fail_msg("backend %s has %d flows, want %d +- 150", addr[b], count[b],
+				 want);
+	}
+}
+
+static void spread_v4(void **state)
+{
+	pool_and_backend_spread_evenly(state, 0);
+}
+
+static void spread_v6(void **state)
+{
+	pool_and_backend_spread_evenly(state, 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup_blue_green, fixture_teardown)
 
 int main(void)
@@ -124,6 +177,8 @@ int main(void)
 		T(split_v6),
 		T(a_clients_connections_share_a_pool),
 		T(flow_affinity_spreads_one_client),
+		T(spread_v4),
+		T(spread_v6),
 	};
 
 	return cmocka_run_group_tests_name("split", tests, NULL, NULL);
