@@ -104,7 +104,7 @@ static __always_inline int zdd_is_syn(const struct zdd_pkt *pkt)
 /*
  * zdd_embryo_sets is a set-associative cache, not an LRU hash: a SYN costs one set (two cache
  * lines) under an uncontended lock. An insert into a full LRU hash (every insert, under a SYN
- * flood) evicts through shared lists: 8-12x the encapsulation floor on its own (tools/bench).
+ * flood) evicts through shared lists: several times a whole forwarded packet (tools/bench).
  * Under a flood both forget the oldest SYNs first; without one, a handshake is forgotten only
  * when two newer ones land in its set before its ACK, and its ACK then takes the miss path.
  */
@@ -265,7 +265,7 @@ static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
 }
 
 /*
- * SYNs skip zdd_flows (a miss there is a cold read of a big table, a quarter of a SYN's cost), so
+ * SYNs skip zdd_flows (a miss there is a cold read of a big table: tools/bench/README.md), so
  * a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
  * comes. The old connection either closed (the client's FIN or RST marked it) or went quiet;
  * in both cases a SYN in zdd_embryo_sets means the tuple is reused, and the embryo wins. A

@@ -16,7 +16,7 @@ static __always_inline __u32 zdd_rotl(__u32 x, int r)
  * position, one multiply, fold the high half down: a bijection of the word), the mixes are
  * summed and the sum goes through MurmurHash3's 64-bit finaliser. The words' multiplies do not
  * wait on each other, so the CPU runs them side by side: MurmurHash3 over 32-bit words is one
- * chain of dependent multiplies, and over a flow key it was a quarter of a SYN's cost
+ * chain of dependent multiplies, and over a flow key it was a large part of a SYN's cost
  * (tools/bench/README.md). The seed keys every word: hashes with different seeds are
  * independent (a flow's pool and its backend).
  */
