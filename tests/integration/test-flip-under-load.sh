@@ -7,7 +7,7 @@ LAB_PREFIX=${LAB_PREFIX:-zf}
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 lab_require
-lab_require_cmd wrk
+lab_require_cmd wrk nstat
 
 DURATION=${FLIP_DURATION:-24}	# seconds of load; the 50 changes take about 20
 CHANGES=50
@@ -57,6 +57,20 @@ wait "${pids[@]}"
 tap_is "all $CHANGES changes applied (in ${change_secs}s)" "$done_changes/$failed_changes" \
 	"$CHANGES/0"
 
+# Where failed connections went, printed with a failure: zdd's counters (misses, second
+# chances, reasons), each backend's resets and listen overflows, nginx's complaints.
+post_mortem()
+{
+	local b
+	lab_ctl stats 2>&1
+	for b in b1 b2 g1 g2; do
+		printf '%s: %s\n' "$b" "$(lab_exec "$b" nstat -asz TcpOutRsts TcpEstabResets \
+			TcpAttemptFails TcpExtListenOverflows TcpExtListenDrops TcpExtTCPAbortOnData |
+			awk '!/^#/ { printf "%s=%s ", $1, $2 }')"
+		tail -n 5 "$LAB_DIR/$b/error.log" 2>/dev/null
+	done
+}
+
 # wrk prints "Socket errors: ..." and "Non-2xx or 3xx responses: N" only when there are any.
 for kind in keepalive close; do
 	out=$run/wrk-$kind
@@ -68,7 +82,8 @@ for kind in keepalive close; do
 		tap_fail "wrk $kind ran" "$(cat "$out")"
 	fi
 	if grep -qE 'Socket errors|Non-2xx' "$out"; then
-		tap_fail "wrk $kind: no socket errors, no non-2xx" "$(grep -E 'Socket|Non-2xx' "$out")"
+		tap_fail "wrk $kind: no socket errors, no non-2xx" \
+			"$(grep -E 'Socket|Non-2xx' "$out"; post_mortem)"
 	else
 		tap_ok "wrk $kind: 0 socket errors, 0 non-2xx responses"
 	fi
