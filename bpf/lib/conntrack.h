@@ -162,11 +162,24 @@ static __always_inline void zdd_embryo_put(struct zdd_embryo_set *s, const struc
 }
 
 /*
- * A SYN again: the backend has not answered for a whole retransmit timeout. If the tables
- * changed since the first SYN (a rollback, a backend taken down), the retransmit follows them:
- * no connection exists yet, so nothing is lost, and a client caught by a bad release gets
- * through on its next try instead of retrying into the same hole.
+ * A SYN again: the client heard nothing for a whole retransmit timeout. If the tables have
+ * since given up the first choice (a rollback took its pool's weight to zero, its health check
+ * took it down), the retransmit follows them: no connection exists yet, so nothing is lost,
+ * and a client caught by a bad release gets through on its next try instead of retrying into
+ * the same hole. Any other change leaves it where it is: a live backend may have answered
+ * the first SYN and lost its SYN-ACK, and a client that takes the one it sends again sends its
+ * ACK here; moved elsewhere, that ACK is answered with a reset (test-flip-under-load caught it
+ * under its stream of weight changes).
  */
+static __always_inline int zdd_ct_given_up(const struct zdd_service_val *svc,
+					   const struct zdd_embryo_val *e,
+					   const struct zdd_backend_val *be)
+{
+	if (be->state == ZDD_BE_DOWN)
+		return 1;
+	return e->pool == ZDD_GREEN ? !svc->green_weight : svc->green_weight >= ZDD_MAX_WEIGHT_BP;
+}
+
 static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd_service_val *svc,
 					   const struct zdd_config *cfg, struct zdd_embryo_set *s,
 					   const struct zdd_embryo_val *e, __u64 now,
@@ -177,8 +190,8 @@ static __always_inline void zdd_ct_resteer(struct zdd_pkt *pkt, const struct zdd
 	struct zdd_embryo *w;
 	struct zdd_choice to;
 
-	if (e->generation == svc->generation || zdd_select(pkt, svc, cur, cfg->maglev_m, &to) ||
-	    to.backend == e->backend)
+	if (e->generation == svc->generation || !zdd_ct_given_up(svc, e, ct->to.be) ||
+	    zdd_select(pkt, svc, cur, cfg->maglev_m, &to) || to.backend == e->backend)
 		return;
 	bpf_spin_lock(&s->lock);
 	w = zdd_embryo_find(s, &pkt->flow);

@@ -155,6 +155,23 @@ static void syn_retransmit_follows_a_rollback(void **state)
 	assert_int_equal(backend_stats(f, SVC4, first).syn_retransmits, 2);
 }
 
+/* A change that still sends new flows to the first choice's pool leaves the retransmit there:
+ * the backend may have answered, its SYN-ACK lost, and the client's ACK follows its answer. */
+static void syn_retransmit_stays_while_its_pool_takes_flows(void **state)
+{
+	struct fixture *f = *state;
+	char first[ZDD_ADDR_STRLEN];
+
+	set_green(f, SVC4, 10000);
+	strcpy(first, send_tcp4(f, CLIENT, 40002, TH_SYN));
+	assert_true(is_green(first));
+	set_green(f, SVC4, 1); /* a new flow of this client goes blue now */
+	assert_false(is_green(send_tcp4(f, CLIENT, 40003, TH_SYN)));
+	assert_string_equal(send_tcp4(f, CLIENT, 40002, TH_SYN), first);
+	assert_string_equal(send_tcp4(f, CLIENT, 40002, TH_ACK), first);
+	assert_int_equal(backend_stats(f, SVC4, first).syn_retransmits, 1);
+}
+
 static void syn_retransmit_and_reset_are_counted(void **state)
 {
 	struct fixture *f = *state;
@@ -481,6 +498,7 @@ int main(void)
 		T(syn_reusing_a_quiet_flow_is_balanced_anew),
 		T(half_closed_flow_stays_on_its_backend),
 		T(syn_retransmit_follows_a_rollback),
+		T(syn_retransmit_stays_while_its_pool_takes_flows),
 		T(syn_retransmit_and_reset_are_counted),
 		T(drained_and_down_backends_get_no_new_flows),
 		T(miss_is_routed_and_recorded),
