@@ -39,8 +39,8 @@ static __always_inline __u32 zdd_hash_u64s(const __u64 *p, int n, __u64 seed)
 	return (__u32)h;
 }
 
-/* h scaled into [0, n), as evenly as h % n, by a multiply where % is a division: tens of
- * cycles, and Maglev's prime table size is read from the config, not known to the compiler. */
+/* h scaled into [0, n), as evenly as h % n, by a multiply where % would be a division (n,
+ * Maglev's prime table size, is read from the config: the compiler cannot make it cheap). */
 static __always_inline __u32 zdd_scale(__u32 h, __u32 n)
 {
 	return (__u32)(((__u64)h * n) >> 32);

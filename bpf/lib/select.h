@@ -50,15 +50,15 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 			       __builtin_offsetof(struct zdd_flow_key, saddr) == 5 * 4 &&
 			       __builtin_offsetof(struct zdd_flow_key, sport) == 9 * 4,
 		       "zdd_split_hash reads the flow key as these words");
+	if (svc->affinity == ZDD_AFF_FLOW)
+		return zdd_hash_u64s((const __u64 *)&pkt->flow, sizeof(w) / 8, ZDD_SPLIT_SEED);
 	__builtin_memcpy(w, &pkt->flow, sizeof(w));
-	if (svc->affinity != ZDD_AFF_FLOW) {
-		plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4
-							     : svc->client_prefix6;
+	plen = pkt->eth_proto == bpf_htons(ETH_P_IP) ? 96 + svc->client_prefix4
+						     : svc->client_prefix6;
 #pragma unroll
-		for (i = 0; i < 4; i++)
-			w[5 + i] &= zdd_prefix_mask(plen - 32 * i);
-		w[9] = 0;
-	}
+	for (i = 0; i < 4; i++)
+		w[5 + i] &= zdd_prefix_mask(plen - 32 * i);
+	w[9] = 0;
 	return zdd_hash_u64s((const __u64 *)w, sizeof(w) / 8, ZDD_SPLIT_SEED);
 }
 
