@@ -129,8 +129,10 @@ late1=$(metric zdd_agent_ticks_late_total) ticks1=$(metric zdd_agent_ticks_total
 kill -CONT "$PROM_PID"
 tap_check "Prometheus back: the rollout resumes and is promoted" \
 	lab_wait_state "$LAB_SVC4" promoted 30
-tap_is "Prometheus stopped: no tick of the agent's loop late ($((ticks1 - ticks0)) ticks)" \
-	"$((late1 - late0))" 0
+# A loop that waited on the stopped Prometheus would be late at every evaluation, by the
+# request's timeout; one tick late is a scheduling delay of the busy two-CPU machine.
+tap_check "Prometheus stopped: at most one tick of the agent's loop late ($((late1 - late0)) of $((ticks1 - ticks0)) ticks)" \
+	test "$((late1 - late0))" -le 1
 back_to_blue
 
 # 4b. Black-holed: every packet to Prometheus dropped. Each request waits out its timeout, in
