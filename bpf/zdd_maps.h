@@ -46,19 +46,22 @@ struct {
 	__type(value, struct zdd_embryo_set);
 } zdd_embryo_sets SEC(".maps");
 
+/* Not an LRU hash: see zdd_abi.h. Mmapable for the alignment (a set's ways are whole cache
+ * lines) and for userspace, which walks and fills it through the mapping. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, ZDD_DEF_FLOWS);
-	__type(key, struct zdd_flow_key);
-	__type(value, struct zdd_flow_val);
-} zdd_flows SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZDD_DEF_FLOWS * ZDD_FLOW_WAYS_PER_FLOW / ZDD_FLOW_WAYS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct zdd_flow_set);
+} zdd_flow_sets SEC(".maps");
 
 /* What one packet can create: adopted TCP flows and UDP flows (zdd_abi.h, zdd_flow_val). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, ZDD_DEF_ADOPTED);
 	__type(key, struct zdd_flow_key);
-	__type(value, struct zdd_flow_val);
+	__type(value, struct zdd_adopted_val);
 } zdd_adopted SEC(".maps");
 
 /* One CPU's copy of one established flow (bpf/lib/flow_cache.h); only the kernel reads it. */

@@ -45,8 +45,10 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  *    zdd_service_stats.adopted and .promoted. Second chance: zdd_flow_val.has_second and
  *    second_backend, the tunnels' IPv4 option and IPv6 destination option (struct zdd_sc_opt,
  *    zdd_sc_dstopts), the decap's second_chance_*.
+ * 7: zdd_flow_sets replaced the zdd_flows LRU hash; zdd_flow_val lost progress (zdd_adopted's
+ *    zdd_adopted_val has it); zdd_config.flow_sets; the flow hash is zdd_hash.h's.
  */
-#define ZDD_ABI_VERSION 6
+#define ZDD_ABI_VERSION 7
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -127,8 +129,10 @@ struct zdd_config {
 	/* SYNs a CPU records per ZDD_SYN_WINDOW_NS before it samples them (bpf/lib/conntrack.h,
 	 * "SYN sampling"); 0: ZDD_DEF_SYN_BUDGET. */
 	__u32 syn_budget;
+	__u32 flow_sets; /* entries of zdd_flow_sets */
+	__u32 pad2;
 };
-ZDD_ABI_SIZE(struct zdd_config, 64);
+ZDD_ABI_SIZE(struct zdd_config, 72);
 #define ZDD_SYN_WINDOW_SHIFT 24	  /* 2^24 ns: windows of 16.8 ms */
 #define ZDD_DEF_SYN_BUDGET   2048 /* 122k recorded SYNs a second per CPU */
 #define ZDD_SYN_MAX_SHIFT    16	  /* a flood records 1 SYN in 2^16 at the least */
@@ -153,17 +157,18 @@ struct zdd_vip_key {
 ZDD_ABI_SIZE(struct zdd_vip_key, 16);
 
 /*
- * Two LRU hashes of this value, keyed by struct zdd_flow_key, split by what it takes to create
- * an entry, so that what a flood can create cannot evict what completed handshakes own:
- * - zdd_flows (ZDD_DEF_FLOWS): TCP flows whose handshake zdd saw complete (embryo, then the
- *   client's first ACK), and adopted TCP flows that proved themselves (below). A spoofed
- *   packet cannot create an entry here: that takes the SYN-ACK's sequence number, which only
- *   the real client sees, or two packets of one tuple a second apart.
- * - zdd_adopted (ZDD_DEF_ADOPTED): what one packet creates. TCP flows first seen in mid-stream
- *   (an LB restart, a flow moved here from another node, an embryo forgotten: the miss path)
- *   and every UDP flow. An ACK or UDP flood from spoofed sources churns this map only.
- * TCP lookups try zdd_flows, then zdd_adopted; UDP goes to zdd_adopted alone. An adopted TCP
- * flow is promoted to zdd_flows by a packet at least a second after its adoption (the
+ * Two tables of this value, keyed by struct zdd_flow_key, split by what it takes to create an
+ * entry, so that what a flood can create cannot evict what completed handshakes own:
+ * - zdd_flow_sets (ZDD_DEF_FLOWS, below): TCP flows whose handshake zdd saw complete (embryo,
+ *   then the client's first ACK), and adopted TCP flows that proved themselves (below). A
+ *   spoofed packet cannot create an entry here: that takes the SYN-ACK's sequence number,
+ *   which only the real client sees, or two packets of one tuple a second apart.
+ * - zdd_adopted (ZDD_DEF_ADOPTED), an LRU hash of zdd_adopted_val: what one packet creates. TCP
+ *   flows first seen in mid-stream (an LB restart, a flow moved here from another node, an
+ *   embryo forgotten: the miss path) and every UDP flow. An ACK or UDP flood from spoofed
+ *   sources churns this map only.
+ * TCP lookups try zdd_flow_sets, then zdd_adopted; UDP goes to zdd_adopted alone. An adopted
+ * TCP flow is promoted to zdd_flow_sets by a packet at least a second after its adoption (the
  * once-a-second last_seen refresh) whose progress (below) is past the adopting packet's: a
  * live connection passes within a second or two, sending (its sequence number moves) or
  * receiving (its acknowledgement number moves); a flood of one packet per spoofed tuple, or
@@ -183,13 +188,46 @@ struct zdd_flow_val {
 	 * every packet carries it to the backend as its second chance (struct zdd_sc_opt). */
 	__u8 has_second;
 	__u8 pad;
-	/* zdd_adopted, TCP: seq + ack_seq (host order) of the packet that adopted the flow; both
-	 * only grow in a live connection, so their sum does. */
-	__u32 progress;
 	__u32 second_backend;
-	__u32 pad2;
 };
-ZDD_ABI_SIZE(struct zdd_flow_val, 32);
+ZDD_ABI_SIZE(struct zdd_flow_val, 24);
+
+struct zdd_adopted_val {
+	struct zdd_flow_val f;
+	/* TCP: seq + ack_seq (host order) of the packet that adopted the flow; both only grow in
+	 * a live connection, so their sum does. */
+	__u32 progress;
+	__u32 pad;
+};
+ZDD_ABI_SIZE(struct zdd_adopted_val, 32);
+
+/* A way of zdd_flow_sets; a protocol of 0 (no packet has it) marks it free. */
+struct zdd_flow {
+	struct zdd_flow_key key;
+	struct zdd_flow_val val;
+};
+ZDD_ABI_SIZE(struct zdd_flow, 64);
+
+/*
+ * zdd_flow_sets: established flows in a set-associative table, not an LRU hash. A lookup in a
+ * hash map is two dependent cold reads (the bucket, then the element) when the flows outgrow
+ * the CPU's caches; here it is one: the flow hash (zdd_hash.h) picks a set, an aligned run of
+ * ZDD_FLOW_WAYS ways of one cache line each, and a way in it, the flow's home, probed first.
+ * A flow goes to its own way, else its home if free, else the first free way, else it evicts
+ * a closing flow, else the one seen least recently: an LRU within the set. The table has
+ * ZDD_FLOW_WAYS_PER_FLOW ways per flow of the limit, so a set is rarely full before the table
+ * is. Writers take no lock: a flow is written by the CPU its packets come to, and a way
+ * written meanwhile by another CPU for another flow loses one of the two, which then takes
+ * the miss path (tools/bench/README.md, "The flow table").
+ */
+#define ZDD_FLOW_WAYS	       4
+#define ZDD_FLOW_WAYS_PER_FLOW 2
+#define ZDD_FLOWS_PER_SET      (ZDD_FLOW_WAYS / ZDD_FLOW_WAYS_PER_FLOW) /* of the limit */
+struct zdd_flow_set {
+	struct zdd_flow way[ZDD_FLOW_WAYS];
+};
+ZDD_ABI_SIZE(struct zdd_flow_set, 64 * ZDD_FLOW_WAYS);
+
 #define ZDD_CLOSING_FIN 1
 #define ZDD_CLOSING_RST 2
 
@@ -267,7 +305,7 @@ struct zdd_service_stats {
 	/* Entries written into zdd_adopted (misses and new UDP flows): its evictions cannot be
 	 * read, its inserts can. Under a flood, this grows at the flood's rate. */
 	__u64 adopted;
-	__u64 promoted; /* adopted TCP flows moved to zdd_flows, proven live */
+	__u64 promoted; /* adopted TCP flows moved to zdd_flow_sets, proven live */
 };
 ZDD_ABI_SIZE(struct zdd_service_stats, 32);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* bpf/lib/conntrack.h - tiered connection tracking. A recorded SYN creates a zdd_embryo_sets
- * entry, the first ACK promotes it to zdd_flows; a SYN flood can only churn zdd_embryo_sets, and
+ * entry, the first ACK promotes it to zdd_flow_sets; a SYN flood can only churn zdd_embryo_sets, and
  * is sampled (see "SYN sampling"); an ACK or UDP flood only zdd_adopted (zdd_abi.h,
  * zdd_flow_val). Pinned flows keep their backend across weight changes, drains and table
  * swaps. */
@@ -19,7 +19,7 @@ struct zdd_ct {
 	struct zdd_choice to;
 	struct zdd_choice second; /* second chance (lib/second_chance.h); be NULL when none */
 	enum zdd_reason reason;
-	__u8 from_flows; /* found in zdd_flows or zdd_adopted, not closing: may be cached */
+	__u8 from_flows; /* found in zdd_flow_sets or zdd_adopted, not closing: may be cached */
 };
 
 static __always_inline __u64 zdd_handshake_ns(const struct zdd_service_val *svc)
@@ -225,29 +225,112 @@ static __always_inline int zdd_embryo_has(struct zdd_pkt *pkt, const struct zdd_
 	return found;
 }
 
-/* The flow's entry: TCP in zdd_flows, else (and UDP only) in zdd_adopted. Each map has its
- * own call site: one site for both would stop the verifier inlining the hash lookups. */
-static __always_inline struct zdd_flow_val *zdd_ct_lookup(const struct zdd_pkt *pkt, int *adopted)
+static __always_inline struct zdd_flow_set *zdd_flow_set_at(__u32 idx)
 {
-	struct zdd_flow_val *f = NULL;
-
-	if (pkt->flow.svc.proto == IPPROTO_TCP)
-		f = bpf_map_lookup_elem(&zdd_flows, &pkt->flow);
-	*adopted = !f;
-	if (!f)
-		f = bpf_map_lookup_elem(&zdd_adopted, &pkt->flow);
-	return f;
+	return bpf_map_lookup_elem(&zdd_flow_sets, &idx);
 }
 
-static __always_inline void zdd_ct_forget(const struct zdd_pkt *pkt, int adopted)
+/* The way of set s holding the flow, home first (a free way never matches: no packet has
+ * protocol 0). */
+static __always_inline struct zdd_flow *zdd_flow_find_in(struct zdd_flow_set *s, __u32 home,
+							 const struct zdd_pkt *pkt)
 {
-	if (adopted)
-		bpf_map_delete_elem(&zdd_adopted, &pkt->flow);
+	struct zdd_flow *w;
+	__u32 i;
+
+	if (!s)
+		return NULL;
+#pragma unroll
+	for (i = 0; i < ZDD_FLOW_WAYS; i++) {
+		w = &s->way[(home + i) % ZDD_FLOW_WAYS];
+		if (zdd_flow_key_eq(&w->key, &pkt->flow))
+			return w;
+	}
+	return NULL;
+}
+
+/* The flow's way in zdd_flow_sets, or NULL (pkt->flow_hash set). The second set is read only
+ * when the first does not hold it. */
+static __always_inline struct zdd_flow *zdd_flow_find(const struct zdd_pkt *pkt,
+						      const struct zdd_config *cfg)
+{
+	struct zdd_flow_place p;
+	struct zdd_flow *w;
+
+	if (!cfg->flow_sets)
+		return NULL;
+	zdd_flow_place(pkt->flow_hash, cfg->flow_sets, &p);
+	w = zdd_flow_find_in(zdd_flow_set_at(p.set[0]), p.home[0], pkt);
+	return w ?: zdd_flow_find_in(zdd_flow_set_at(p.set[1]), p.home[1], pkt);
+}
+
+/*
+ * Records an established flow (zdd_abi.h, zdd_flow_sets): in its way if it has one, else in
+ * zdd_flow_victim's. The way is marked free first and its key written last, in that order (the
+ * barriers keep the compiler's; x86 keeps the order in which other CPUs see plain stores), so
+ * a lookup on another CPU that matches the new key reads the new value. A packet of the
+ * evicted flow that compared its key an instant before may still read the new value: that
+ * flow was leaving the table anyway.
+ */
+static __always_inline void zdd_flow_put(const struct zdd_pkt *pkt, const struct zdd_config *cfg,
+					 const struct zdd_flow_val *v)
+{
+	struct zdd_flow_set *s0, *s1;
+	struct zdd_flow_place p;
+	struct zdd_flow *w;
+	__u32 pick;
+
+	if (!cfg->flow_sets)
+		return;
+	zdd_flow_place(pkt->flow_hash, cfg->flow_sets, &p);
+	s0 = zdd_flow_set_at(p.set[0]);
+	s1 = zdd_flow_set_at(p.set[1]);
+	if (!s0 || !s1)
+		return;
+	w = zdd_flow_find_in(s0, p.home[0], pkt) ?: zdd_flow_find_in(s1, p.home[1], pkt);
+	if (!w) {
+		pick = zdd_flow_victim(s0, s1, &p);
+		w = &(pick < ZDD_FLOW_WAYS ? s0 : s1)->way[pick % ZDD_FLOW_WAYS];
+	}
+	w->key.svc.proto = 0;
+	barrier();
+	w->val = *v;
+	barrier();
+	w->key = pkt->flow;
+}
+
+/* Where conntrack found a flow: a way of zdd_flow_sets or an entry of zdd_adopted. */
+struct zdd_ct_found {
+	struct zdd_flow *way;
+	struct zdd_adopted_val *adopted;
+};
+
+/* The flow's entry: TCP in zdd_flow_sets, else (and UDP only) in zdd_adopted (pkt->flow_hash
+ * set). */
+static __always_inline struct zdd_flow_val *zdd_ct_lookup(const struct zdd_pkt *pkt,
+							  const struct zdd_config *cfg,
+							  struct zdd_ct_found *at)
+{
+	at->way = NULL;
+	at->adopted = NULL;
+	if (pkt->flow.svc.proto == IPPROTO_TCP) {
+		at->way = zdd_flow_find(pkt, cfg);
+		if (at->way)
+			return &at->way->val;
+	}
+	at->adopted = bpf_map_lookup_elem(&zdd_adopted, &pkt->flow);
+	return at->adopted ? &at->adopted->f : NULL;
+}
+
+static __always_inline void zdd_ct_forget(const struct zdd_pkt *pkt, struct zdd_ct_found *at)
+{
+	if (at->way)
+		at->way->key.svc.proto = 0;
 	else
-		bpf_map_delete_elem(&zdd_flows, &pkt->flow);
+		bpf_map_delete_elem(&zdd_adopted, &pkt->flow);
 }
 
-/* How far a TCP connection got: zdd_flow_val.progress. */
+/* How far a TCP connection got: zdd_adopted_val.progress. */
 static __always_inline __u32 zdd_tcp_progress(const struct zdd_pkt *pkt)
 {
 	return bpf_ntohl(pkt->tcp_seq) + bpf_ntohl(pkt->tcp_ack);
@@ -255,22 +338,20 @@ static __always_inline __u32 zdd_tcp_progress(const struct zdd_pkt *pkt)
 
 /*
  * An adopted TCP flow, a second or more after its adoption (or its last check): it sent or
- * received since (zdd_flow_val.progress), so the client is live, and the flow moves where
+ * received since (zdd_adopted_val.progress), so the client is live, and the flow moves where
  * floods cannot evict it. Inserted before it is deleted: a packet on another CPU finds one or
  * the other.
  */
 static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
 					   const struct zdd_service_val *svc,
-					   const struct zdd_flow_val *f)
+					   const struct zdd_config *cfg,
+					   const struct zdd_adopted_val *a)
 {
-	struct zdd_flow_val v = *f;
 	struct zdd_service_stats *ss;
 
-	if (f->closing || (__s32)(zdd_tcp_progress(pkt) - f->progress) <= 0)
+	if (a->f.closing || (__s32)(zdd_tcp_progress(pkt) - a->progress) <= 0)
 		return;
-	v.progress = 0;
-	if (bpf_map_update_elem(&zdd_flows, &pkt->flow, &v, BPF_ANY))
-		return;
+	zdd_flow_put(pkt, cfg, &a->f);
 	bpf_map_delete_elem(&zdd_adopted, &pkt->flow);
 	ss = zdd_service_stats(svc->index);
 	if (ss)
@@ -278,7 +359,7 @@ static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
 }
 
 /*
- * SYNs skip zdd_flows (a miss there is a cold read of a big table: tools/bench/README.md), so
+ * SYNs skip zdd_flow_sets (a miss there is a cold read of a big table: tools/bench/README.md), so
  * a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
  * comes. The old connection either closed (the client's FIN or RST marked it) or went quiet;
  * in both cases a SYN in zdd_embryo_sets means the tuple is reused, and the embryo wins. A
@@ -289,27 +370,25 @@ static __always_inline int zdd_ct_flow_hit(struct zdd_pkt *pkt, const struct zdd
 					   struct zdd_ct *ct)
 {
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
+	struct zdd_ct_found at;
 	struct zdd_flow_val *f;
-	int adopted, quiet;
+	int quiet;
 
-	f = zdd_ct_lookup(pkt, &adopted);
+	f = zdd_ct_lookup(pkt, cfg, &at);
 	if (!f)
 		return 0;
 	ct->to.be = zdd_backend_of(f->backend, svc->index);
 	if (!ct->to.be) {
-		zdd_ct_forget(pkt, adopted);
+		zdd_ct_forget(pkt, &at);
 		return 0;
 	}
 	quiet = (__s64)(now - f->last_seen_ns) > (__s64)ZDD_LAST_SEEN_RES_NS;
-	if (tcp && (quiet || f->closing)) {
-		zdd_flow_hash(pkt);
-		if (zdd_embryo_has(pkt, cfg))
-			return 0;
-	}
+	if (tcp && (quiet || f->closing) && zdd_embryo_has(pkt, cfg))
+		return 0;
 	if (quiet) {
 		f->last_seen_ns = now;
-		if (tcp && adopted)
-			zdd_ct_promote(pkt, svc, f);
+		if (tcp && at.adopted)
+			zdd_ct_promote(pkt, svc, cfg, at.adopted);
 	}
 	if (tcp && (pkt->tcp_flags & (ZDD_TCP_FIN | ZDD_TCP_RST)))
 		zdd_ct_closing(f, pkt->tcp_flags);
@@ -373,7 +452,7 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 		f.generation = e.generation;
 		f.pool = e.pool;
 		f.last_seen_ns = now;
-		bpf_map_update_elem(&zdd_flows, &pkt->flow, &f, BPF_ANY);
+		zdd_flow_put(pkt, cfg, &f);
 		if (st)
 			st->flows_established += zdd_embryo_weight(e.weight_shift);
 		zdd_ct_outcome(svc, &e, now, 0);
@@ -420,15 +499,17 @@ static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
 					 const struct zdd_service_val *svc, __u64 now,
 					 const struct zdd_ct *ct, struct zdd_service_stats *ss)
 {
-	struct zdd_flow_val f = {
-		.backend = ct->to.backend,
-		.generation = svc->generation,
-		.last_seen_ns = now,
-		.pool = ct->to.pool,
+	struct zdd_adopted_val f = {
+		.f = {
+			.backend = ct->to.backend,
+			.generation = svc->generation,
+			.last_seen_ns = now,
+			.pool = ct->to.pool,
+		},
 		.progress = zdd_tcp_progress(pkt),
 	};
 
-	zdd_sc_record(&f, &ct->second);
+	zdd_sc_record(&f.f, &ct->second);
 	bpf_map_update_elem(&zdd_adopted, &pkt->flow, &f, BPF_ANY);
 	if (!ss)
 		ss = zdd_service_stats(svc->index);
@@ -600,12 +681,13 @@ static __always_inline int zdd_ct_peek(struct zdd_pkt *pkt, const struct zdd_ser
 	int tcp = pkt->flow.svc.proto == IPPROTO_TCP;
 	__u32 backend = ZDD_NO_BACKEND;
 	struct zdd_embryo_set *s;
+	struct zdd_ct_found at;
 	struct zdd_flow_val *f;
 	struct zdd_embryo *w;
-	int adopted, err;
+	int err;
 
-	f = zdd_ct_lookup(pkt, &adopted);
 	zdd_flow_hash(pkt);
+	f = zdd_ct_lookup(pkt, cfg, &at);
 	if (f) {
 		backend = f->backend;
 	} else if (tcp) {
@@ -635,9 +717,9 @@ static __always_inline int zdd_conntrack(struct zdd_pkt *pkt, const struct zdd_s
 	__u64 now = zdd_now_ns();
 	int syn = zdd_is_syn(pkt), shift = 0;
 
+	zdd_flow_hash(pkt);
 	if (!syn && zdd_ct_flow_hit(pkt, svc, cfg, now, ct))
 		return 0;
-	zdd_flow_hash(pkt);
 	/* An unrecorded SYN skips the embryo probe too: a cold read of a big table. A retransmit
 	 * of a flow recorded at a lower shift then counts as new, and its record stays for its
 	 * ACK. */

@@ -1,24 +1,25 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * bpf/lib/flow_cache.h - a per-CPU, direct-mapped cache of established flows in front of the
- * services and zdd_flows hash lookups, in the manner of Open vSwitch's exact-match cache. In
+ * services and zdd_flow_sets lookups, in the manner of Open vSwitch's exact-match cache. In
  * the lab those two lookups were most of zdd's cost per packet (tools/bench/README.md); a hit
  * here is one array slot, compared whole, with no shared write and no clock read.
  *
- * zdd_flows and zdd_adopted stay the truth; a slot is a copy of an entry of either (it carries
- * the backend, not the table: a promotion from one to the other changes nothing here), and it
- * stops serving when
+ * zdd_flow_sets and zdd_adopted stay the truth; a slot is a copy of an entry of either (it
+ * carries the backend, not the table: a promotion from one to the other changes nothing here),
+ * and it stops serving when
  * - userspace deleted flows (conntrack flush, a backend or service deleted): it bumps
  *   zdd_config.flow_epoch after deleting, and slots of an older epoch are misses;
- * - ZDD_FLOW_CACHE_TICKS passed since the copy was read from zdd_flows: every flow still
- *   passes conntrack at least once a second, which refreshes its LRU position and last_seen
- *   and runs the port-reuse checks for a connection gone quiet (and promotes adopted flows);
+ * - ZDD_FLOW_CACHE_TICKS passed since the copy was read from conntrack: every flow still
+ *   passes conntrack at least once a second, which refreshes its last_seen (the order of
+ *   eviction) and runs the port-reuse checks for a connection gone quiet (and promotes
+ *   adopted flows);
  * - a FIN or RST of the 5-tuple came to this CPU: it may end the connection, so it goes
  *   through conntrack (which marks the flow closing) and frees the slot;
- * - its backend left the service (checked per packet, as for zdd_flows).
+ * - its backend left the service (checked per packet, as in conntrack).
  * SYNs never use the cache: under a SYN flood each is a new tuple, a certain miss. So a tuple
  * reused within that second is caught at its handshake ACK only if the old connection's FIN
- * or RST came to the same CPU (RSS sends a tuple to one CPU) - zdd_flows' quiet test has the
+ * or RST came to the same CPU (RSS sends a tuple to one CPU) - conntrack's quiet test has the
  * same second-long gap when no FIN or RST came (README, "Where the code departs").
  */
 #ifndef ZDD_FLOW_CACHE_H
@@ -67,7 +68,7 @@ static __always_inline int zdd_flow_cache_get(struct zdd_flow_cache_slot *c,
 	return 1;
 }
 
-/* Keeps a flow conntrack found in zdd_flows or zdd_adopted; epoch as read before that lookup. */
+/* Keeps a flow conntrack found in zdd_flow_sets or zdd_adopted; epoch as read before that lookup. */
 static __always_inline void zdd_flow_cache_put(struct zdd_flow_cache_slot *c,
 					       const struct zdd_pkt *pkt, __u32 epoch,
 					       __u32 service, const struct zdd_ct *ct)

@@ -30,9 +30,6 @@ static __always_inline __be32 zdd_prefix_mask(int bits)
 	return bpf_htonl(0xffffffffu << (32 - bits));
 }
 
-#define ZDD_SPLIT_SEED 0x73706c6974ULL /* "split" */
-#define ZDD_FLOW_SEED  0x666c6f77ULL   /* "flow" */
-
 /*
  * hash(service key, client address masked to the prefix) % 10000 < weight. The hash does not
  * depend on the weight, so raising the weight only moves clients from blue to green: a
@@ -63,8 +60,8 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 }
 
 /*
- * The flow's hash: its Maglev entry, its embryonic set, its IPv6 flow label; the same on every
- * LB node. Computed once per packet (zero reads as not yet: a real zero is just computed again).
+ * The flow's hash: its Maglev entry, its embryonic set, its place in zdd_flow_sets, its IPv6
+ * flow label; the same on every LB node. Computed once per packet (zero reads as not yet: a real zero is just computed again).
  */
 static __always_inline __u32 zdd_flow_hash(struct zdd_pkt *pkt)
 {

@@ -36,7 +36,7 @@ sleep 1.5
 caps=$(awk '/^Cap(Eff|Prm|Bnd):/ {printf "%s=%s ", $1, $2}' "/proc/$LAB_AGENT_PID/status")
 tap_is "the agent keeps CAP_BPF alone" "$caps" \
 	"CapPrm:=0000008000000000 CapEff:=0000008000000000 CapBnd:=0000008000000000 "
-tap_is "the pins are root's alone" "$(stat -c '%U %a' "$LAB_PIN_DIR/lb" "$LAB_PIN_DIR/lb/zdd_flows" | tr '\n' ' ')" \
+tap_is "the pins are root's alone" "$(stat -c '%U %a' "$LAB_PIN_DIR/lb" "$LAB_PIN_DIR/lb/zdd_flow_sets" | tr '\n' ' ')" \
 	"root 700 root 600 "
 tap_is "the control socket is root's alone" "$(stat -c '%U %a' "$LAB_DIR/agent.sock")" "root 600"
 tap_check "/metrics listens on loopback only" bash -c \

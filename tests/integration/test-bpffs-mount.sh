@@ -125,6 +125,6 @@ lab_agent_conf "$LAB_DIR/zdd.yaml"
 tap_check "zdd-agent starts" lab_agent_start "$LAB_DIR/zdd.yaml"
 sleep 1.5	# health checks rise
 tap_check "the LB forwards (IPv4, IPv6)" forwards
-tap_check "the agent's maps are pinned on the mounted bpffs" test -e "$LAB_PIN_DIR/lb/zdd_flows"
+tap_check "the agent's maps are pinned on the mounted bpffs" test -e "$LAB_PIN_DIR/lb/zdd_flow_sets"
 tap_check "zdd-agent alone where bpffs is not mounted: mounts it, says so, serves" agent_mounts
 tap_done

@@ -95,16 +95,14 @@ static void syn_reusing_a_reset_flow_is_balanced_anew(void **state)
 /* Makes every established flow look quiet for minutes. */
 static void age_flows(struct fixture *f)
 {
-	int fd = zdd_map_fd(f->z, ZDD_MAP_FLOWS);
-	struct zdd_flow_key key, *prev = NULL;
-	struct zdd_flow_val val;
+	__u32 n, i;
+	struct zdd_flow_set *s = zdd_flow_sets_mapped(f->z, &n);
+	int w;
 
-	while (!bpf_map_get_next_key(fd, prev, &key)) {
-		assert_int_equal(bpf_map_lookup_elem(fd, &key, &val), 0);
-		val.last_seen_ns = 1;
-		assert_int_equal(bpf_map_update_elem(fd, &key, &val, BPF_EXIST), 0);
-		prev = &key;
-	}
+	for (i = 0; i < n; i++)
+		for (w = 0; w < ZDD_FLOW_WAYS; w++)
+			if (s[i].way[w].key.svc.proto)
+				s[i].way[w].val.last_seen_ns = 1;
 }
 
 /* No FIN or RST came through (the client vanished, a NAT gave its port to another client). */
@@ -371,15 +369,17 @@ static void reasons_add_up_to_packets(void **state)
 	assert_int_equal(counts[ZDD_R_NO_SERVICE], 7);
 }
 
-/* Deletes every zdd_flows entry the way nothing of ours does: behind libzdd's back, so no
+/* Deletes every zdd_flow_sets entry the way nothing of ours does: behind libzdd's back, so no
  * flow epoch is bumped and only the flow cache still knows the flows. */
 static void delete_flows_behind_libzdd(struct fixture *f)
 {
-	int fd = zdd_map_fd(f->z, ZDD_MAP_FLOWS);
-	struct zdd_flow_key key;
+	__u32 n, i;
+	struct zdd_flow_set *s = zdd_flow_sets_mapped(f->z, &n);
+	int w;
 
-	while (!bpf_map_get_next_key(fd, NULL, &key))
-		assert_int_equal(bpf_map_delete_elem(fd, &key), 0);
+	for (i = 0; i < n; i++)
+		for (w = 0; w < ZDD_FLOW_WAYS; w++)
+			s[i].way[w].key.svc.proto = 0;
 }
 
 static int every_flow(const struct zdd_ct_entry *e, void *ctx)
@@ -388,7 +388,7 @@ static int every_flow(const struct zdd_ct_entry *e, void *ctx)
 	return e->table == ZDD_CT_FLOWS;
 }
 
-/* Handshake, then one packet that finds the flow in zdd_flows: this CPU caches it. */
+/* Handshake, then one packet that finds the flow in zdd_flow_sets: this CPU caches it. */
 static void open_cached_flow(struct fixture *f, __u16 sport)
 {
 	send_tcp4(f, CLIENT, sport, TH_SYN);
@@ -396,7 +396,7 @@ static void open_cached_flow(struct fixture *f, __u16 sport)
 	send_tcp4(f, CLIENT, sport, TH_ACK);
 }
 
-/* A flow only this CPU's cache still knows: its zdd_flows entry gone, its next ACK is still
+/* A flow only this CPU's cache still knows: its zdd_flow_sets entry gone, its next ACK is still
  * forwarded from the copy instead of missing. */
 static void orphan_cached_flow(struct fixture *f, __u16 sport)
 {

@@ -216,11 +216,11 @@ static void age_adopted(struct fixture *f, const char *saddr, __u16 sport)
 {
 	struct zdd_flow_key k = { .svc = svc_key(SVC4), .sport = htons(sport) };
 	int fd = zdd_map_fd(f->z, ZDD_MAP_ADOPTED);
-	struct zdd_flow_val v;
+	struct zdd_adopted_val v;
 
 	assert_int_equal(zdd_addr_parse(saddr, k.saddr), 0);
 	assert_int_equal(bpf_map_lookup_elem(fd, &k, &v), 0);
-	v.last_seen_ns -= 2000000000ULL;
+	v.f.last_seen_ns -= 2000000000ULL;
 	assert_int_equal(bpf_map_update_elem(fd, &k, &v, BPF_EXIST), 0);
 	cache_forget(f);
 }
@@ -240,7 +240,7 @@ static const char *send_seq(struct fixture *f, __u16 sport, __u32 seq, __u32 ack
 
 /* Connections the balancer first sees mid-stream (an LB restart, a flow moved from another
  * node) are adopted; a second later, one sent data (its sequence number moved on), the other
- * received some (its acknowledgement number did): both are promoted to zdd_flows, where the
+ * received some (its acknowledgement number did): both are promoted to zdd_flow_sets, where the
  * floods cannot evict them. The same numbers again (a replay) promote nothing. */
 static void adopted_flows_proven_live_survive_floods(void **state)
 {

@@ -218,7 +218,7 @@ static bool is_backend(struct bench *b, const char *svc, const __u8 addr[16])
 }
 
 /*
- * n live flows in zdd_flows, as the wrapper will stamp them: source address base + i % span,
+ * n live flows in zdd_flow_sets, as the wrapper will stamp them: source address base + i % span,
  * source port SPORT_BASE + i / span. Each is pinned to a backend of the service, as the data
  * path would have pinned it.
  */
@@ -227,11 +227,11 @@ static int flows_fill(struct bench *b, const char *svc, enum family fam, __u32 n
 	struct zdd_service_key key;
 	struct zdd_service_val sv;
 	struct zdd_backend *bes = NULL;
-	struct zdd_flow_key *keys;
-	struct zdd_flow_val *vals;
+	struct zdd_flow_key k = {};
+	struct zdd_flow_val v = {};
 	size_t nbe = 0;
-	__u32 i, count, done;
 	__u8 src[16];
+	__u32 i;
 	int err;
 
 	if (zdd_service_parse(svc, &key) || zdd_service_get(b->z, &key, &sv))
@@ -242,37 +242,19 @@ static int flows_fill(struct bench *b, const char *svc, enum family fam, __u32 n
 		return err ?: -ENOENT;
 	}
 	zdd_addr_parse(fam == F4 ? CLIENT4 : CLIENT6, src);
-	keys = calloc(n, sizeof(*keys));
-	vals = calloc(n, sizeof(*vals));
-	if (!keys || !vals) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
+	k.svc = key;
+	memcpy(k.saddr, src, 16);
+	v.generation = sv.generation;
+	v.last_seen_ns = now_ns();
+	for (i = 0; i < n && !err; i++) {
 		__u32 word = htonl((fam == F4 ? SRC_BASE4 : SRC_BASE6) + i % span);
 
-		keys[i].svc = key;
-		memcpy(keys[i].saddr, src, 16);
-		memcpy(keys[i].saddr + 12, &word, 4);
-		keys[i].sport = htons(SPORT_BASE + i / span);
-		vals[i].backend = bes[i % nbe].id;
-		vals[i].pool = bes[i % nbe].val.pool;
-		vals[i].generation = sv.generation;
-		vals[i].last_seen_ns = now_ns();
+		memcpy(k.saddr + 12, &word, 4);
+		k.sport = htons(SPORT_BASE + i / span);
+		v.backend = bes[i % nbe].id;
+		v.pool = bes[i % nbe].val.pool;
+		err = zdd_flow_put(b->z, &k, &v);
 	}
-	for (done = 0; done < n; done += count) {
-		LIBBPF_OPTS(bpf_map_batch_opts, bo, .flags = BPF_ANY);
-
-		count = n - done;
-		if (bpf_map_update_batch(zdd_map_fd(b->z, ZDD_MAP_FLOWS), keys + done, vals + done,
-					 &count, &bo)) {
-			err = -errno;
-			goto out;
-		}
-	}
-out:
-	free(keys);
-	free(vals);
 	free(bes);
 	return err;
 }

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include "handle.h"
 #include "log.h"
+#include "zdd_hash.h"
 
 struct keys {
 	struct zdd_flow_key *v;
@@ -67,12 +68,12 @@ const char *zdd_ct_table_name(enum zdd_ct_table t)
 	return t == ZDD_CT_EMBRYO ? "embryonic" : t == ZDD_CT_FLOWS ? "established" : "adopted";
 }
 
-/* zdd_flows or zdd_adopted: the same key and value. */
-static int walk_flows(struct zdd *z, enum zdd_ct_table t, zdd_ct_cb cb, void *ctx)
+/* zdd_adopted: an LRU hash, walked key by key. */
+static int walk_adopted(struct zdd *z, zdd_ct_cb cb, void *ctx)
 {
-	int fd = z->fd[t == ZDD_CT_FLOWS ? ZDD_MAP_FLOWS : ZDD_MAP_ADOPTED];
+	int fd = z->fd[ZDD_MAP_ADOPTED];
 	struct zdd_flow_key key, next, *prev = NULL;
-	struct zdd_flow_val val;
+	struct zdd_adopted_val val;
 	struct zdd_ct_entry e;
 	struct keys del = {};
 	int ret = 0;
@@ -84,7 +85,7 @@ static int walk_flows(struct zdd *z, enum zdd_ct_table t, zdd_ct_cb cb, void *ct
 		if (bpf_map_lookup_elem(fd, &key, &val))
 			continue; /* evicted meanwhile */
 		e.key = key;
-		to_entry(t, &val, &e);
+		to_entry(ZDD_CT_ADOPTED, &val.f, &e);
 		ret = cb(&e, ctx);
 		if (ret < 0)
 			break;
@@ -98,6 +99,101 @@ static int walk_flows(struct zdd *z, enum zdd_ct_table t, zdd_ct_cb cb, void *ct
 		ret = flows_deleted(z);
 	free(del.v);
 	return ret;
+}
+
+static __u32 flow_key_hash(const struct zdd_flow_key *k)
+{
+	__u64 w[sizeof(*k) / 8];
+
+	memcpy(w, k, sizeof(w));
+	return zdd_hash_u64s(w, sizeof(w) / 8, ZDD_FLOW_SEED);
+}
+
+/* A way of zdd_flow_sets as it is now: the kernel writes them without a lock. */
+static struct zdd_flow way_read(const struct zdd_flow *w)
+{
+	struct zdd_flow copy;
+
+	memcpy(&copy, (const void *)w, sizeof(copy));
+	return copy;
+}
+
+/* Frees a way, if it still holds key: one byte, the protocol, as the kernel marks a free way. */
+static void way_forget(struct zdd_flow *w, const struct zdd_flow_key *key)
+{
+	struct zdd_flow now = way_read(w);
+
+	if (!memcmp(&now.key, key, sizeof(*key)))
+		*(volatile __u8 *)&w->key.svc.proto = 0;
+}
+
+/* zdd_flow_sets: through the mapping, a way at a time. */
+static int walk_flow_sets(struct zdd *z, zdd_ct_cb cb, void *ctx)
+{
+	__u32 n = zdd_flow_sets_n(z), i;
+	struct zdd_ct_entry e;
+	struct zdd_flow w;
+	int ret, way, del = 0;
+
+	for (i = 0; i < n; i++)
+		for (way = 0; way < ZDD_FLOW_WAYS; way++) {
+			w = way_read(&z->flow_sets[i].way[way]);
+			if (!w.key.svc.proto)
+				continue;
+			e.key = w.key;
+			to_entry(ZDD_CT_FLOWS, &w.val, &e);
+			ret = cb(&e, ctx);
+			if (ret < 0)
+				return ret;
+			if (ret > 0) {
+				way_forget(&z->flow_sets[i].way[way], &w.key);
+				del = 1;
+			}
+		}
+	return del ? flows_deleted(z) : 0;
+}
+
+struct zdd_flow_set *zdd_flow_sets_mapped(struct zdd *z, __u32 *n)
+{
+	*n = zdd_flow_sets_n(z);
+	return z->flow_sets;
+}
+
+/* The way of set s holding key, or NULL. */
+static struct zdd_flow *find_in(struct zdd_flow_set *s, const struct zdd_flow_key *key)
+{
+	int way;
+
+	for (way = 0; way < ZDD_FLOW_WAYS; way++)
+		if (!memcmp(&s->way[way].key, key, sizeof(*key)))
+			return &s->way[way];
+	return NULL;
+}
+
+/* As the kernel's zdd_flow_put (bpf/lib/conntrack.h), the same ways. */
+int zdd_flow_put(struct zdd *z, const struct zdd_flow_key *key, const struct zdd_flow_val *val)
+{
+	struct zdd_flow_set *s0, *s1;
+	struct zdd_flow_place p;
+	struct zdd_flow *w;
+	__u32 pick;
+
+	if (!key->svc.proto)
+		return -EINVAL;
+	zdd_flow_place(flow_key_hash(key), zdd_flow_sets_n(z), &p);
+	s0 = &z->flow_sets[p.set[0]];
+	s1 = &z->flow_sets[p.set[1]];
+	w = find_in(s0, key) ?: find_in(s1, key);
+	if (!w) {
+		pick = zdd_flow_victim(s0, s1, &p);
+		w = &(pick < ZDD_FLOW_WAYS ? s0 : s1)->way[pick % ZDD_FLOW_WAYS];
+	}
+	*(volatile __u8 *)&w->key.svc.proto = 0;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	w->val = *val;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	w->key = *key;
+	return 0;
 }
 
 #define BATCH 4096
@@ -196,13 +292,12 @@ static int walk_embryos(struct zdd *z, zdd_ct_cb cb, void *ctx)
 			      walk_embryo_sets, &ew);
 }
 
-/* zdd_adopted before zdd_flows: the kernel promotes a flow by inserting it into zdd_flows
- * before it deletes it from zdd_adopted, so a flow promoted meanwhile is seen, at worst twice,
+/* zdd_adopted before zdd_flow_sets: the kernel promotes a flow by inserting it into
+ * zdd_flow_sets before it deletes it from zdd_adopted, so a flow promoted meanwhile is seen, at worst twice,
  * never missed (a node's moved-in flows are promoted a second after they arrive). */
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx)
 {
-	return walk_embryos(z, cb, ctx) ?: walk_flows(z, ZDD_CT_ADOPTED, cb, ctx)
-						 ?: walk_flows(z, ZDD_CT_FLOWS, cb, ctx);
+	return walk_embryos(z, cb, ctx) ?: walk_adopted(z, cb, ctx) ?: walk_flow_sets(z, cb, ctx);
 }
 
 static int count_entries(const void *vals, __u32 n, void *ctx)
@@ -246,11 +341,23 @@ int zdd_conntrack_count_recent(struct zdd *z, __u32 max_age_ms, __u64 *embryos, 
 	return 0;
 }
 
-static int count_flows(struct zdd *z, enum zdd_map map, __u64 *n)
+static int count_adopted(struct zdd *z, __u64 *n)
 {
 	*n = 0;
-	return for_each_batch(z->fd[map], 0, sizeof(struct zdd_flow_key),
-			      sizeof(struct zdd_flow_val), count_entries, n);
+	return for_each_batch(z->fd[ZDD_MAP_ADOPTED], 0, sizeof(struct zdd_flow_key),
+			      sizeof(struct zdd_adopted_val), count_entries, n);
+}
+
+static int count_flow_sets(struct zdd *z, __u64 *n)
+{
+	__u32 sets = zdd_flow_sets_n(z), i;
+	int way;
+
+	*n = 0;
+	for (i = 0; i < sets; i++)
+		for (way = 0; way < ZDD_FLOW_WAYS; way++)
+			*n += !!*(volatile __u8 *)&z->flow_sets[i].way[way].key.svc.proto;
+	return 0;
 }
 
 int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows, __u64 *adopted)
@@ -260,7 +367,7 @@ int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows, __u64 *adop
 	*embryos = 0;
 	err = for_each_batch(z->fd[ZDD_MAP_EMBRYO], BPF_F_LOCK, sizeof(__u32),
 			     sizeof(struct zdd_embryo_set), count_embryo_ways, embryos)
-		      ?: (adopted ? count_flows(z, ZDD_MAP_ADOPTED, adopted) : 0)
-		      ?: count_flows(z, ZDD_MAP_FLOWS, flows); /* in zdd_conntrack_walk's order */
+		      ?: (adopted ? count_adopted(z, adopted) : 0)
+		      ?: count_flow_sets(z, flows); /* in zdd_conntrack_walk's order */
 	return err ? log_err(err, "count the conntrack tables") : 0;
 }

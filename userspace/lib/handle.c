@@ -21,7 +21,7 @@
 static const char *const map_names[ZDD_MAP_COUNT] = {
 	[ZDD_MAP_SERVICES] = "zdd_services",  [ZDD_MAP_VIPS] = "zdd_vips",
 	[ZDD_MAP_BACKENDS] = "zdd_backends",  [ZDD_MAP_MAGLEV] = "zdd_maglev",
-	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flows",
+	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flow_sets",
 	[ZDD_MAP_BSTATS] = "zdd_bstats",      [ZDD_MAP_SSTATS] = "zdd_sstats",
 	[ZDD_MAP_REASONS] = "zdd_reasons",    [ZDD_MAP_CONFIG] = "zdd_config",
 	[ZDD_MAP_COHORTS] = "zdd_cohorts",    [ZDD_MAP_ADOPTED] = "zdd_adopted",
@@ -73,6 +73,8 @@ void zdd_close(struct zdd *z)
 		return;
 	if (z->maglev)
 		munmap(z->maglev, z->maglev_len);
+	if (z->flow_sets)
+		munmap(z->flow_sets, z->flow_sets_len);
 	if (z->skel)
 		zdd_lb__destroy(z->skel); /* owns the map fds */
 	else
@@ -100,18 +102,19 @@ static int max_entries(int fd, __u32 *out)
  * silent re-creation that would drop every flow. */
 static int limits_from_fds(const int fd[ZDD_MAP_COUNT], struct zdd_limits *l)
 {
-	__u32 maglev = 0, sets = 0;
+	__u32 maglev = 0, sets = 0, flow_sets = 0;
 	int err;
 
 	err = max_entries(fd[ZDD_MAP_SERVICES], &l->services) ?:
 	      max_entries(fd[ZDD_MAP_BACKENDS], &l->backends) ?:
-	      max_entries(fd[ZDD_MAP_FLOWS], &l->flows) ?:
+	      max_entries(fd[ZDD_MAP_FLOWS], &flow_sets) ?:
 	      max_entries(fd[ZDD_MAP_ADOPTED], &l->adopted) ?:
 	      max_entries(fd[ZDD_MAP_EMBRYO], &sets) ?:
 	      max_entries(fd[ZDD_MAP_MAGLEV], &maglev);
 	if (err)
 		return err;
 	l->embryos = sets * ZDD_EMBRYO_WAYS;
+	l->flows = flow_sets * ZDD_FLOWS_PER_SET;
 	if (!l->services)
 		return -EINVAL;
 	/* Entries hold two ids each: m is the odd row length that fills them exactly. */
@@ -149,10 +152,16 @@ static void limits_default(struct zdd_limits *l)
 }
 
 #define ZDD_MAX_EMBRYOS (1U << 30)
+#define ZDD_MAX_FLOWS	(1U << 28) /* 32 GiB of zdd_flow_sets */
 
 static __u32 embryo_sets(const struct zdd_limits *l)
 {
 	return l->embryos / ZDD_EMBRYO_WAYS + !!(l->embryos % ZDD_EMBRYO_WAYS);
+}
+
+static __u32 flow_sets(const struct zdd_limits *l)
+{
+	return l->flows / ZDD_FLOWS_PER_SET + !!(l->flows % ZDD_FLOWS_PER_SET);
 }
 
 static int limits_valid(const struct zdd_limits *l)
@@ -169,20 +178,29 @@ static int limits_valid(const struct zdd_limits *l)
 	return 0;
 }
 
-static int map_mmap(struct zdd *z)
+static int map_mmap_one(struct zdd *z, enum zdd_map map, size_t len, void **at, size_t *at_len)
 {
 	size_t page = sysconf(_SC_PAGESIZE);
-	size_t len = (size_t)ZDD_MAGLEV_ENTRIES(z->limits.services, z->limits.maglev_m) *
-		     sizeof(struct zdd_maglev_pair);
+	void *p;
 
-	z->maglev_len = (len + page - 1) / page * page;
-	z->maglev = mmap(NULL, z->maglev_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 z->fd[ZDD_MAP_MAGLEV], 0);
-	if (z->maglev == MAP_FAILED) {
-		z->maglev = NULL;
-		return log_err(-errno, "mmap zdd_maglev");
-	}
+	len = (len + page - 1) / page * page;
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, z->fd[map], 0);
+	if (p == MAP_FAILED)
+		return log_err(-errno, "mmap %s", map_names[map]);
+	*at = p;
+	*at_len = len;
 	return 0;
+}
+
+/* The Maglev tables are written, and the flow table walked and filled, in place. */
+static int map_mmap(struct zdd *z)
+{
+	size_t maglev = (size_t)ZDD_MAGLEV_ENTRIES(z->limits.services, z->limits.maglev_m) *
+			sizeof(struct zdd_maglev_pair);
+	size_t flows = (size_t)flow_sets(&z->limits) * sizeof(struct zdd_flow_set);
+
+	return map_mmap_one(z, ZDD_MAP_MAGLEV, maglev, (void **)&z->maglev, &z->maglev_len) ?:
+	       map_mmap_one(z, ZDD_MAP_FLOWS, flows, (void **)&z->flow_sets, &z->flow_sets_len);
 }
 
 static int pin_path(char *buf, size_t len, const char *dir, const char *name)
@@ -274,7 +292,10 @@ static int resolve_limits(struct zdd *z, const struct zdd_load_opts *o)
 
 	if (want.embryos > ZDD_MAX_EMBRYOS)
 		return log_err(-E2BIG, "at most %u embryonic flows", ZDD_MAX_EMBRYOS);
+	if (want.flows > ZDD_MAX_FLOWS)
+		return log_err(-E2BIG, "at most %u established flows", ZDD_MAX_FLOWS);
 	want.embryos = embryo_sets(&want) * ZDD_EMBRYO_WAYS; /* whole sets */
+	want.flows = flow_sets(&want) * ZDD_FLOWS_PER_SET;
 	z->limits = want;
 	if (!o->pin_dir) {
 		limits_default(&z->limits);
@@ -304,7 +325,7 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		[ZDD_MAP_BACKENDS] = l->backends,
 		[ZDD_MAP_MAGLEV] = ZDD_MAGLEV_ENTRIES(l->services, l->maglev_m),
 		[ZDD_MAP_EMBRYO] = embryo_sets(l),
-		[ZDD_MAP_FLOWS] = l->flows,
+		[ZDD_MAP_FLOWS] = flow_sets(l),
 		[ZDD_MAP_ADOPTED] = l->adopted,
 		[ZDD_MAP_BSTATS] = l->backends,
 		[ZDD_MAP_SSTATS] = l->services,
@@ -345,6 +366,7 @@ static int init_config(struct zdd *z, __u64 grace_ns)
 		.outer_ttl = ZDD_DEF_OUTER_TTL,
 		.abi_version = ZDD_ABI_VERSION,
 		.embryo_sets = embryo_sets(&z->limits),
+		.flow_sets = flow_sets(&z->limits),
 	};
 
 	return zdd_config_set(z, &c);

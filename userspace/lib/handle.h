@@ -12,6 +12,8 @@ struct zdd {
 	int fd[ZDD_MAP_COUNT];
 	__u32 *maglev; /* the zdd_maglev array, mmap'd: tables are written in place */
 	size_t maglev_len;
+	struct zdd_flow_set *flow_sets; /* zdd_flow_sets, mmap'd: walked and filled in place */
+	size_t flow_sets_len;
 	struct zdd_limits limits;
 	int dir_fd; /* pin directory, flock'd by writers; -1 without pins */
 	bool adopted;
@@ -23,6 +25,12 @@ struct zdd {
 static inline __u32 *zdd_maglev_row(struct zdd *z, __u32 index, int pool, int slot)
 {
 	return z->maglev + (size_t)ZDD_MAGLEV_ROW(index, pool, slot) * z->limits.maglev_m;
+}
+
+/* Sets of zdd_flow_sets (the kernel's zdd_config.flow_sets). */
+static inline __u32 zdd_flow_sets_n(const struct zdd *z)
+{
+	return z->limits.flows / ZDD_FLOWS_PER_SET;
 }
 
 /* backend.c, for apply.c: the steps of a backend change without the table swap. */

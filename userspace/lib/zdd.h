@@ -132,7 +132,13 @@ struct zdd_ct_entry {
  * entry, 0 to keep it. */
 typedef int (*zdd_ct_cb)(const struct zdd_ct_entry *e, void *ctx);
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx);
-/* Entries of zdd_embryo_sets, zdd_flows and zdd_adopted; adopted may be NULL (not counted). */
+/* Records an established flow where the kernel finds it (tests, the bench): it may evict
+ * another, as a handshake's ACK in the kernel may. */
+int zdd_flow_put(struct zdd *z, const struct zdd_flow_key *key, const struct zdd_flow_val *val);
+/* zdd_flow_sets as mapped, *n sets: for tests that change flows behind the data path. */
+struct zdd_flow_set *zdd_flow_sets_mapped(struct zdd *z, __u32 *n);
+/* Entries of zdd_embryo_sets, zdd_flow_sets and zdd_adopted; adopted may be NULL (not
+ * counted). */
 int zdd_conntrack_count(struct zdd *z, __u64 *embryos, __u64 *flows, __u64 *adopted);
 /* The same, walked again only when the last walk through this call is older than max_age_ms.
  * For one thread of a process (the agent's /metrics). */
