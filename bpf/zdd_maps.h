@@ -50,7 +50,7 @@ struct {
  * lines) and for userspace, which walks and fills it through the mapping. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, ZDD_DEF_FLOWS * ZDD_FLOW_WAYS_PER_FLOW / ZDD_FLOW_WAYS);
+	__uint(max_entries, ZDD_DEF_FLOWS / ZDD_FLOWS_PER_SET);
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, struct zdd_flow_set);

@@ -28,13 +28,12 @@
  * (tools/bench/README.md). The seed keys every word: hashes with different seeds are
  * independent (a flow's pool and its backend).
  */
-static inline __attribute__((always_inline)) __u32 zdd_hash_u64s(const __u64 *p, int n,
-								  __u64 seed)
+static inline __attribute__((always_inline)) __u32 zdd_hash_u64s(const __u64 *p, int n, __u64 seed)
 {
 	__u64 h = 0, x;
 	int i;
 
-ZDD_UNROLL
+	ZDD_UNROLL
 	for (i = 0; i < n; i++) {
 		x = (p[i] ^ (seed + (__u64)(i + 1) * 0x9e3779b97f4a7c15ULL)) *
 		    0xbf58476d1ce4e5b9ULL;
@@ -92,14 +91,14 @@ static inline __attribute__((always_inline)) __u64 zdd_flow_age(const struct zdd
  * with more free ways (the first on a tie), its first free way from home; both sets full, the
  * way of a closing flow, else of the flow seen least recently.
  */
-static inline __attribute__((always_inline)) __u32
-zdd_flow_victim(const struct zdd_flow_set *s0, const struct zdd_flow_set *s1,
-		const struct zdd_flow_place *p)
+static inline __attribute__((always_inline)) __u32 zdd_flow_victim(const struct zdd_flow_set *s0,
+								   const struct zdd_flow_set *s1,
+								   const struct zdd_flow_place *p)
 {
 	__u32 i, idx, set, oldest = p->home[0], first_free[2] = {}, nfree[2] = {};
 	__u64 best = ~0ULL, age;
 
-ZDD_UNROLL
+	ZDD_UNROLL
 	for (i = 0; i < 2 * ZDD_FLOW_WAYS; i++) {
 		set = i / ZDD_FLOW_WAYS;
 		idx = (p->home[set] + i) % ZDD_FLOW_WAYS;

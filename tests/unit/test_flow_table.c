@@ -165,8 +165,9 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(userspace_puts_flows_where_the_data_path_looks,
 						setup_roomy, fixture_teardown),
-		cmocka_unit_test_setup_teardown(full_set_evicts_a_closing_flow_then_the_least_recent,
-						setup_one_set, fixture_teardown),
+		cmocka_unit_test_setup_teardown(
+			full_set_evicts_a_closing_flow_then_the_least_recent, setup_one_set,
+			fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("flow_table", tests, NULL, NULL);

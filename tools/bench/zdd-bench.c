@@ -220,7 +220,11 @@ static bool is_backend(struct bench *b, const char *svc, const __u8 addr[16])
 /*
  * n live flows in zdd_flow_sets, as the wrapper will stamp them: source address base + i % span,
  * source port SPORT_BASE + i / span. Each is pinned to a backend of the service, as the data
- * path would have pinned it.
+ * path would have pinned it. They are put in a scrambled order (i = j * a prime mod n), not in
+ * the order the wrapper visits them: a table that lays entries out in the order they came (a
+ * kernel hash map takes preallocated elements in turn) would otherwise be read as a stream the
+ * CPU prefetches, which live traffic, whose packets do not come in their flows' order, never
+ * gives it (tools/bench/README.md).
  */
 static int flows_fill(struct bench *b, const char *svc, enum family fam, __u32 n, __u32 span)
 {
@@ -231,7 +235,7 @@ static int flows_fill(struct bench *b, const char *svc, enum family fam, __u32 n
 	struct zdd_flow_val v = {};
 	size_t nbe = 0;
 	__u8 src[16];
-	__u32 i;
+	__u32 j;
 	int err;
 
 	if (zdd_service_parse(svc, &key) || zdd_service_get(b->z, &key, &sv))
@@ -246,7 +250,8 @@ static int flows_fill(struct bench *b, const char *svc, enum family fam, __u32 n
 	memcpy(k.saddr, src, 16);
 	v.generation = sv.generation;
 	v.last_seen_ns = now_ns();
-	for (i = 0; i < n && !err; i++) {
+	for (j = 0; j < n && !err; j++) {
+		__u32 i = (__u32)((__u64)j * 1000003 % n);
 		__u32 word = htonl((fam == F4 ? SRC_BASE4 : SRC_BASE6) + i % span);
 
 		memcpy(k.saddr + 12, &word, 4);

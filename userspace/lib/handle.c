@@ -199,8 +199,9 @@ static int map_mmap(struct zdd *z)
 			sizeof(struct zdd_maglev_pair);
 	size_t flows = (size_t)flow_sets(&z->limits) * sizeof(struct zdd_flow_set);
 
-	return map_mmap_one(z, ZDD_MAP_MAGLEV, maglev, (void **)&z->maglev, &z->maglev_len) ?:
-	       map_mmap_one(z, ZDD_MAP_FLOWS, flows, (void **)&z->flow_sets, &z->flow_sets_len);
+	return map_mmap_one(z, ZDD_MAP_MAGLEV, maglev, (void **)&z->maglev, &z->maglev_len)
+		       ?: map_mmap_one(z, ZDD_MAP_FLOWS, flows, (void **)&z->flow_sets,
+				       &z->flow_sets_len);
 }
 
 static int pin_path(char *buf, size_t len, const char *dir, const char *name)
