@@ -236,6 +236,42 @@ int zdd_xdp_bench_lru_pc(struct xdp_md *ctx)
 	return lru_insert(ctx, &zdd_bench_lru_pc);
 }
 
+/*
+ * A reference for the 1M-flow case: the read of one random cache line of a table far bigger
+ * than the caches, each address depending on the value the last read returned, so that reads
+ * cannot overlap. A packet's conntrack lookup waits on its read in the same way, and the next
+ * packet's path is too long for the CPU to run ahead into it. No flow table that reads a cold
+ * line per packet can cost less than the encap floor plus this.
+ */
+#define BENCH_COLD_BITS 21 /* 2M lines of 64 bytes: 128 MiB */
+
+struct bench_line {
+	__u64 w[8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << BENCH_COLD_BITS);
+	__uint(map_flags, BPF_F_MMAPABLE); /* page-aligned: a value is one line */
+	__type(key, __u32);
+	__type(value, struct bench_line);
+} zdd_bench_cold SEC(".maps");
+
+__u64 cold_last;
+__u32 cold_ctr;
+
+SEC("xdp")
+int zdd_xdp_bench_cold(struct xdp_md *ctx)
+{
+	__u32 i = ((cold_ctr++ + cold_last) * 0x9e3779b97f4a7c15ULL) >> (64 - BENCH_COLD_BITS);
+	struct bench_line *l = bpf_map_lookup_elem(&zdd_bench_cold, &i);
+
+	if (!l)
+		return XDP_ABORTED;
+	cold_last = l->w[0];
+	return XDP_DROP;
+}
+
 /* The lab's sink: counts the frames a balancer sent back out, and drops them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -43,8 +43,8 @@ targets() {
 tap_check "the targets show ns, the floor's ns and the ratio, in both families" targets
 tap_check "the table's floors show their ns" \
 	grep -qE '^v[46] floor parse\+encap\+XDP_TX +[0-9]+\.[0-9] +[0-9]+\.[0-9] +1\.00$' "$dir/r.out"
-tap_check "the JSON lists 18 cases with medians, minimums and ratios" \
-	jq -e '(.cases | length) == 18 and .failures == 0 and
+tap_check "the JSON lists 20 cases with medians, minimums and ratios" \
+	jq -e '(.cases | length) == 20 and .failures == 0 and
 		all(.cases[]; .ns_median > 0 and .ns_min > 0 and .ns_min <= .ns_median and
 			.ratio_to_floor > 0)' "$dir/r.json"
 tap_check "the encap floors are the reference (ratio 1)" \

@@ -56,7 +56,7 @@
 #define FLOWS_1M    (1u << 20)
 #define NSEC	    1000000000ull
 
-enum target { T_DROP, T_ENCAP, T_LB, T_LRU, T_LRU_PC };
+enum target { T_DROP, T_ENCAP, T_LB, T_LRU, T_LRU_PC, T_COLD };
 enum family { F4, F6 };
 
 struct result {
@@ -71,7 +71,7 @@ struct result {
 
 struct bench {
 	struct zdd_bench *skel;
-	int wrap_fd, progs_fd, drop_fd, encap_fd, lru_fd, lru_pc_fd;
+	int wrap_fd, progs_fd, drop_fd, encap_fd, lru_fd, lru_pc_fd, cold_fd;
 	struct zdd *z; /* the LB of the current scenario */
 	__u32 repeat;
 	int trials;
@@ -288,6 +288,8 @@ static int prog_fd_of(struct bench *b, enum target t)
 		return b->lru_fd;
 	if (t == T_LRU_PC)
 		return b->lru_pc_fd;
+	if (t == T_COLD)
+		return b->cold_fd;
 	return zdd_lb_prog_fd(b->z);
 }
 
@@ -543,12 +545,12 @@ static int main_cases(struct bench *b, enum family f)
 {
 	const char *fam = f == F4 ? "v4" : "v6", *vip = f == F4 ? VIP4 : VIP6;
 	const char *svc = svc_of(f);
-	char name[9][56];
-	struct bcase c[9];
+	char name[10][56];
+	struct bcase c[10];
 	__u32 span = f == F4 ? SRC_SPAN4 : 1u << 24, base = f == F4 ? SRC_BASE4 : SRC_BASE6;
 	int i, err = 0;
 
-	for (i = 0; i < 9; i++)
+	for (i = 0; i < 10; i++)
 		c[i] = (struct bcase){ .fam = f, .name = name[i], .reason = -1 };
 	snprintf(name[0], sizeof(name[0]), "%s floor XDP_DROP", fam);
 	c[0].target = T_DROP;
@@ -602,6 +604,10 @@ static int main_cases(struct bench *b, enum family f)
 	c[8] = c[7];
 	c[8].name = name[8];
 	c[8].target = T_LRU_PC;
+	snprintf(name[9], sizeof(name[9]), "%s reference: one cold read", fam);
+	c[9].target = T_COLD;
+	c[9].p = tcp_pkt(f, vip, TH_ACK);
+	c[9].verdict = XDP_DROP;
 
 	/* The established flow: its handshake through the LB. The retransmit: its first SYN,
 	 * just before (the new-flow case churns the embryonic table). */
@@ -627,7 +633,8 @@ static int main_cases(struct bench *b, enum family f)
 	err = flows_fill(b, svc, f, FLOWS_1M, c[6].a_n);
 	if (err)
 		return fail(b, "%s: fill 1M flows: %s", c[6].name, strerror(-err)), err;
-	return run_case(b, &c[6], svc) ?: run_case(b, &c[7], svc) ?: run_case(b, &c[8], svc);
+	return run_case(b, &c[6], svc) ?: run_case(b, &c[9], svc) ?: run_case(b, &c[7], svc) ?:
+	       run_case(b, &c[8], svc);
 }
 
 /* --- scaling --------------------------------------------------------------------------------- */
@@ -1293,6 +1300,7 @@ int main(int argc, char **argv)
 	b->encap_fd = bpf_program__fd(b->skel->progs.zdd_xdp_bench_encap);
 	b->lru_fd = bpf_program__fd(b->skel->progs.zdd_xdp_bench_lru);
 	b->lru_pc_fd = bpf_program__fd(b->skel->progs.zdd_xdp_bench_lru_pc);
+	b->cold_fd = bpf_program__fd(b->skel->progs.zdd_xdp_bench_cold);
 	b->progs_fd = bpf_map__fd(b->skel->maps.zdd_bench_progs);
 	fill_floor(b);
 	machine(mach, sizeof(mach));
