@@ -640,7 +640,7 @@ static __always_inline int zdd_ct_new(struct zdd_pkt *pkt, const struct zdd_serv
 	int err;
 
 	if (tcp && !syn) {
-		/* A miss: LRU eviction, an LB restart, or a flow moved here from another node.
+		/* A miss: an eviction, an LB restart, or a flow moved here from another node.
 		 * Right after a swap, the previous generation is the better guess. */
 		ss = zdd_service_stats(svc->index);
 		if (ss)
