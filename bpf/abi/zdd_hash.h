@@ -48,7 +48,8 @@ static inline __attribute__((always_inline)) __u32 zdd_hash_u64s(const __u64 *p,
 }
 
 /* h scaled into [0, n), as evenly as h % n, by a multiply where % would be a division (n,
- * Maglev's prime table size, is read from the config: the compiler cannot make it cheap). */
+ * Maglev's prime table size or a table's sets, is read from the config: the compiler cannot
+ * make it cheap). */
 static inline __attribute__((always_inline)) __u32 zdd_scale(__u32 h, __u32 n)
 {
 	return (__u32)(((__u64)h * n) >> 32);
@@ -58,8 +59,15 @@ static inline __attribute__((always_inline)) __u32 zdd_scale(__u32 h, __u32 n)
  * Where a flow may be in zdd_flow_sets (n sets): two sets, the first by the flow hash's high
  * bits, the second by a remix of the hash, and in each a home way, probed first. A new flow
  * goes to the set with more free ways (two choices: the sets fill evenly, and one overflows
- * only when both are full; with one choice, thousands of sets of a table a third full would).
+ * only when both are full; with one choice, sets of a table a third full already overflow:
+ * tests/unit/test_flow_table.c).
  */
+/* The flow hash of a key (8-byte aligned): its Maglev entry, its embryonic set, its place. */
+static inline __attribute__((always_inline)) __u32 zdd_flow_key_hash(const struct zdd_flow_key *k)
+{
+	return zdd_hash_u64s((const __u64 *)k, sizeof(*k) / 8, ZDD_FLOW_SEED);
+}
+
 struct zdd_flow_place {
 	__u32 set[2];
 	__u32 home[2];

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* bpf/lib/conntrack.h - tiered connection tracking. A recorded SYN creates a zdd_embryo_sets
- * entry, the first ACK promotes it to zdd_flow_sets; a SYN flood can only churn zdd_embryo_sets, and
- * is sampled (see "SYN sampling"); an ACK or UDP flood only zdd_adopted (zdd_abi.h,
- * zdd_flow_val). Pinned flows keep their backend across weight changes, drains and table
+ * entry, the first ACK promotes it to zdd_flow_sets; a SYN flood can only churn
+ * zdd_embryo_sets, and is sampled (see "SYN sampling"); an ACK or UDP flood only zdd_adopted
+ * (zdd_abi.h, zdd_flow_val). Pinned flows keep their backend across weight changes, drains and table
  * swaps. */
 #ifndef ZDD_CONNTRACK_H
 #define ZDD_CONNTRACK_H
@@ -359,8 +359,8 @@ static __always_inline void zdd_ct_promote(const struct zdd_pkt *pkt,
 }
 
 /*
- * SYNs skip zdd_flow_sets (a miss there is a cold read of a big table: tools/bench/README.md), so
- * a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
+ * SYNs skip zdd_flow_sets (a miss there is a cold read of a big table: tools/bench/README.md),
+ * so a new connection reusing a 5-tuple still finds the old one's entry when its handshake ACK
  * comes. The old connection either closed (the client's FIN or RST marked it) or went quiet;
  * in both cases a SYN in zdd_embryo_sets means the tuple is reused, and the embryo wins. A
  * busy flow pays for this check once a second, with its last_seen refresh.

@@ -68,7 +68,8 @@ static __always_inline int zdd_flow_cache_get(struct zdd_flow_cache_slot *c,
 	return 1;
 }
 
-/* Keeps a flow conntrack found in zdd_flow_sets or zdd_adopted; epoch as read before that lookup. */
+/* Keeps a flow conntrack found in zdd_flow_sets or zdd_adopted; epoch as read before that
+ * lookup. */
 static __always_inline void zdd_flow_cache_put(struct zdd_flow_cache_slot *c,
 					       const struct zdd_pkt *pkt, __u32 epoch,
 					       __u32 service, const struct zdd_ct *ct)

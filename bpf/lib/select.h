@@ -66,8 +66,7 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 static __always_inline __u32 zdd_flow_hash(struct zdd_pkt *pkt)
 {
 	if (!pkt->flow_hash)
-		pkt->flow_hash = zdd_hash_u64s((const __u64 *)&pkt->flow, sizeof(pkt->flow) / 8,
-					       ZDD_FLOW_SEED);
+		pkt->flow_hash = zdd_flow_key_hash(&pkt->flow);
 	return pkt->flow_hash;
 }
 

@@ -12,15 +12,20 @@
 
 int fixture_setup(void **state)
 {
-	const struct zdd_limits l = {
+	const struct zdd_limits l = fixture_limits();
+
+	return fixture_setup_limits(state, &l);
+}
+
+struct zdd_limits fixture_limits(void)
+{
+	return (struct zdd_limits){
 		.services = 8,
 		.backends = 64,
 		.maglev_m = 1021,
 		.flows = 65536,
 		.embryos = 32768,
 	};
-
-	return fixture_setup_limits(state, &l);
 }
 
 int fixture_setup_blue_green(void **state)

@@ -31,8 +31,9 @@ struct fixture {
 int fixture_setup(void **state);
 /* SVC4 and SVC6, one blue and one green backend each (198.18.3.11/.21, fd00:3::11/::21). */
 int fixture_setup_blue_green(void **state);
-/* The same with other map sizes. */
+/* The same with other map sizes; fixture_limits() are fixture_setup's. */
 int fixture_setup_limits(void **state, const struct zdd_limits *l);
+struct zdd_limits fixture_limits(void);
 int fixture_teardown(void **state);
 
 /* Runs p through the program; returns the XDP verdict, output in f->out. */

@@ -92,8 +92,8 @@ static void syn_reusing_a_reset_flow_is_balanced_anew(void **state)
 	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
 }
 
-/* Makes every established flow look quiet for minutes. */
-static void age_flows(struct fixture *f)
+/* Calls fn on every way of zdd_flow_sets, behind the data path's and libzdd's back. */
+static void each_flow_way(struct fixture *f, void (*fn)(struct zdd_flow *w))
 {
 	__u32 n, i;
 	struct zdd_flow_set *s = zdd_flow_sets_mapped(f->z, &n);
@@ -101,8 +101,18 @@ static void age_flows(struct fixture *f)
 
 	for (i = 0; i < n; i++)
 		for (w = 0; w < ZDD_FLOW_WAYS; w++)
-			if (s[i].way[w].key.svc.proto)
-				s[i].way[w].val.last_seen_ns = 1;
+			fn(&s[i].way[w]);
+}
+
+static void make_quiet(struct zdd_flow *w)
+{
+	w->val.last_seen_ns = 1;
+}
+
+/* Makes every established flow look quiet for minutes. */
+static void age_flows(struct fixture *f)
+{
+	each_flow_way(f, make_quiet);
 }
 
 /* No FIN or RST came through (the client vanished, a NAT gave its port to another client). */
@@ -138,14 +148,20 @@ static void half_closed_flow_stays_on_its_backend(void **state)
 	assert_int_equal(reason_count(f, ZDD_R_TX_FLOW), 7);
 }
 
+/* All weight to green, then a first SYN from CLIENT:sport; its backend in first. */
+static void first_syn_to_green(struct fixture *f, __u16 sport, char first[ZDD_ADDR_STRLEN])
+{
+	set_green(f, SVC4, 10000);
+	strcpy(first, send_tcp4(f, CLIENT, sport, TH_SYN));
+	assert_true(is_green(first));
+}
+
 static void syn_retransmit_follows_a_rollback(void **state)
 {
 	struct fixture *f = *state;
 	char first[ZDD_ADDR_STRLEN];
 
-	set_green(f, SVC4, 10000);
-	strcpy(first, send_tcp4(f, CLIENT, 40001, TH_SYN));
-	assert_true(is_green(first));
+	first_syn_to_green(f, 40001, first);
 	assert_string_equal(send_tcp4(f, CLIENT, 40001, TH_SYN), first); /* same tables: same */
 	set_green(f, SVC4, 0); /* green is rolled back before it ever answered */
 	assert_false(is_green(send_tcp4(f, CLIENT, 40001, TH_SYN)));
@@ -160,9 +176,7 @@ static void syn_retransmit_stays_while_its_pool_takes_flows(void **state)
 	struct fixture *f = *state;
 	char first[ZDD_ADDR_STRLEN];
 
-	set_green(f, SVC4, 10000);
-	strcpy(first, send_tcp4(f, CLIENT, 40002, TH_SYN));
-	assert_true(is_green(first));
+	first_syn_to_green(f, 40002, first);
 	set_green(f, SVC4, 1); /* a new flow of this client goes blue now */
 	assert_false(is_green(send_tcp4(f, CLIENT, 40003, TH_SYN)));
 	assert_string_equal(send_tcp4(f, CLIENT, 40002, TH_SYN), first);
@@ -272,14 +286,9 @@ static void miss_after_flip_uses_previous_generation_in_grace(void **state)
  * that is no sampler's doing. */
 static int setup_roomy_embryos(void **state)
 {
-	const struct zdd_limits l = {
-		.services = 8,
-		.backends = 64,
-		.maglev_m = 1021,
-		.flows = 65536,
-		.embryos = 1 << 20,
-	};
+	struct zdd_limits l = fixture_limits();
 
+	l.embryos = 1 << 20;
 	fixture_setup_limits(state, &l);
 	add_svc4_two_per_pool(*state);
 	return 0;
@@ -371,15 +380,14 @@ static void reasons_add_up_to_packets(void **state)
 
 /* Deletes every zdd_flow_sets entry the way nothing of ours does: behind libzdd's back, so no
  * flow epoch is bumped and only the flow cache still knows the flows. */
+static void free_way(struct zdd_flow *w)
+{
+	w->key.svc.proto = 0;
+}
+
 static void delete_flows_behind_libzdd(struct fixture *f)
 {
-	__u32 n, i;
-	struct zdd_flow_set *s = zdd_flow_sets_mapped(f->z, &n);
-	int w;
-
-	for (i = 0; i < n; i++)
-		for (w = 0; w < ZDD_FLOW_WAYS; w++)
-			s[i].way[w].key.svc.proto = 0;
+	each_flow_way(f, free_way);
 }
 
 static int every_flow(const struct zdd_ct_entry *e, void *ctx)

@@ -13,14 +13,9 @@
 
 static int setup_limit(void **state, __u32 flows)
 {
-	const struct zdd_limits l = {
-		.services = 8,
-		.backends = 64,
-		.maglev_m = 1021,
-		.flows = flows,
-		.embryos = 32768,
-	};
+	struct zdd_limits l = fixture_limits();
 
+	l.flows = flows;
 	fixture_setup_limits(state, &l);
 	add_svc4_two_per_pool(*state);
 	set_syn_budget(*state, 1 << 20); /* every SYN recorded: every handshake is established */

@@ -101,29 +101,10 @@ static int walk_adopted(struct zdd *z, zdd_ct_cb cb, void *ctx)
 	return ret;
 }
 
-static __u32 flow_key_hash(const struct zdd_flow_key *k)
-{
-	__u64 w[sizeof(*k) / 8];
-
-	memcpy(w, k, sizeof(w));
-	return zdd_hash_u64s(w, sizeof(w) / 8, ZDD_FLOW_SEED);
-}
-
-/* A way of zdd_flow_sets as it is now: the kernel writes them without a lock. */
-static struct zdd_flow way_read(const struct zdd_flow *w)
-{
-	struct zdd_flow copy;
-
-	memcpy(&copy, (const void *)w, sizeof(copy));
-	return copy;
-}
-
 /* Frees a way, if it still holds key: one byte, the protocol, as the kernel marks a free way. */
 static void way_forget(struct zdd_flow *w, const struct zdd_flow_key *key)
 {
-	struct zdd_flow now = way_read(w);
-
-	if (!memcmp(&now.key, key, sizeof(*key)))
+	if (!memcmp(&w->key, key, sizeof(*key)))
 		*(volatile __u8 *)&w->key.svc.proto = 0;
 }
 
@@ -137,7 +118,7 @@ static int walk_flow_sets(struct zdd *z, zdd_ct_cb cb, void *ctx)
 
 	for (i = 0; i < n; i++)
 		for (way = 0; way < ZDD_FLOW_WAYS; way++) {
-			w = way_read(&z->flow_sets[i].way[way]);
+			w = z->flow_sets[i].way[way]; /* a copy: the kernel writes without a lock */
 			if (!w.key.svc.proto)
 				continue;
 			e.key = w.key;
@@ -173,6 +154,7 @@ static struct zdd_flow *find_in(struct zdd_flow_set *s, const struct zdd_flow_ke
 /* As the kernel's zdd_flow_put (bpf/lib/conntrack.h), the same ways. */
 int zdd_flow_put(struct zdd *z, const struct zdd_flow_key *key, const struct zdd_flow_val *val)
 {
+	struct zdd_flow_key aligned __attribute__((aligned(8))) = *key;
 	struct zdd_flow_set *s0, *s1;
 	struct zdd_flow_place p;
 	struct zdd_flow *w;
@@ -180,7 +162,7 @@ int zdd_flow_put(struct zdd *z, const struct zdd_flow_key *key, const struct zdd
 
 	if (!key->svc.proto)
 		return -EINVAL;
-	zdd_flow_place(flow_key_hash(key), zdd_flow_sets_n(z), &p);
+	zdd_flow_place(zdd_flow_key_hash(&aligned), zdd_flow_sets_n(z), &p);
 	s0 = &z->flow_sets[p.set[0]];
 	s1 = &z->flow_sets[p.set[1]];
 	w = find_in(s0, key) ?: find_in(s1, key);
@@ -293,8 +275,9 @@ static int walk_embryos(struct zdd *z, zdd_ct_cb cb, void *ctx)
 }
 
 /* zdd_adopted before zdd_flow_sets: the kernel promotes a flow by inserting it into
- * zdd_flow_sets before it deletes it from zdd_adopted, so a flow promoted meanwhile is seen, at worst twice,
- * never missed (a node's moved-in flows are promoted a second after they arrive). */
+ * zdd_flow_sets before it deletes it from zdd_adopted, so a flow promoted meanwhile is seen, at
+ * worst twice, never missed (a node's moved-in flows are promoted a second after they
+ * arrive). */
 int zdd_conntrack_walk(struct zdd *z, zdd_ct_cb cb, void *ctx)
 {
 	return walk_embryos(z, cb, ctx) ?: walk_adopted(z, cb, ctx) ?: walk_flow_sets(z, cb, ctx);

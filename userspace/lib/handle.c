@@ -154,14 +154,20 @@ static void limits_default(struct zdd_limits *l)
 #define ZDD_MAX_EMBRYOS (1U << 30)
 #define ZDD_MAX_FLOWS	(1U << 28) /* 32 GiB of zdd_flow_sets */
 
+/* Sets of a set-associative table that hold n, rounded up. */
+static __u32 whole_sets(__u32 n, __u32 per_set)
+{
+	return n / per_set + !!(n % per_set);
+}
+
 static __u32 embryo_sets(const struct zdd_limits *l)
 {
-	return l->embryos / ZDD_EMBRYO_WAYS + !!(l->embryos % ZDD_EMBRYO_WAYS);
+	return whole_sets(l->embryos, ZDD_EMBRYO_WAYS);
 }
 
 static __u32 flow_sets(const struct zdd_limits *l)
 {
-	return l->flows / ZDD_FLOWS_PER_SET + !!(l->flows % ZDD_FLOWS_PER_SET);
+	return whole_sets(l->flows, ZDD_FLOWS_PER_SET);
 }
 
 static int limits_valid(const struct zdd_limits *l)
