@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* bpf/zdd_lb.bpf.c - the XDP entry point of the balancer: parse -> flow cache, or service ->
- * conntrack -> encapsulate -> XDP_TX; ICMP for the services. Every exit counts exactly one
- * reason (lib/stats.h). */
-#include "flow_cache.h"
+/* bpf/zdd_lb.bpf.c - the XDP entry point of the balancer: parse -> flow cache, or service
+ * (its cache) -> conntrack -> encapsulate -> XDP_TX; ICMP for the services. Every exit counts
+ * exactly one reason (lib/stats.h). */
 #include "icmp.h"
+#include "svc_cache.h"
 
 static __always_inline void zdd_count_backend(const struct zdd_pkt *pkt, __u32 backend)
 {
@@ -94,12 +94,12 @@ int zdd_xdp_lb(struct xdp_md *ctx)
 	cfg = bpf_map_lookup_elem(&zdd_config, &zero);
 	if (!cfg)
 		return zdd_verdict(ZDD_R_ENCAP);
-	/* Read before conntrack is: userspace bumps it after deleting flows. */
-	epoch = *(volatile __u32 *)&cfg->flow_epoch;
+	/* Read before conntrack and zdd_services are: userspace bumps it after its writes. */
+	epoch = *(volatile __u32 *)&cfg->cache_epoch;
 	slot = zdd_flow_cache_slot(&pkt);
 	if (zdd_flow_cache_get(slot, &pkt, epoch, &ct))
 		return zdd_verdict(zdd_send(ctx, &pkt, cfg, &ct));
-	svc = bpf_map_lookup_elem(&zdd_services, &pkt.flow.svc);
+	svc = zdd_service_of(&pkt, epoch);
 	if (!svc)
 		return zdd_verdict(ZDD_R_NO_SERVICE);
 	ret = zdd_conntrack(&pkt, svc, cfg, &ct);

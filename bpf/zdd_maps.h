@@ -69,7 +69,7 @@ struct zdd_flow_cache_slot {
 	struct zdd_flow_key key;
 	__u32 backend;
 	__u32 service;
-	__u32 epoch; /* zdd_config.flow_epoch when the flow was read from conntrack */
+	__u32 epoch; /* zdd_config.cache_epoch when the flow was read from conntrack */
 	__u32 stamp; /* jiffies then (low 32 bits) */
 	__u64 pad;   /* 64 bytes: with page-aligned values, a slot is one cache line */
 };
@@ -83,6 +83,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct zdd_flow_cache_slot);
 } zdd_flow_cache SEC(".maps");
+
+/* One CPU's copy of one service (bpf/lib/svc_cache.h); only the kernel reads it. */
+struct zdd_svc_cache_slot {
+	struct zdd_service_key key;
+	__u32 epoch; /* zdd_config.cache_epoch when the service was read from zdd_services */
+	__u32 stamp; /* jiffies then (low 32 bits) */
+	__u32 pad;
+	struct zdd_service_val val; /* 64 bytes in all: one cache line */
+};
+
+/* ZDD_SVC_CACHE_SLOTS per CPU, CPU after CPU, sized and never pinned as zdd_flow_cache. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ZDD_SVC_CACHE_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct zdd_svc_cache_slot);
+} zdd_svc_cache SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -31,6 +31,8 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_DEF_OUTER_TTL      64
 #define ZDD_FLOW_CACHE_BITS    13 /* 8192 cached flows per CPU: bpf/lib/flow_cache.h */
 #define ZDD_FLOW_CACHE_SLOTS   (1u << ZDD_FLOW_CACHE_BITS)
+#define ZDD_SVC_CACHE_BITS     6 /* 64 cached services per CPU: bpf/lib/svc_cache.h */
+#define ZDD_SVC_CACHE_SLOTS    (1u << ZDD_SVC_CACHE_BITS)
 #define ZDD_DEF_HANDSHAKE_MS   3000  /* a SYN without its ACK by then is a failed flow */
 #define ZDD_MAX_HANDSHAKE_MS   10000 /* cohorts must outlive it: see zdd_cohort below */
 
@@ -47,8 +49,10 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  *    zdd_sc_dstopts), the decap's second_chance_*.
  * 7: zdd_flow_sets replaced the zdd_flows LRU hash; zdd_flow_val lost progress (zdd_adopted's
  *    zdd_adopted_val has it); zdd_config.flow_sets; the flow hash is zdd_hash.h's.
+ * 8: zdd_config.flow_epoch became cache_epoch: writers of zdd_services bump it too (the data
+ *    path keeps copies of services, bpf/lib/svc_cache.h); the split is scaled, not taken % 10000.
  */
-#define ZDD_ABI_VERSION 7
+#define ZDD_ABI_VERSION 8
 
 /* Pins live here unless -p says otherwise. */
 #define ZDD_PIN_DIR "/sys/fs/bpf/zdd"
@@ -123,9 +127,9 @@ struct zdd_config {
 	__u8 pad;
 	__u32 abi_version; /* ZDD_ABI_VERSION of whoever created the maps */
 	__u32 embryo_sets; /* entries of zdd_embryo_sets */
-	/* Bumped after userspace deletes flows: every CPU's cached copy of a flow stops serving
-	 * (bpf/lib/flow_cache.h). */
-	__u32 flow_epoch;
+	/* Bumped after userspace deletes flows or writes zdd_services: every CPU's cached copies
+	 * of flows and services stop serving (bpf/lib/flow_cache.h, bpf/lib/svc_cache.h). */
+	__u32 cache_epoch;
 	/* SYNs a CPU records per ZDD_SYN_WINDOW_NS before it samples them (bpf/lib/conntrack.h,
 	 * "SYN sampling"); 0: ZDD_DEF_SYN_BUDGET. */
 	__u32 syn_budget;

@@ -9,7 +9,7 @@
  * carries the backend, not the table: a promotion from one to the other changes nothing here),
  * and it stops serving when
  * - userspace deleted flows (conntrack flush, a backend or service deleted): it bumps
- *   zdd_config.flow_epoch after deleting, and slots of an older epoch are misses;
+ *   zdd_config.cache_epoch after deleting, and slots of an older epoch are misses;
  * - ZDD_FLOW_CACHE_TICKS passed since the copy was read from conntrack: every flow still
  *   passes conntrack at least once a second, which refreshes its last_seen (the order of
  *   eviction) and runs the port-reuse checks for a connection gone quiet (and promotes

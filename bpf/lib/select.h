@@ -31,7 +31,8 @@ static __always_inline __be32 zdd_prefix_mask(int bits)
 }
 
 /*
- * hash(service key, client address masked to the prefix) % 10000 < weight. The hash does not
+ * hash(service key, client address masked to the prefix) scaled to [0, 10000) < weight (a
+ * multiply: % is a division, which the JIT cannot make cheaper). The hash does not
  * depend on the weight, so raising the weight only moves clients from blue to green: a
  * shopper stays on one version for the whole canary. Its seed is not the flow hash's: a
  * client's pool says nothing of its backend.
@@ -117,7 +118,7 @@ static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zd
 	if (gen.green_weight >= ZDD_MAX_WEIGHT_BP)
 		pool = ZDD_GREEN;
 	else if (gen.green_weight &&
-		 zdd_split_hash(pkt, svc) % ZDD_MAX_WEIGHT_BP < gen.green_weight)
+		 zdd_scale(zdd_split_hash(pkt, svc), ZDD_MAX_WEIGHT_BP) < gen.green_weight)
 		pool = ZDD_GREEN;
 	out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
 	if (out->backend == ZDD_NO_BACKEND) {

@@ -179,8 +179,7 @@ void set_changed_ns(struct fixture *f, const char *svc, __u64 ns)
 
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	val.changed_ns = ns;
-	assert_int_equal(
-		bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val, BPF_EXIST), 0);
+	assert_int_equal(zdd_service_put(f->z, &key, &val, BPF_EXIST), 0);
 }
 
 void set_syn_budget(struct fixture *f, __u32 n)

@@ -476,6 +476,21 @@ static void flow_cache_never_keeps_a_closing_flow(void **state)
 	assert_true(is_green(send_tcp4(f, CLIENT, 40001, TH_ACK)));
 }
 
+/* The service cache (bpf/lib/svc_cache.h) holds this CPU's copy of SVC4 from the first SYN:
+ * a deleted service takes no packet from the next one on, as when zdd_services was read for
+ * every packet. */
+static void deleted_service_takes_no_packet_at_once(void **state)
+{
+	struct fixture *f = *state;
+	struct zdd_service_key key = svc_key(SVC4);
+	struct pkt p = pkt_tcp(CLIENT, 40002, VIP4, 80, TH_SYN);
+
+	send_tcp4(f, CLIENT, 40001, TH_SYN);
+	assert_int_equal(zdd_service_del(f->z, &key), 0);
+	assert_int_equal(run(f, &p), XDP_PASS);
+	assert_int_equal(reason_count(f, ZDD_R_NO_SERVICE), 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_blue_green, fixture_teardown)
 
 /* /metrics walks the tables at most every few seconds: the cached count until then. */
@@ -521,6 +536,7 @@ int main(void)
 		T(flow_cache_copy_goes_stale),
 		T(flow_cache_lets_fin_and_rst_through),
 		T(flow_cache_never_keeps_a_closing_flow),
+		T(deleted_service_takes_no_packet_at_once),
 	};
 
 	return cmocka_run_group_tests_name("conntrack", tests, NULL, NULL);

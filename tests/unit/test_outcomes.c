@@ -53,8 +53,7 @@ static void set_handshake_ms(struct fixture *f, const char *svc, __u16 ms)
 
 	assert_int_equal(zdd_service_get(f->z, &key, &val), 0);
 	val.handshake_ms = ms;
-	assert_int_equal(
-		bpf_map_update_elem(zdd_map_fd(f->z, ZDD_MAP_SERVICES), &key, &val, BPF_EXIST), 0);
+	assert_int_equal(zdd_service_put(f->z, &key, &val, BPF_EXIST), 0);
 }
 
 static void completed_handshake_counts_in_its_syns_cohort(void **state)

@@ -51,18 +51,6 @@ static void to_entry(enum zdd_ct_table t, const void *val, struct zdd_ct_entry *
 	}
 }
 
-/* After the deletions: every CPU's cached copy of a flow stops serving (bpf/lib/flow_cache.h). */
-static int flows_deleted(struct zdd *z)
-{
-	struct zdd_config c;
-	int err = zdd_config_get(z, &c);
-
-	if (err)
-		return err;
-	c.flow_epoch++;
-	return zdd_config_set(z, &c);
-}
-
 const char *zdd_ct_table_name(enum zdd_ct_table t)
 {
 	return t == ZDD_CT_EMBRYO ? "embryonic" : t == ZDD_CT_FLOWS ? "established" : "adopted";
@@ -96,7 +84,7 @@ static int walk_adopted(struct zdd *z, zdd_ct_cb cb, void *ctx)
 	for (i = 0; i < del.n; i++)
 		bpf_map_delete_elem(fd, &del.v[i]);
 	if (del.n && !ret)
-		ret = flows_deleted(z);
+		ret = zdd_caches_stale(z);
 	free(del.v);
 	return ret;
 }
@@ -131,7 +119,7 @@ static int walk_flow_sets(struct zdd *z, zdd_ct_cb cb, void *ctx)
 				del = 1;
 			}
 		}
-	return del ? flows_deleted(z) : 0;
+	return del ? zdd_caches_stale(z) : 0;
 }
 
 struct zdd_flow_set *zdd_flow_sets_mapped(struct zdd *z, __u32 *n)

@@ -357,12 +357,15 @@ static int size_and_pin_maps(struct zdd *z, const char *pin_dir)
 		if (err)
 			return log_err(err, "prepare map %s", map_names[i]);
 	}
-	/* The flow cache: ZDD_FLOW_CACHE_SLOTS per possible CPU, never pinned (flow_cache.h). */
+	/* The caches: their slots per possible CPU, never pinned (flow_cache.h, svc_cache.h). */
 	cpus = libbpf_num_possible_cpus();
 	if (cpus < 0)
 		return log_err(cpus, "count the possible CPUs");
 	err = bpf_map__set_max_entries(z->skel->maps.zdd_flow_cache, cpus * ZDD_FLOW_CACHE_SLOTS);
-	return err ? log_err(err, "prepare map zdd_flow_cache") : 0;
+	if (err)
+		return log_err(err, "prepare map zdd_flow_cache");
+	err = bpf_map__set_max_entries(z->skel->maps.zdd_svc_cache, cpus * ZDD_SVC_CACHE_SLOTS);
+	return err ? log_err(err, "prepare map zdd_svc_cache") : 0;
 }
 
 static int init_config(struct zdd *z, __u64 grace_ns)
@@ -492,4 +495,15 @@ int zdd_config_set(struct zdd *z, const struct zdd_config *c)
 	if (bpf_map_update_elem(z->fd[ZDD_MAP_CONFIG], &key, c, BPF_ANY))
 		return log_err(-errno, "write zdd_config");
 	return 0;
+}
+
+int zdd_caches_stale(struct zdd *z)
+{
+	struct zdd_config c;
+	int err = zdd_config_get(z, &c);
+
+	if (err)
+		return err;
+	c.cache_epoch++;
+	return zdd_config_set(z, &c);
 }

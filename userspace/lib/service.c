@@ -17,6 +17,14 @@ int zdd_service_get(struct zdd *z, const struct zdd_service_key *key, struct zdd
 	return 0;
 }
 
+int zdd_service_put(struct zdd *z, const struct zdd_service_key *key,
+		    const struct zdd_service_val *val, __u64 flags)
+{
+	if (bpf_map_update_elem(z->fd[ZDD_MAP_SERVICES], key, val, flags))
+		return -errno;
+	return zdd_caches_stale(z);
+}
+
 static int cmp_service(const void *a, const void *b)
 {
 	return memcmp(&((const struct zdd_service *)a)->key, &((const struct zdd_service *)b)->key,
@@ -132,8 +140,8 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 	      vip_ref(z, key->addr, 1);
 	if (err)
 		return log_err(err, "service %s", name);
-	if (bpf_map_update_elem(z->fd[ZDD_MAP_SERVICES], key, &val, BPF_NOEXIST)) {
-		err = -errno;
+	err = zdd_service_put(z, key, &val, BPF_NOEXIST);
+	if (err) {
 		vip_ref(z, key->addr, -1);
 		return log_err(err, "service %s: add", name);
 	}
@@ -153,9 +161,7 @@ int zdd_service_set_opts(struct zdd *z, const struct zdd_service_key *key,
 	val.client_prefix4 = o->client_prefix4 ?: 32;
 	val.client_prefix6 = o->client_prefix6 ?: 64;
 	val.handshake_ms = o->handshake_ms ?: ZDD_DEF_HANDSHAKE_MS;
-	if (bpf_map_update_elem(z->fd[ZDD_MAP_SERVICES], key, &val, BPF_EXIST))
-		return -errno;
-	return 0;
+	return zdd_service_put(z, key, &val, BPF_EXIST);
 }
 
 static int ct_of_service(const struct zdd_ct_entry *e, void *ctx)
@@ -175,9 +181,12 @@ int zdd_service_del(struct zdd *z, const struct zdd_service_key *key)
 	zdd_service_format(key, name, sizeof(name));
 	if (zdd_service_get(z, key, &val))
 		return log_err(-ENOENT, "service %s", name);
-	/* Unpublish first: from here on its packets are not ours. */
+	/* Unpublish first: from here on its packets are not ours (on every CPU: no copy serves). */
 	if (bpf_map_delete_elem(z->fd[ZDD_MAP_SERVICES], key))
 		return log_err(-errno, "service %s: delete", name);
+	err = zdd_caches_stale(z);
+	if (err)
+		return log_err(err, "service %s: delete", name);
 	err = vip_ref(z, key->addr, -1);
 	if (!err)
 		err = zdd_backend_list(z, val.index, &list, &n);

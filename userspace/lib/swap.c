@@ -60,7 +60,6 @@ static int build_slot(struct zdd *z, const struct zdd_service_val *val, int slot
 
 int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int green_bp)
 {
-	int fd = z->fd[ZDD_MAP_SERVICES];
 	struct zdd_service_val cur, next;
 	char name[ZDD_SVC_STRLEN];
 	int err;
@@ -73,9 +72,9 @@ int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int gre
 		return log_err(-ENOENT, "service %s", name);
 	if (cur.prev_valid) {
 		cur.prev_valid = 0;
-		if (bpf_map_update_elem(fd, key, &cur, BPF_EXIST))
-			return log_err(-errno, "service %s: withdraw the previous generation",
-				       name);
+		err = zdd_service_put(z, key, &cur, BPF_EXIST);
+		if (err)
+			return log_err(err, "service %s: withdraw the previous generation", name);
 	}
 	err = build_slot(z, &cur, !cur.active_slot);
 	if (err)
@@ -87,8 +86,9 @@ int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int gre
 	next.prev_valid = 1;
 	next.generation = cur.generation + 1;
 	next.changed_ns = monotonic_ns();
-	if (bpf_map_update_elem(fd, key, &next, BPF_EXIST))
-		return log_err(-errno, "service %s: swap tables", name);
+	err = zdd_service_put(z, key, &next, BPF_EXIST);
+	if (err)
+		return log_err(err, "service %s: swap tables", name);
 	pr_debug("service %s: generation %u, green %u bp\n", name, next.generation,
 		 next.green_weight);
 	return 0;

@@ -65,6 +65,9 @@ void zdd_unlock(struct zdd *z);
 
 int zdd_config_get(struct zdd *z, struct zdd_config *c);
 int zdd_config_set(struct zdd *z, const struct zdd_config *c);
+/* Every CPU's cached copies of flows and services stop serving (zdd_config.cache_epoch): after
+ * flows are deleted or a service is written. */
+int zdd_caches_stale(struct zdd *z);
 
 /* service.c */
 struct zdd_service_opts {
@@ -81,6 +84,10 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 		    const struct zdd_service_opts *o);
 int zdd_service_del(struct zdd *z, const struct zdd_service_key *key);
 int zdd_service_get(struct zdd *z, const struct zdd_service_key *key, struct zdd_service_val *val);
+/* Writes a service's value as given (flags: BPF_NOEXIST, BPF_EXIST) and makes the data path's
+ * copies stale: the one way to write zdd_services (bpf/lib/svc_cache.h). */
+int zdd_service_put(struct zdd *z, const struct zdd_service_key *key,
+		    const struct zdd_service_val *val, __u64 flags);
 /* All services sorted by key; *out is malloc'd. */
 int zdd_service_list(struct zdd *z, struct zdd_service **out, size_t *n);
 
