@@ -35,8 +35,8 @@ struct {
 	__uint(max_entries, ZDD_MAGLEV_ENTRIES(ZDD_DEF_SERVICES, ZDD_DEF_MAGLEV_M));
 	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
-	__type(value, struct zdd_maglev_pair);
-} zdd_maglev SEC(".maps");
+	__type(value, struct zdd_maglev_ids);
+} zdd_maglev16 SEC(".maps");
 
 /* Not an LRU hash: see conntrack.h. */
 struct {

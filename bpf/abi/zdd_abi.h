@@ -50,7 +50,8 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  * 7: zdd_flow_sets replaced the zdd_flows LRU hash; zdd_flow_val lost progress (zdd_adopted's
  *    zdd_adopted_val has it); zdd_config.flow_sets; the flow hash is zdd_hash.h's.
  * 8: zdd_config.flow_epoch became cache_epoch: writers of zdd_services bump it too (the data
- *    path keeps copies of services, bpf/lib/svc_cache.h); the split is scaled, not taken % 10000.
+ *    path keeps copies of services, bpf/lib/svc_cache.h); the split is scaled, not taken % 10000;
+ *    zdd_maglev16 replaced zdd_maglev (16-bit ids, at most ZDD_MAX_BACKENDS backends).
  */
 #define ZDD_ABI_VERSION 8
 
@@ -61,15 +62,19 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
 #define ZDD_MAGLEV_ROW(svc_index, pool, slot) (((ZDD_POOLS * (svc_index) + (pool)) * 2) + (slot))
 
 /*
- * zdd_maglev holds the rows as one flat array of backend ids, two per map entry: the kernel
- * lays mmapable array entries out in 8-byte steps, so a 4-byte value would waste half of
- * every step. Userspace sees plain __u32s through mmap; id g lives in entry g / 2, half g % 2.
+ * zdd_maglev16 holds the rows as one flat array of 16-bit backend ids, four per map entry: the
+ * kernel lays mmapable array entries out in 8-byte steps. Userspace sees plain __u16s through
+ * mmap; id g lives in entry g / 4, quarter g % 4. Half the bytes of 32-bit ids: a SYN reads
+ * the rows at random, and their cache misses were a large part of its cost
+ * (tools/bench/README.md).
  */
-struct zdd_maglev_pair {
-	__u32 id[2];
+struct zdd_maglev_ids {
+	__u16 id[4];
 };
-ZDD_ABI_SIZE(struct zdd_maglev_pair, 8);
-#define ZDD_MAGLEV_ENTRIES(services, m) ((ZDD_POOLS * 2 * (services) * (m) + 1) / 2)
+ZDD_ABI_SIZE(struct zdd_maglev_ids, 8);
+#define ZDD_MAGLEV_ENTRIES(services, m) ((ZDD_POOLS * 2 * (services) * (m) + 3) / 4)
+#define ZDD_MAGLEV_EMPTY		0xffffu /* a row's id of an empty pool: ZDD_NO_BACKEND */
+#define ZDD_MAX_BACKENDS		ZDD_MAGLEV_EMPTY /* ids 0 .. 65534 */
 
 /* IPv4 addresses are stored IPv4-mapped (::ffff:a.b.c.d): one key shape for both families. */
 struct zdd_service_key {

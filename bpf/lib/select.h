@@ -86,18 +86,21 @@ static __always_inline struct zdd_backend_val *zdd_maglev_pick(const struct zdd_
 							       __u8 pool, __u8 slot,
 							       __u32 flow_hash, __u32 m, __u32 *id)
 {
-	struct zdd_maglev_pair *pair;
-	__u32 g, entry;
+	struct zdd_maglev_ids *ids;
+	__u32 g, entry, v;
 
 	*id = ZDD_NO_BACKEND;
 	if (!m)
 		return NULL;
 	g = ZDD_MAGLEV_ROW(svc->index, pool, slot) * m + zdd_scale(flow_hash, m);
-	entry = g / 2;
-	pair = bpf_map_lookup_elem(&zdd_maglev, &entry);
-	if (!pair)
+	entry = g / 4;
+	ids = bpf_map_lookup_elem(&zdd_maglev16, &entry);
+	if (!ids)
 		return NULL;
-	*id = pair->id[g & 1];
+	v = ids->id[g & 3];
+	if (v == ZDD_MAGLEV_EMPTY)
+		return NULL;
+	*id = v;
 	/* A table of the previous generation may still name a backend deleted since. */
 	return zdd_backend_of(*id, svc->index);
 }

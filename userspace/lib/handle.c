@@ -20,7 +20,7 @@
 
 static const char *const map_names[ZDD_MAP_COUNT] = {
 	[ZDD_MAP_SERVICES] = "zdd_services",  [ZDD_MAP_VIPS] = "zdd_vips",
-	[ZDD_MAP_BACKENDS] = "zdd_backends",  [ZDD_MAP_MAGLEV] = "zdd_maglev",
+	[ZDD_MAP_BACKENDS] = "zdd_backends",  [ZDD_MAP_MAGLEV] = "zdd_maglev16",
 	[ZDD_MAP_EMBRYO] = "zdd_embryo_sets", [ZDD_MAP_FLOWS] = "zdd_flow_sets",
 	[ZDD_MAP_BSTATS] = "zdd_bstats",      [ZDD_MAP_SSTATS] = "zdd_sstats",
 	[ZDD_MAP_REASONS] = "zdd_reasons",    [ZDD_MAP_CONFIG] = "zdd_config",
@@ -117,8 +117,8 @@ static int limits_from_fds(const int fd[ZDD_MAP_COUNT], struct zdd_limits *l)
 	l->flows = flow_sets * ZDD_FLOWS_PER_SET;
 	if (!l->services)
 		return -EINVAL;
-	/* Entries hold two ids each: m is the odd row length that fills them exactly. */
-	l->maglev_m = maglev * 2 / (l->services * ZDD_POOLS * 2);
+	/* Entries hold four ids each: m is the odd row length that fills them. */
+	l->maglev_m = (__u64)maglev * 4 / (l->services * ZDD_POOLS * 2);
 	if (ZDD_MAGLEV_ENTRIES(l->services, l->maglev_m) != maglev)
 		return -EINVAL;
 	return 0;
@@ -176,11 +176,14 @@ static int limits_valid(const struct zdd_limits *l)
 
 	if (!zdd_is_prime(l->maglev_m) || l->maglev_m < 3)
 		return log_err(-EINVAL, "maglev size %u must be an odd prime", l->maglev_m);
-	if (maglev * sizeof(__u32) > (1ULL << 31))
+	if (maglev * sizeof(__u16) > (1ULL << 31))
 		return log_err(-E2BIG, "%u services x maglev %u exceed 2 GiB of tables",
 			       l->services, l->maglev_m);
 	if (l->backends < 1 || l->flows < 1 || l->embryos < 1 || l->adopted < 1)
 		return log_err(-EINVAL, "every limit must be at least 1");
+	if (l->backends > ZDD_MAX_BACKENDS)
+		return log_err(-E2BIG, "at most %u backends: Maglev rows hold 16-bit ids",
+			       ZDD_MAX_BACKENDS);
 	return 0;
 }
 
@@ -202,7 +205,7 @@ static int map_mmap_one(struct zdd *z, enum zdd_map map, size_t len, void **at, 
 static int map_mmap(struct zdd *z)
 {
 	size_t maglev = (size_t)ZDD_MAGLEV_ENTRIES(z->limits.services, z->limits.maglev_m) *
-			sizeof(struct zdd_maglev_pair);
+			sizeof(struct zdd_maglev_ids);
 	size_t flows = (size_t)flow_sets(&z->limits) * sizeof(struct zdd_flow_set);
 
 	return map_mmap_one(z, ZDD_MAP_MAGLEV, maglev, (void **)&z->maglev, &z->maglev_len)

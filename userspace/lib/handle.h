@@ -10,7 +10,7 @@ struct zdd_lb;
 
 struct zdd {
 	int fd[ZDD_MAP_COUNT];
-	__u32 *maglev; /* the zdd_maglev array, mmap'd: tables are written in place */
+	__u16 *maglev; /* the zdd_maglev16 array, mmap'd: tables are written in place */
 	size_t maglev_len;
 	struct zdd_flow_set *flow_sets; /* zdd_flow_sets, mmap'd: walked and filled in place */
 	size_t flow_sets_len;
@@ -22,7 +22,7 @@ struct zdd {
 };
 
 /* The maglev row of one (service, pool, slot): limits.maglev_m entries. */
-static inline __u32 *zdd_maglev_row(struct zdd *z, __u32 index, int pool, int slot)
+static inline __u16 *zdd_maglev_row(struct zdd *z, __u32 index, int pool, int slot)
 {
 	return z->maglev + (size_t)ZDD_MAGLEV_ROW(index, pool, slot) * z->limits.maglev_m;
 }

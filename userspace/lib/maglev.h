@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* userspace/lib/maglev.h - weighted Maglev lookup table builder (Eisenbud et al., NSDI'16).
- * Pure computation: the caller writes the resulting table into the zdd_maglev map. */
+ * Pure computation: the caller writes the resulting table into the zdd_maglev16 map. */
 #ifndef ZDD_MAGLEV_H
 #define ZDD_MAGLEV_H
 

@@ -118,7 +118,8 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 	};
 	char name[ZDD_SVC_STRLEN];
 	int pool, slot, err;
-	__u32 i, *row;
+	__u16 *row;
+	__u32 i;
 
 	zdd_service_format(key, name, sizeof(name));
 	if (check_key(key) || o->affinity > ZDD_AFF_FLOW || val.client_prefix4 > 32 ||
@@ -135,7 +136,7 @@ int zdd_service_add(struct zdd *z, const struct zdd_service_key *key,
 		for (slot = 0; slot < 2; slot++)
 			for (row = zdd_maglev_row(z, val.index, pool, slot), i = 0;
 			     i < z->limits.maglev_m; i++)
-				row[i] = ZDD_NO_BACKEND;
+				row[i] = ZDD_MAGLEV_EMPTY;
 	err = zdd_percpu_zero(z, ZDD_MAP_SSTATS, val.index) ?: zdd_cohorts_clear(z, val.index) ?:
 	      vip_ref(z, key->addr, 1);
 	if (err)

@@ -22,6 +22,22 @@ static __u64 monotonic_ns(void)
 	return (__u64)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+/* One pool's table, built whole, then written into its row as 16-bit ids (the limits keep
+ * every id below ZDD_MAGLEV_EMPTY). */
+static int build_row(struct zdd *z, __u16 *row, const struct zdd_maglev_backend *b, size_t n)
+{
+	__u32 m = z->limits.maglev_m, i, *table = malloc(m * sizeof(*table));
+	int err;
+
+	if (!table)
+		return -ENOMEM;
+	err = zdd_maglev_build(table, m, b, n);
+	for (i = 0; i < m && !err; i++)
+		row[i] = table[i] == ZDD_NO_BACKEND ? ZDD_MAGLEV_EMPTY : (__u16)table[i];
+	free(table);
+	return err;
+}
+
 /* Backends that take new flows: up, with a weight. drain and down keep only their flows. */
 static int build_slot(struct zdd *z, const struct zdd_service_val *val, int slot)
 {
@@ -50,8 +66,8 @@ static int build_slot(struct zdd *z, const struct zdd_service_val *val, int slot
 		memcpy(mb->addr, list[i].val.addr, 16);
 	}
 	for (pool = 0; pool < ZDD_POOLS && !err; pool++)
-		err = zdd_maglev_build(zdd_maglev_row(z, val->index, pool, slot),
-				       z->limits.maglev_m, in[pool], count[pool]);
+		err = build_row(z, zdd_maglev_row(z, val->index, pool, slot), in[pool],
+				count[pool]);
 	for (pool = 0; pool < ZDD_POOLS; pool++)
 		free(in[pool]);
 	free(list);
