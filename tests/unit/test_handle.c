@@ -248,6 +248,12 @@ static void bad_limits_are_refused(void **state)
 	o.limits.maglev_m = 0;
 	o.limits.embryos = (1U << 30) + 1;
 	assert_int_equal(zdd_open_load(&z, &o), -E2BIG);
+	o.limits.embryos = 0;
+	o.limits.backends = ZDD_MAX_BACKENDS + 1; /* a Maglev row's id is 16 bits */
+	assert_int_equal(zdd_open_load(&z, &o), -E2BIG);
+	o.limits.backends = ZDD_MAX_BACKENDS;
+	assert_int_equal(zdd_open_load(&z, &o), 0);
+	zdd_close(z);
 }
 
 /* Embryonic flows come in sets of ZDD_EMBRYO_WAYS: an odd size rounds up, and asking again
