@@ -51,7 +51,8 @@ enum zdd_affinity { ZDD_AFF_CLIENT, ZDD_AFF_FLOW };
  *    zdd_adopted_val has it); zdd_config.flow_sets; the flow hash is zdd_hash.h's.
  * 8: zdd_config.flow_epoch became cache_epoch: writers of zdd_services bump it too (the data
  *    path keeps copies of services, bpf/lib/svc_cache.h); the split is scaled, not taken % 10000;
- *    zdd_maglev16 replaced zdd_maglev (16-bit ids, at most ZDD_MAX_BACKENDS backends).
+ *    zdd_maglev16 replaced zdd_maglev (16-bit ids, at most ZDD_MAX_BACKENDS backends);
+ *    zdd_service_val.prev_same_rows.
  */
 #define ZDD_ABI_VERSION 8
 
@@ -102,7 +103,10 @@ struct zdd_service_val {
 	__u8 affinity;	     /* enum zdd_affinity */
 	__u8 client_prefix4; /* client address bits hashed for the pool split, IPv4 */
 	__u8 client_prefix6; /* same, IPv6 */
-	__u8 pad;
+	/* Bit 1 << pool: the pool's rows in both slots were equal at the swap (a change of
+	 * weights only), so the previous generation sends a flow of the same weighted pool to the
+	 * same backend (bpf/lib/conntrack.h, zdd_ct_prev_same). */
+	__u8 prev_same_rows;
 	__u16 handshake_ms; /* a handshake's ACK later than this is not counted complete; 0: 3 s */
 	__u8 pad2[4];
 };

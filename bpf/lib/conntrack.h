@@ -481,6 +481,22 @@ static __always_inline int zdd_ct_prev_route(const struct zdd_pkt *pkt,
 	       !zdd_select(pkt, svc, prev, cfg->maglev_m, to);
 }
 
+/*
+ * Whether the previous generation surely routes the flow where `to` (the current one's choice)
+ * does, without asking it: both pools' rows are as they were (a change of weights only, which
+ * a rollout makes at every step), and the previous weights pick the same pool for the client.
+ * Then the tables and the empty-pool fallback are the same, and so is the backend.
+ */
+static __always_inline int zdd_ct_prev_same(const struct zdd_pkt *pkt,
+					    const struct zdd_service_val *svc,
+					    const struct zdd_choice *to)
+{
+	__u32 split = to->split;
+
+	return svc->prev_same_rows == ((1u << ZDD_BLUE) | (1u << ZDD_GREEN)) &&
+	       zdd_weighted_pool(pkt, svc, svc->prev_green_weight, &split) == to->weighted;
+}
+
 static __always_inline int zdd_ct_route(const struct zdd_pkt *pkt,
 					const struct zdd_service_val *svc,
 					const struct zdd_config *cfg, __u64 now, int miss,
@@ -616,7 +632,8 @@ static __always_inline void zdd_ct_syn_new(const struct zdd_pkt *pkt,
 	struct zdd_choice alt;
 
 	if (shift < 0) {
-		if (!zdd_ct_prev_route(pkt, svc, cfg, now, &alt) || alt.backend == to->backend)
+		if (zdd_ct_prev_same(pkt, svc, to) ||
+		    !zdd_ct_prev_route(pkt, svc, cfg, now, &alt) || alt.backend == to->backend)
 			return;
 		e.weight_shift = ZDD_EMBRYO_UNCOUNTED;
 	} else {

@@ -12,8 +12,12 @@
 struct zdd_choice {
 	__u32 backend;
 	struct zdd_backend_val *be;
+	__u32 split; /* the client's split in [0, 10000), or ZDD_SPLIT_UNSET: weights needed none */
+	__u8 weighted; /* the pool the weights chose, before an empty pool's fallback */
 	__u8 pool;
 };
+
+#define ZDD_SPLIT_UNSET 0xffffffffu
 
 /* Which table generation a new flow is routed by. */
 struct zdd_gen {
@@ -58,6 +62,20 @@ static __always_inline __u32 zdd_split_hash(const struct zdd_pkt *pkt,
 		w[5 + i] &= zdd_prefix_mask(plen - 32 * i);
 	w[9] = 0;
 	return zdd_hash_u64s((const __u64 *)w, sizeof(w) / 8, ZDD_SPLIT_SEED);
+}
+
+/* The pool the weights give the flow; *split is computed once (ZDD_SPLIT_UNSET: not yet). */
+static __always_inline __u8 zdd_weighted_pool(const struct zdd_pkt *pkt,
+					      const struct zdd_service_val *svc, __u16 green_weight,
+					      __u32 *split)
+{
+	if (green_weight >= ZDD_MAX_WEIGHT_BP)
+		return ZDD_GREEN;
+	if (!green_weight)
+		return ZDD_BLUE;
+	if (*split == ZDD_SPLIT_UNSET)
+		*split = zdd_scale(zdd_split_hash(pkt, svc), ZDD_MAX_WEIGHT_BP);
+	return *split < green_weight ? ZDD_GREEN : ZDD_BLUE;
 }
 
 /*
@@ -116,13 +134,11 @@ static __always_inline int zdd_select(const struct zdd_pkt *pkt, const struct zd
 				      struct zdd_gen gen, __u32 m, struct zdd_choice *out)
 {
 	__u32 flow_hash = pkt->flow_hash;
-	__u8 pool = ZDD_BLUE;
+	__u8 pool;
 
-	if (gen.green_weight >= ZDD_MAX_WEIGHT_BP)
-		pool = ZDD_GREEN;
-	else if (gen.green_weight &&
-		 zdd_scale(zdd_split_hash(pkt, svc), ZDD_MAX_WEIGHT_BP) < gen.green_weight)
-		pool = ZDD_GREEN;
+	out->split = ZDD_SPLIT_UNSET;
+	pool = zdd_weighted_pool(pkt, svc, gen.green_weight, &out->split);
+	out->weighted = pool;
 	out->be = zdd_maglev_pick(svc, pool, gen.slot, flow_hash, m, &out->backend);
 	if (out->backend == ZDD_NO_BACKEND) {
 		pool = !pool;

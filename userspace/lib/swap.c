@@ -78,7 +78,7 @@ int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int gre
 {
 	struct zdd_service_val cur, next;
 	char name[ZDD_SVC_STRLEN];
-	int err;
+	int err, pool;
 
 	zdd_service_format(key, name, sizeof(name));
 	if (green_bp > ZDD_MAX_WEIGHT_BP)
@@ -96,6 +96,12 @@ int zdd_service_commit(struct zdd *z, const struct zdd_service_key *key, int gre
 	if (err)
 		return log_err(err, "service %s: build tables", name);
 	next = cur;
+	next.prev_same_rows = 0;
+	for (pool = 0; pool < ZDD_POOLS; pool++)
+		if (!memcmp(zdd_maglev_row(z, cur.index, pool, !cur.active_slot),
+			    zdd_maglev_row(z, cur.index, pool, cur.active_slot),
+			    z->limits.maglev_m * sizeof(__u16)))
+			next.prev_same_rows |= 1u << pool;
 	next.prev_green_weight = cur.green_weight;
 	next.green_weight = green_bp < 0 ? cur.green_weight : green_bp;
 	next.active_slot = !cur.active_slot;
