@@ -542,7 +542,8 @@ static __always_inline void zdd_ct_adopt(const struct zdd_pkt *pkt,
  *   during this handshake (a rollout's next step, a rollback), and only a record pins it then;
  * - when the miss path would send its ACK elsewhere: within the grace window after a change,
  *   an unrecorded ACK is routed by the previous generation. Recorded to pin it, but counted in
- *   no cohort (it is no random sample);
+ *   no cohort (it is no random sample). The previous generation is asked only when
+ *   zdd_ct_prev_same cannot tell from the weights alone;
  * - else when this CPU's sampler picks it: every SYN until the CPU recorded the budget
  *   (zdd_config.syn_budget) in this window, then 1 in 2^shift, the shift rising while the
  *   budget is exceeded and falling when a window used under half of it. The pick is by the
