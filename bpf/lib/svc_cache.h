@@ -7,8 +7,8 @@
  * part of a SYN's cost (tools/bench/README.md). A hit here is one line of this CPU's slots.
  *
  * zdd_services stays the truth; a slot is a copy of one value, and it stops serving when
- * - userspace wrote zdd_services (libzdd's service_publish and service_unpublish bump
- *   zdd_config.cache_epoch after each write): a weight, a table swap or the withdrawal of the
+ * - userspace wrote zdd_services (libzdd's zdd_service_put, and zdd_service_del after its
+ *   delete, bump zdd_config.cache_epoch): a weight, a table swap or the withdrawal of the
  *   previous generation is seen by the next packet on every CPU, as a write to the hash map
  *   itself is, so a swap's order of steps (swap.c) holds as it did;
  * - ZDD_FLOW_CACHE_TICKS passed since the copy was read: a bound for a writer that knows
