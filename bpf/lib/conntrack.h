@@ -469,6 +469,14 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
  * for it. Returns 1 when the previous generation chose, 0 when the current one did, or a
  * negative reason.
  */
+/* Whether the previous generation still routes misses: kept, and the swap within grace. */
+static __always_inline int zdd_ct_prev_live(const struct zdd_service_val *svc,
+					    const struct zdd_config *cfg, __u64 now)
+{
+	/* Signed: the coarse clock may still be a tick behind the swap's time. */
+	return svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns;
+}
+
 static __always_inline int zdd_ct_prev_route(const struct zdd_pkt *pkt,
 					     const struct zdd_service_val *svc,
 					     const struct zdd_config *cfg, __u64 now,
@@ -476,9 +484,7 @@ static __always_inline int zdd_ct_prev_route(const struct zdd_pkt *pkt,
 {
 	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
 
-	/* Signed: the coarse clock may still be a tick behind the swap's time. */
-	return svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns &&
-	       !zdd_select(pkt, svc, prev, cfg->maglev_m, to);
+	return zdd_ct_prev_live(svc, cfg, now) && !zdd_select(pkt, svc, prev, cfg->maglev_m, to);
 }
 
 /*
@@ -633,7 +639,8 @@ static __always_inline void zdd_ct_syn_new(const struct zdd_pkt *pkt,
 	struct zdd_choice alt;
 
 	if (shift < 0) {
-		if (zdd_ct_prev_same(pkt, svc, to) ||
+		/* The window first: past it, the shortcut's split hash would be wasted work. */
+		if (!zdd_ct_prev_live(svc, cfg, now) || zdd_ct_prev_same(pkt, svc, to) ||
 		    !zdd_ct_prev_route(pkt, svc, cfg, now, &alt) || alt.backend == to->backend)
 			return;
 		e.weight_shift = ZDD_EMBRYO_UNCOUNTED;

@@ -80,7 +80,8 @@ static __always_inline __u8 zdd_weighted_pool(const struct zdd_pkt *pkt,
 
 /*
  * The flow's hash: its Maglev entry, its embryonic set, its place in zdd_flow_sets, its IPv6
- * flow label; the same on every LB node. Computed once per packet (zero reads as not yet: a real zero is just computed again).
+ * flow label; the same on every LB node. Computed once per packet (zero reads as not yet: a
+ * real zero is just computed again).
  */
 static __always_inline __u32 zdd_flow_hash(struct zdd_pkt *pkt)
 {
