@@ -32,6 +32,13 @@
 
 #define ZDD_FLOW_CACHE_ENDS (ZDD_TCP_FIN | ZDD_TCP_RST)
 
+/* The index of this CPU's slot for hash h in a cache of 2^bits slots per CPU, CPU after CPU
+ * (the caches' maps, sized by libzdd for the possible CPUs). */
+static __always_inline __u32 zdd_cpu_slot(__u32 h, __u32 bits)
+{
+	return bpf_get_smp_processor_id() * (1u << bits) + (h >> (32 - bits));
+}
+
 /* This CPU's slot for the flow; none for a SYN. The index needs no strong hash: the key is
  * compared whole. */
 static __always_inline struct zdd_flow_cache_slot *zdd_flow_cache_slot(const struct zdd_pkt *pkt)
@@ -43,7 +50,7 @@ static __always_inline struct zdd_flow_cache_slot *zdd_flow_cache_slot(const str
 	if (pkt->tcp_flags & ZDD_TCP_SYN)
 		return NULL;
 	h = (s[0] ^ s[1] ^ s[2] ^ s[3] ^ zdd_rotl(d[3], 16) ^ ports) * 0x9e3779b1u;
-	idx = bpf_get_smp_processor_id() * ZDD_FLOW_CACHE_SLOTS + (h >> (32 - ZDD_FLOW_CACHE_BITS));
+	idx = zdd_cpu_slot(h, ZDD_FLOW_CACHE_BITS);
 	return bpf_map_lookup_elem(&zdd_flow_cache, &idx);
 }
 

@@ -37,8 +37,7 @@ static __always_inline struct zdd_service_val *zdd_service_of(const struct zdd_p
 	const struct zdd_service_key *k = &pkt->flow.svc;
 	const __u32 *a = (const __u32 *)k->addr;
 	__u32 h = (a[0] ^ a[1] ^ a[2] ^ a[3] ^ *(const __u32 *)&k->port) * 0x9e3779b1u;
-	__u32 idx = bpf_get_smp_processor_id() * ZDD_SVC_CACHE_SLOTS +
-		    (h >> (32 - ZDD_SVC_CACHE_BITS));
+	__u32 idx = zdd_cpu_slot(h, ZDD_SVC_CACHE_BITS);
 	__u32 now = bpf_jiffies64();
 	struct zdd_svc_cache_slot *c = bpf_map_lookup_elem(&zdd_svc_cache, &idx);
 	struct zdd_service_val *svc;
