@@ -13,7 +13,7 @@ lab_require_root
 lab_require_cmd jq
 [[ -x $BENCH ]] || lab_skip "zdd-bench not built (make)"
 mountpoint -q /sys/fs/bpf || lab_skip "no bpffs on /sys/fs/bpf"
-tap_plan 7
+tap_plan 8
 
 dir=$(mktemp -d) || tap_bail "mktemp"
 stats=/proc/sys/kernel/bpf_stats_enabled
@@ -50,6 +50,15 @@ tap_check "the JSON lists 20 cases with medians, minimums and ratios" \
 tap_check "the encap floors are the reference (ratio 1)" \
 	jq -e '[.cases[] | select(.name | test("floor parse")) | .ratio_to_floor] == [1, 1]' \
 	"$dir/r.json"
+# --case: the named case and the floors its ratio needs, nothing else.
+one_case() {
+	"$BENCH" --only main --case 'v4 SYN, new flow' --repeat 20000 --trials 5 \
+		-o "$dir/c.json" >/dev/null &&
+		jq -e '[.cases[].name] | sort == ["v4 SYN, new flow (insert)",
+			"v4 floor XDP_DROP", "v4 floor parse+encap+XDP_TX", "v6 floor XDP_DROP",
+			"v6 floor parse+encap+XDP_TX"]' "$dir/c.json"
+}
+tap_check "--case runs the named case and the floors only" one_case
 tap_check "Maglev and weight-change times are measured" \
 	"$BENCH" --only times --quick -o "$dir/t.json" --bpfctl "$LAB_BPFCTL"
 

@@ -78,6 +78,7 @@ struct bench {
 	bool quick;
 	const char *bpfctl;
 	const char *out_dir;
+	const char *only_case; /* --case: run only the cases whose name holds it, and the floors */
 	struct result res[MAX_CASES];
 	int nres;
 	double floor_encap[2]; /* median ns, per family */
@@ -428,6 +429,10 @@ static int run_case(struct bench *b, const struct bcase *c, const char *svc)
 
 	if (b->nres == MAX_CASES)
 		return -ENOSPC;
+	/* The floors always run: every ratio is to one. */
+	if (b->only_case && c->target != T_DROP && c->target != T_ENCAP &&
+	    !strstr(c->name, b->only_case))
+		return 0;
 	err = wrapper_set(b, c);
 	if (err)
 		return fail(b, "%s: set up the wrapper: %s", c->name, strerror(-err)), err;
@@ -1172,7 +1177,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: zdd-bench [--quick] [-o FILE.json] [--bpfctl PATH] [--plot-dir DIR]\n"
-		"         [--repeat N] [--trials N] [--only main|scaling|times] [-v]\n"
+		"         [--repeat N] [--trials N] [--only main|scaling|times] [--case TEXT] "
+		"[-v]\n"
 		"zdd's cost per packet through BPF_PROG_TEST_RUN, IPv4 and IPv6: an established\n"
 		"flow, a SYN of a new flow (conntrack insert), a SYN retransmit, a packet to no\n"
 		"service, an established flow while cycling through 1M live flows; against two\n"
@@ -1188,6 +1194,8 @@ static void usage(FILE *f)
 		"  --repeat N     iterations per trial (default 1000000, quick 200000)\n"
 		"  --trials N     trials per case (default 7, quick 5; at least 5)\n"
 		"  --only PART    run one part\n"
+		"  --case TEXT    run only the per-packet cases whose name holds TEXT, and the\n"
+		"                 floors (to profile one case: perf record while it runs)\n"
 		"Exit status: 0 every check passed, 1 a check or a step failed, 2 usage error.\n");
 }
 
@@ -1219,6 +1227,7 @@ int main(int argc, char **argv)
 					       { "repeat", required_argument, NULL, 'R' },
 					       { "trials", required_argument, NULL, 'T' },
 					       { "only", required_argument, NULL, 'O' },
+					       { "case", required_argument, NULL, 'C' },
 					       { "verbose", no_argument, NULL, 'v' },
 					       { "help", no_argument, NULL, 'h' },
 					       {} };
@@ -1263,6 +1272,11 @@ int main(int argc, char **argv)
 			if (strcmp(only, "main") && strcmp(only, "scaling") &&
 			    strcmp(only, "times"))
 				return fprintf(stderr, "zdd-bench: bad --only\n"), EXIT_USAGE;
+			break;
+		case 'C':
+			if (!*optarg)
+				return fprintf(stderr, "zdd-bench: empty --case\n"), EXIT_USAGE;
+			b->only_case = optarg;
 			break;
 		case 'v':
 			verbose++;
