@@ -239,9 +239,10 @@ int zdd_xdp_bench_lru_pc(struct xdp_md *ctx)
 /*
  * A reference for the 1M-flow case: the read of one random cache line of a table far bigger
  * than the caches, each address depending on the value the last read returned, so that reads
- * cannot overlap. A packet's conntrack lookup waits on its read in the same way, and the next
- * packet's path is too long for the CPU to run ahead into it. No flow table that reads a cold
- * line per packet can cost less than the encap floor plus this.
+ * cannot overlap. A packet's conntrack lookup waits on its read in the same way: the next
+ * packet's path is too long for the CPU to run ahead into it (tools/bench/README.md, "Side by
+ * side with Katran", measures how short a path must be for reads to overlap). No flow table
+ * that reads a cold line per packet can cost less than the encap floor plus this.
  */
 #define BENCH_COLD_BITS 21 /* 2M lines of 64 bytes: 128 MiB */
 
