@@ -18,7 +18,7 @@ RATE=${RATE:-10000}	# frames/s (bursts of 1000): far under what the lab forwards
 lab_require
 lab_require_cmd jq nstat
 [[ -x $PKTGEN && -x $LAB_BPFCTL ]] || lab_skip "zdd-pktgen or zdd-bpfctl not built (make)"
-tap_plan 11
+tap_plan 12
 
 # --- helpers -----------------------------------------------------------------------------------
 
@@ -81,13 +81,18 @@ bad_option()
 
 # syn_flood DST N: N SYNs of new flows; zdd balances every one as new and the backends' TCP
 # takes every one with a good checksum.
+# syn_flood DST N [--socket]: with --socket, the frames must go through the packet socket.
 syn_flood()
 {
 	local dst=$1 n=$2 new0 segs0 bad0 out
+	shift 2
 	new0=$(reason tx_new) segs0=$(backend_mib TcpInSegs) bad0=$(backend_mib TcpInCsumErrors)
-	out=$(pktgen --dst "$dst" -m syn -n "$n" -r "$RATE" -j) || { echo "$out"; return 1; }
+	out=$(pktgen --dst "$dst" -m syn -n "$n" -r "$RATE" -j "$@") || { echo "$out"; return 1; }
 	echo "$out"
 	settle
+	if [[ $* == *--socket* ]]; then
+		expect "sent by" "$(jq -r .sent_by <<<"$out")" socket || return 1
+	fi
 	expect "frames sent" "$(jq -r .frames <<<"$out")" "$n" &&
 		expect "tx_new" "$(($(reason tx_new) - new0))" "$n" &&
 		expect "TCP segments at the backends" "$(($(backend_mib TcpInSegs) - segs0))" "$n" &&
@@ -209,6 +214,8 @@ tap_check "--help documents the modes and the XDP receiver" help_documents
 tap_check "a bad option is a usage error" bad_option
 tap_check "IPv4 SYN flood: every SYN balanced as new, good TCP checksums" syn_flood "$LAB_VIP4" 2000
 tap_check "IPv6 SYN flood: every SYN balanced as new, good TCP checksums" syn_flood "$LAB_VIP6" 1000
+tap_check "--socket: an IPv4 SYN flood through a packet socket, every SYN balanced as new" \
+	syn_flood "$LAB_VIP4" 2000 --socket
 tap_check "ACKs of 100 flows: one miss per flow, then conntrack hits" ack_flows
 tap_check "UDP: every datagram a new flow, good UDP checksums" udp_flows
 tap_check "frames zdd sent back rewritten are not resent as they came back" direct_into_lb

@@ -20,7 +20,9 @@
 #include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <sys/socket.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <netlink/netlink.h>
@@ -72,6 +74,7 @@ struct opts {
 	int threads;
 	int cpus[MAX_THREADS], ncpus_pinned;
 	__u64 check; /* --check N */
+	bool socket; /* --socket: send through a packet socket, not live frames */
 	bool json;
 };
 
@@ -85,7 +88,9 @@ struct gen {
 	double rate;	/* per thread */
 	__u64 deadline; /* CLOCK_MONOTONIC ns */
 	__u32 batch;
-	int err; /* first error of any thread */
+	bool socket;	 /* --socket */
+	int told_socket; /* a thread said live frames were refused */
+	int err;	 /* first error of any thread */
 	pthread_mutex_t lock;
 };
 
@@ -94,6 +99,8 @@ struct worker {
 	struct gen *g;
 	int cpu; /* -1: not pinned */
 	__u64 calls;
+	int sock;		/* the packet socket, once live frames were refused; else -1 */
+	__u8 (*out)[MAX_FRAME]; /* its frames, SOCK_BATCH of them */
 	volatile int done;
 };
 
@@ -128,12 +135,15 @@ static void usage(FILE *f)
 		"         [--mode syn|ack|udp] [--src CIDR] [--sport LO[-HI]] [--flows N]\n"
 		"         [-n FRAMES] [-d SECONDS] [-r PPS] [-s PAYLOAD] [-t THREADS] [--cpus "
 		"LIST]\n"
-		"         [--batch N] [-j] [-v]\n"
+		"         [--batch N] [--socket] [-j] [-v]\n"
 		"       zdd-pktgen --check N --dst ADDR [same frame options]\n"
 		"Sends frames out of IFACE (in the current network namespace: run it under\n"
 		"`nsenter --net=/run/netns/NS`), written by an XDP program run with\n"
 		"BPF_PROG_TEST_RUN in live-frames mode. Every frame has valid IPv4, TCP and UDP\n"
 		"checksums. Needs root and a kernel with BPF_F_TEST_XDP_LIVE_FRAMES (5.18+).\n"
+		"A kernel that refuses live frames (EPERM, as a locked-down one may) gets the\n"
+		"same frames through a packet socket, with a note on stderr: slower, so a\n"
+		"benchmark then measures the generator.\n"
 		"\n"
 		"  -i, --iface IFACE    where the frames leave; source MAC = IFACE's\n"
 		"      --dst ADDR       destination IPv4 or IPv6 address\n"
@@ -161,6 +171,8 @@ static void usage(FILE *f)
 		"                       --cpus is given\n"
 		"      --cpus LIST      pin thread i to the i-th CPU of LIST (e.g. 1 or 0,1)\n"
 		"      --batch N        frames per kernel batch (1..%d, default 64)\n"
+		"      --socket         send through a packet socket even where live frames work\n"
+		"                       (the program writes each frame in a test run of its own)\n"
 		"      --check N        no interface: run the program on N frames without sending\n"
 		"                       them and verify checksums, ranges and distinct flows\n"
 		"  -j, --json           print the report as one JSON object\n"
@@ -326,6 +338,7 @@ enum opt_id {
 	O_CPUS,
 	O_BATCH,
 	O_CHECK,
+	O_SOCKET,
 };
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -346,6 +359,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 					       { "cpus", required_argument, NULL, O_CPUS },
 					       { "batch", required_argument, NULL, O_BATCH },
 					       { "check", required_argument, NULL, O_CHECK },
+					       { "socket", no_argument, NULL, O_SOCKET },
 					       { "json", no_argument, NULL, 'j' },
 					       { "verbose", no_argument, NULL, 'v' },
 					       { "help", no_argument, NULL, 'h' },
@@ -441,6 +455,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_CHECK:
 			if (parse_u64(optarg, 1, MAX_CHECK, &o->check))
 				return usage_error("bad --check '%s' (1..%d)", optarg, MAX_CHECK);
+			break;
+		case O_SOCKET:
+			o->socket = true;
 			break;
 		case 'j':
 			o->json = true;
@@ -770,6 +787,68 @@ static int check_frames(const struct opts *o, const struct layout *lay, int prog
 	return 0;
 }
 
+/*
+ * The way out when the kernel refuses live frames (EPERM: a kernel locked down, as some VMs'
+ * are): the program still writes every frame, in a test run of its own that returns it
+ * (data_out), so both ways send the same frames, and a packet socket bound to the interface
+ * sends them, SOCK_BATCH per sendmmsg. Slower (two system calls per frame or batch), so
+ * the packet phase of a lab bench measures the generator, not the balancer; tests that send a
+ * bounded count at a bounded rate are served alike.
+ */
+#define SOCK_BATCH 64
+
+static int socket_open(struct worker *w)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_ifindex = w->g->ifindex };
+	int one = 1;
+
+	w->out = malloc(SOCK_BATCH * sizeof(*w->out));
+	if (!w->out)
+		return -ENOMEM;
+	w->sock = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0); /* protocol 0: sends only */
+	if (w->sock < 0)
+		return log_err(-errno, "open a packet socket");
+	/* Straight to the driver, as live frames go: no qdisc between. */
+	setsockopt(w->sock, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
+	if (bind(w->sock, (struct sockaddr *)&sll, sizeof(sll)))
+		return log_err(-errno, "bind a packet socket to the interface");
+	return 0;
+}
+
+/* n frames (at most SOCK_BATCH) written by the program, then sent; every frame written is sent
+ * (a signal does not cut a batch short), so the program's frame counter stays the count. */
+static int socket_send(struct worker *w, __u32 n)
+{
+	struct mmsghdr msgs[SOCK_BATCH] = {};
+	struct iovec iov[SOCK_BATCH];
+	struct gen *g = w->g;
+	__u32 i, done = 0;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = g->frame, .data_size_in = g->len,
+			    .data_out = w->out[i], .data_size_out = MAX_FRAME, .repeat = 1);
+
+		while (bpf_prog_test_run_opts(g->prog_fd, &o))
+			if (errno != EINTR)
+				return log_err(-errno, "BPF_PROG_TEST_RUN (a frame to send)");
+		if (o.retval != XDP_TX)
+			return log_err(-EPROTO, "the frame writer returned %u", o.retval);
+		iov[i] = (struct iovec){ .iov_base = w->out[i], .iov_len = o.data_size_out };
+		msgs[i].msg_hdr.msg_iov = &iov[i];
+		msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < n) {
+		r = sendmmsg(w->sock, msgs + done, n - done, 0);
+		if (r < 0 && errno != EINTR)
+			return log_err(-errno, "send on the packet socket");
+		if (r > 0)
+			done += r;
+	}
+	w->calls++;
+	return 0;
+}
+
 /* One generator thread: test runs of `chunk` frames until count, deadline or a signal. */
 static void *worker_run(void *arg)
 {
@@ -790,6 +869,11 @@ static void *worker_run(void *arg)
 			err = log_err(-err, "pin a thread to CPU %d", w->cpu);
 			goto out;
 		}
+	}
+	if (g->socket) {
+		err = socket_open(w);
+		if (err)
+			goto out;
 	}
 	if (g->rate > 0) {
 		burst = (__u64)(g->rate * BURST_NS / NSEC_PER_SEC);
@@ -827,11 +911,32 @@ static void *worker_run(void *arg)
 		}
 		if (g->count && n > g->count - sent)
 			n = g->count - sent;
+		if (w->sock >= 0) {
+			if (n > SOCK_BATCH)
+				n = SOCK_BATCH;
+			err = socket_send(w, n);
+			if (err)
+				goto out;
+			sent += n;
+			continue;
+		}
 		opts.repeat = n;
 		c0 = now_ns();
 		if (bpf_prog_test_run_opts(g->prog_fd, &opts)) {
 			if (errno == EINTR)
 				break; /* a signal; the frame counter knows what was sent */
+			if (errno == EPERM && !w->calls) {
+				/* Refused before any frame went out: send through a socket. */
+				if (!__atomic_exchange_n(&g->told_socket, 1, __ATOMIC_RELAXED))
+					fprintf(stderr,
+						"zdd-pktgen: the kernel refuses live frames "
+						"(EPERM); sending through a packet socket, "
+						"slower\n");
+				err = socket_open(w);
+				if (err)
+					goto out;
+				continue;
+			}
 			err = log_err(-errno, "BPF_PROG_TEST_RUN (live frames)");
 			goto out;
 		}
@@ -895,6 +1000,7 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 	bool have_counters;
 	struct gen *g;
 	__u64 t0, t1, frames = 0, calls = 0;
+	bool by_socket = false;
 	double secs;
 	char dst[ZDD_ADDR_STRLEN];
 	int i, err = 0, started = 0;
@@ -907,6 +1013,7 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 	memcpy(g->frame, frame, lay->len);
 	g->len = lay->len;
 	g->batch = o->batch;
+	g->socket = o->socket;
 	g->rate = o->rate / o->threads;
 	g->count = o->count ? (o->count + o->threads - 1) / o->threads : 0;
 	pthread_mutex_init(&g->lock, NULL);
@@ -916,6 +1023,7 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 	g->deadline = t0 + (__u64)(o->duration * NSEC_PER_SEC);
 	for (i = 0; i < o->threads; i++) {
 		w[i].g = g;
+		w[i].sock = -1;
 		w[i].cpu = o->ncpus_pinned ? o->cpus[i] : -1;
 		err = -pthread_create(&w[i].tid, NULL, worker_run, &w[i]);
 		if (err) {
@@ -945,6 +1053,10 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 	for (i = 0; i < started; i++) {
 		pthread_join(w[i].tid, NULL);
 		calls += w[i].calls;
+		by_socket |= w[i].sock >= 0;
+		if (w[i].sock >= 0)
+			close(w[i].sock);
+		free(w[i].out);
 	}
 	t1 = now_ns();
 	if (!err)
@@ -963,10 +1075,11 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 	if (o->json) {
 		printf("{\"mode\":\"%s\",\"iface\":\"%s\",\"dst\":\"%s\",\"dport\":%u,"
 		       "\"frame_bytes\":%u,\"flows\":%llu,\"threads\":%d,\"frames\":%llu,"
-		       "\"seconds\":%.6f,\"pps\":%.0f,\"calls\":%llu",
+		       "\"seconds\":%.6f,\"pps\":%.0f,\"calls\":%llu,\"sent_by\":\"%s\"",
 		       mode_name[o->mode], ifc->name, dst, o->dport, lay->len,
 		       (unsigned long long)lay->flows, o->threads, (unsigned long long)frames, secs,
-		       secs > 0 ? frames / secs : 0, (unsigned long long)calls);
+		       secs > 0 ? frames / secs : 0, (unsigned long long)calls,
+		       by_socket ? "socket" : "live-frames");
 		if (have_counters)
 			printf(",\"tx_packets\":%llu,\"tx_dropped\":%llu,\"tx_errors\":%llu",
 			       (unsigned long long)(c1.tx_packets - c0.tx_packets),
@@ -975,10 +1088,11 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 		printf(",\"interrupted\":%s}\n", interrupted ? "true" : "false");
 	} else {
 		printf("zdd-pktgen: %llu %s frames of %u bytes to %s port %u out of %s in %.3f s: "
-		       "%.0f frames/s (%llu flows, %d thread%s)\n",
+		       "%.0f frames/s (%llu flows, %d thread%s, sent by %s)\n",
 		       (unsigned long long)frames, mode_name[o->mode], lay->len, dst, o->dport,
 		       ifc->name, secs, secs > 0 ? frames / secs : 0,
-		       (unsigned long long)lay->flows, o->threads, o->threads > 1 ? "s" : "");
+		       (unsigned long long)lay->flows, o->threads, o->threads > 1 ? "s" : "",
+		       by_socket ? "a packet socket" : "live frames");
 		if (have_counters)
 			printf("zdd-pktgen: %s counters: tx_packets +%llu, tx_dropped +%llu, "
 			       "tx_errors +%llu\n",
