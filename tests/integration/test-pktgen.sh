@@ -215,7 +215,7 @@ tap_check "a bad option is a usage error" bad_option
 tap_check "IPv4 SYN flood: every SYN balanced as new, good TCP checksums" syn_flood "$LAB_VIP4" 2000
 tap_check "IPv6 SYN flood: every SYN balanced as new, good TCP checksums" syn_flood "$LAB_VIP6" 1000
 tap_check "--socket: an IPv4 SYN flood through a packet socket, every SYN balanced as new" \
-	syn_flood "$LAB_VIP4" 2000 --socket
+	syn_flood "$LAB_VIP4" 2000 --socket --src 198.18.48.0/20	# not the first flood's flows
 tap_check "ACKs of 100 flows: one miss per flow, then conntrack hits" ack_flows
 tap_check "UDP: every datagram a new flow, good UDP checksums" udp_flows
 tap_check "frames zdd sent back rewritten are not resent as they came back" direct_into_lb

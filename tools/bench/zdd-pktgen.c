@@ -100,6 +100,7 @@ struct worker {
 	int cpu; /* -1: not pinned */
 	__u64 calls;
 	int sock;		/* the packet socket, once live frames were refused; else -1 */
+	__u64 sock_dropped;	/* frames it refused: the device's queue was full */
 	__u8 (*out)[MAX_FRAME]; /* its frames, SOCK_BATCH of them */
 	volatile int done;
 };
@@ -840,10 +841,16 @@ static int socket_send(struct worker *w, __u32 n)
 	}
 	while (done < n) {
 		r = sendmmsg(w->sock, msgs + done, n - done, 0);
-		if (r < 0 && errno != EINTR)
-			return log_err(-errno, "send on the packet socket");
-		if (r > 0)
+		if (r > 0) {
 			done += r;
+		} else if (errno == ENOBUFS || errno == EAGAIN) {
+			/* The device's queue is full: the frame is lost, as a live frame then is
+			 * (counted in tx_dropped). */
+			w->sock_dropped++;
+			done++;
+		} else if (errno != EINTR) {
+			return log_err(-errno, "send on the packet socket");
+		}
 	}
 	w->calls++;
 	return 0;
@@ -999,7 +1006,7 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 	struct if_counters c0 = {}, c1 = {};
 	bool have_counters;
 	struct gen *g;
-	__u64 t0, t1, frames = 0, calls = 0;
+	__u64 t0, t1, frames = 0, calls = 0, sock_dropped = 0;
 	bool by_socket = false;
 	double secs;
 	char dst[ZDD_ADDR_STRLEN];
@@ -1054,6 +1061,7 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 		pthread_join(w[i].tid, NULL);
 		calls += w[i].calls;
 		by_socket |= w[i].sock >= 0;
+		sock_dropped += w[i].sock_dropped;
 		if (w[i].sock >= 0)
 			close(w[i].sock);
 		free(w[i].out);
@@ -1085,6 +1093,8 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 			       (unsigned long long)(c1.tx_packets - c0.tx_packets),
 			       (unsigned long long)(c1.tx_dropped - c0.tx_dropped),
 			       (unsigned long long)(c1.tx_errors - c0.tx_errors));
+		if (by_socket)
+			printf(",\"socket_dropped\":%llu", (unsigned long long)sock_dropped);
 		printf(",\"interrupted\":%s}\n", interrupted ? "true" : "false");
 	} else {
 		printf("zdd-pktgen: %llu %s frames of %u bytes to %s port %u out of %s in %.3f s: "
@@ -1099,6 +1109,9 @@ static int generate(const struct opts *o, const struct layout *lay, struct zdd_p
 			       ifc->name, (unsigned long long)(c1.tx_packets - c0.tx_packets),
 			       (unsigned long long)(c1.tx_dropped - c0.tx_dropped),
 			       (unsigned long long)(c1.tx_errors - c0.tx_errors));
+		if (by_socket)
+			printf("zdd-pktgen: %llu frames lost to a full device queue\n",
+			       (unsigned long long)sock_dropped);
 	}
 	return 0;
 }
