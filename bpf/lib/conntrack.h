@@ -462,13 +462,6 @@ static __always_inline int zdd_ct_embryo_hit(struct zdd_pkt *pkt, const struct z
 	return 1;
 }
 
-/*
- * Picks the backend of a flow conntrack does not know, by the current table; or, for a miss
- * (a TCP packet that is no SYN: its connection may predate the swap), by the previous
- * generation's while the swap is younger than the grace window and that table had a backend
- * for it. Returns 1 when the previous generation chose, 0 when the current one did, or a
- * negative reason.
- */
 /* Whether the previous generation still routes misses: kept, and the swap within grace. */
 static __always_inline int zdd_ct_prev_live(const struct zdd_service_val *svc,
 					    const struct zdd_config *cfg, __u64 now)
@@ -477,14 +470,14 @@ static __always_inline int zdd_ct_prev_live(const struct zdd_service_val *svc,
 	return svc->prev_valid && (__s64)(now - svc->changed_ns) < (__s64)cfg->grace_ns;
 }
 
-static __always_inline int zdd_ct_prev_route(const struct zdd_pkt *pkt,
-					     const struct zdd_service_val *svc,
-					     const struct zdd_config *cfg, __u64 now,
-					     struct zdd_choice *to)
+/* The previous generation's choice for the flow, in `to`: 1 when its table had a backend. */
+static __always_inline int zdd_ct_prev_pick(const struct zdd_pkt *pkt,
+					    const struct zdd_service_val *svc,
+					    const struct zdd_config *cfg, struct zdd_choice *to)
 {
 	struct zdd_gen prev = { svc->prev_green_weight, !svc->active_slot };
 
-	return zdd_ct_prev_live(svc, cfg, now) && !zdd_select(pkt, svc, prev, cfg->maglev_m, to);
+	return !zdd_select(pkt, svc, prev, cfg->maglev_m, to);
 }
 
 /*
@@ -503,6 +496,13 @@ static __always_inline int zdd_ct_prev_same(const struct zdd_pkt *pkt,
 	       zdd_weighted_pool(pkt, svc, svc->prev_green_weight, &split) == to->weighted;
 }
 
+/*
+ * Picks the backend of a flow conntrack does not know, by the current table; or, for a miss
+ * (a TCP packet that is no SYN: its connection may predate the swap), by the previous
+ * generation's while the swap is younger than the grace window and that table had a backend
+ * for it. Returns 1 when the previous generation chose, 0 when the current one did, or a
+ * negative reason.
+ */
 static __always_inline int zdd_ct_route(const struct zdd_pkt *pkt,
 					const struct zdd_service_val *svc,
 					const struct zdd_config *cfg, __u64 now, int miss,
@@ -510,7 +510,7 @@ static __always_inline int zdd_ct_route(const struct zdd_pkt *pkt,
 {
 	struct zdd_gen cur = { svc->green_weight, svc->active_slot };
 
-	if (miss && zdd_ct_prev_route(pkt, svc, cfg, now, to))
+	if (miss && zdd_ct_prev_live(svc, cfg, now) && zdd_ct_prev_pick(pkt, svc, cfg, to))
 		return 1;
 	return zdd_select(pkt, svc, cur, cfg->maglev_m, to);
 }
@@ -641,7 +641,7 @@ static __always_inline void zdd_ct_syn_new(const struct zdd_pkt *pkt,
 	if (shift < 0) {
 		/* The window first: past it, the shortcut's split hash would be wasted work. */
 		if (!zdd_ct_prev_live(svc, cfg, now) || zdd_ct_prev_same(pkt, svc, to) ||
-		    !zdd_ct_prev_route(pkt, svc, cfg, now, &alt) || alt.backend == to->backend)
+		    !zdd_ct_prev_pick(pkt, svc, cfg, &alt) || alt.backend == to->backend)
 			return;
 		e.weight_shift = ZDD_EMBRYO_UNCOUNTED;
 	} else {
