@@ -79,9 +79,9 @@ bad_option()
 	expect "exit status" "$rc" 2
 }
 
-# syn_flood DST N: N SYNs of new flows; zdd balances every one as new and the backends' TCP
-# takes every one with a good checksum.
-# syn_flood DST N [--socket]: with --socket, the frames must go through the packet socket.
+# syn_flood DST N [pktgen options]: N SYNs of new flows; zdd balances every one as new and the
+# backends' TCP takes every one with a good checksum. With --socket, the frames must have gone
+# through the packet socket.
 syn_flood()
 {
 	local dst=$1 n=$2 new0 segs0 bad0 out

@@ -690,6 +690,22 @@ static int frames_written(struct zdd_pktgen *skel, __u64 *total)
 	return 0;
 }
 
+/* One frame as the program writes it, in a test run of its own that returns it: *out_len its
+ * length, *verdict the program's (XDP_TX for a frame to send). 0, or -errno. */
+static int frame_write(int prog_fd, const __u8 *frame, __u32 len, __u8 *out, __u32 *out_len,
+		       __u32 *verdict)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = frame, .data_size_in = len, .data_out = out,
+		    .data_size_out = MAX_FRAME, .repeat = 1);
+
+	while (bpf_prog_test_run_opts(prog_fd, &t))
+		if (errno != EINTR)
+			return -errno;
+	*out_len = t.data_size_out;
+	*verdict = t.retval;
+	return 0;
+}
+
 /* --check: run the program without sending and verify every frame it writes. */
 static int cmp_u64(const void *a, const void *b)
 {
@@ -710,19 +726,18 @@ static int check_frames(const struct opts *o, const struct layout *lay, int prog
 	if (!seen)
 		return -ENOMEM;
 	for (i = 0; i < o->check && !bad; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = frame, .data_size_in = lay->len,
-			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
 		const __u8 *l3 = out + lay->l3, *l4 = out + lay->l4;
-		__u32 a, sum;
+		__u32 a, sum, len, verdict;
 		__u16 sport;
+		int err = frame_write(prog_fd, frame, lay->len, out, &len, &verdict);
 
-		if (bpf_prog_test_run_opts(prog_fd, &t)) {
+		if (err) {
 			free(seen);
-			return log_err(-errno, "BPF_PROG_TEST_RUN");
+			return log_err(err, "BPF_PROG_TEST_RUN");
 		}
-		if (t.retval != XDP_TX || t.data_size_out != lay->len) {
+		if (verdict != XDP_TX || len != lay->len) {
 			fprintf(stderr, "zdd-pktgen: frame %llu: verdict %u, %u bytes\n",
-				(unsigned long long)i, t.retval, t.data_size_out);
+				(unsigned long long)i, verdict, len);
 			bad = 1;
 			break;
 		}
@@ -792,7 +807,7 @@ static int check_frames(const struct opts *o, const struct layout *lay, int prog
  * The way out when the kernel refuses live frames (EPERM: a kernel locked down, as some VMs'
  * are): the program still writes every frame, in a test run of its own that returns it
  * (data_out), so both ways send the same frames, and a packet socket bound to the interface
- * sends them, SOCK_BATCH per sendmmsg. Slower (two system calls per frame or batch), so
+ * sends them, SOCK_BATCH per sendmmsg. Slower (a test run per frame, a send per batch), so
  * the packet phase of a lab bench measures the generator, not the balancer; tests that send a
  * bounded count at a bounded rate are served alike.
  */
@@ -823,19 +838,16 @@ static int socket_send(struct worker *w, __u32 n)
 	struct mmsghdr msgs[SOCK_BATCH] = {};
 	struct iovec iov[SOCK_BATCH];
 	struct gen *g = w->g;
-	__u32 i, done = 0;
+	__u32 i, len, verdict, done = 0;
 	int r;
 
 	for (i = 0; i < n; i++) {
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = g->frame, .data_size_in = g->len,
-			    .data_out = w->out[i], .data_size_out = MAX_FRAME, .repeat = 1);
-
-		while (bpf_prog_test_run_opts(g->prog_fd, &o))
-			if (errno != EINTR)
-				return log_err(-errno, "BPF_PROG_TEST_RUN (a frame to send)");
-		if (o.retval != XDP_TX)
-			return log_err(-EPROTO, "the frame writer returned %u", o.retval);
-		iov[i] = (struct iovec){ .iov_base = w->out[i], .iov_len = o.data_size_out };
+		r = frame_write(g->prog_fd, g->frame, g->len, w->out[i], &len, &verdict);
+		if (r)
+			return log_err(r, "BPF_PROG_TEST_RUN (a frame to send)");
+		if (verdict != XDP_TX)
+			return log_err(-EPROTO, "the frame writer returned %u", verdict);
+		iov[i] = (struct iovec){ .iov_base = w->out[i], .iov_len = len };
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -844,8 +856,8 @@ static int socket_send(struct worker *w, __u32 n)
 		if (r > 0) {
 			done += r;
 		} else if (errno == ENOBUFS || errno == EAGAIN) {
-			/* The device's queue is full: the frame is lost, as a live frame then is
-			 * (counted in tx_dropped). */
+			/* The device's queue is full: the frame is lost, as a live frame is then,
+			 * and counted in sock_dropped (the device's tx_dropped may not see it). */
 			w->sock_dropped++;
 			done++;
 		} else if (errno != EINTR) {
