@@ -220,8 +220,10 @@ respond_and_app()
 		{ echo "g2 /health is not 503"; return 1; }
 	lab_backend_respond g2 200 || return 1
 	t1=$(lab_curl_from lb "$(lab_addr4 g2)" /x -o /dev/null -w '%{time_total}') || return 1
-	holds "$t1" 'v >= 0.2' ||
-		{ echo "g2 after 503 -> 200 answers in $t1 s, not >= 0.2 (delay lost)"; return 1; }
+	# The 200 ms delay is echo_sleep, an nginx timer on a cached millisecond clock: it may answer
+	# a hair early by curl's clock. Without the delay it answers at once.
+	holds "$t1" 'v >= 0.19' ||
+		{ echo "g2 after 503 -> 200 answers in $t1 s, not >= 0.19 (delay lost)"; return 1; }
 	lab_backend_app g2 || return 1
 	t1=$(lab_curl_from lb "$(lab_addr4 g2)" /x -o /dev/null -w '%{time_total}') || return 1
 	holds "$t1" 'v < 0.1' || { echo "g2 healed answers in $t1 s"; return 1; }
